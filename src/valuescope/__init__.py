@@ -1,0 +1,6 @@
+"""valuescope: measure, compare and edit the values that language models hold."""
+
+from valuescope.language_model import LanguageModel, load_model
+
+__version__ = "0.1.0"
+__all__ = ["LanguageModel", "__version__", "load_model"]

@@ -1,0 +1,231 @@
+"""``LanguageModel``: one loaded model with its readouts and interventions; ``load_model`` builds it."""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping, Sequence
+from importlib.resources import files
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import torch
+from transformers import PreTrainedModel, PreTrainedTokenizerBase
+
+from valuescope.edit.interventions import Ablate, Intervention, Positions, ScaleNeurons, Steer
+from valuescope.models.gguf_cache import cache_root
+from valuescope.models.hooks import normalize_blocks, normalize_read_points
+from valuescope.models.layout import Layout, resolve_layout
+from valuescope.models.loader import ModelInfo, load_parts, state_dict_sha256
+from valuescope.readout.batching import Batch, Item, validate_items
+from valuescope.readout.capture import Site
+from valuescope.readout.residuals import DEFAULT_BATCH_SIZE, TokenReadout, check_pool, read_sites
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+
+def reference_texts() -> list[str]:
+    """The neutral reference sentences shipped with the package (damage, steering norms)."""
+    text = files("valuescope").joinpath("data/neutral_reference.txt").read_text(encoding="utf-8")
+    return [ln.strip() for ln in text.splitlines() if ln.strip()]
+
+
+class LanguageModel:
+    """A causal LM with its tokenizer and layout; every study reads and edits models through this."""
+
+    def __init__(self, model: PreTrainedModel, tokenizer: PreTrainedTokenizerBase, info: ModelInfo) -> None:
+        self.model = model
+        self.tokenizer = tokenizer
+        self.info = info
+        self.layout: Layout = resolve_layout(model)
+        self.active_interventions: list[Intervention] = []
+        self.last_positions: torch.Tensor | None = None
+        self._norms: list[float] | None = None
+
+    # ----------------------------------------------------------------- description
+    @property
+    def name(self) -> str:
+        return self.info.name
+
+    @property
+    def n_layers(self) -> int:
+        """Number of decoder blocks; read points run 0..n_layers."""
+        return self.layout.n_layers
+
+    @property
+    def d_model(self) -> int:
+        return int(self.layout.embed.weight.shape[1])
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.model.parameters()).device
+
+    @property
+    def instruct(self) -> bool:
+        """Whether prompts go through the chat template by default."""
+        return self.info.instruct and self.tokenizer.chat_template is not None
+
+    @functools.cached_property
+    def weights_hash(self) -> str:
+        """SHA-256 of the weights (of the cached safetensors for GGUF sources)."""
+        return self.info.weights_sha256 or state_dict_sha256(self.model)
+
+    def describe(self) -> dict[str, Any]:
+        """Manifest-facing description, including the weights hash and any GGUF quantization."""
+        d = self.info.to_dict()
+        d["weights_sha256"] = self.weights_hash
+        d["n_layers"] = self.n_layers
+        d["d_model"] = self.d_model
+        return d
+
+    def __repr__(self) -> str:
+        return f"LanguageModel({self.name!r}, family={self.info.family}, n_layers={self.n_layers})"
+
+    def _set_batch(self, batch: Batch) -> None:
+        self.last_positions = batch.last
+
+    # ----------------------------------------------------------------- readouts
+    def residuals(
+        self,
+        texts: Sequence[Item],
+        layers: Sequence[int] | int,
+        pool: str = "last",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        progress: bool | None = None,
+        store: str | Path | None = None,
+    ) -> torch.Tensor | TokenReadout:
+        """Residual stream at read points ``layers``: (n, len(layers), d_model) float32.
+
+        Items are texts or (context, text) pairs whose context is read but not pooled. ``pool``
+        is ``last`` (last token), ``mean`` (text tokens, special tokens excluded) or ``all``
+        (a ``TokenReadout``). ``store`` names a directory that caches results on disk.
+        """
+        items = validate_items(texts)
+        read_points = normalize_read_points(self.layout, layers)
+        check_pool(pool)
+        if store is not None:
+            from valuescope.readout.store import cached_residuals
+
+            return cached_residuals(self, items, read_points, pool, Path(store), batch_size, progress)
+        sites = [Site("residual", rp) for rp in read_points]
+        return self._read(items, sites, pool, batch_size, progress, "residuals")
+
+    def neurons(
+        self,
+        texts: Sequence[Item],
+        blocks: Sequence[int] | int,
+        pool: str = "last",
+        batch_size: int = DEFAULT_BATCH_SIZE,
+        progress: bool | None = None,
+    ) -> torch.Tensor | TokenReadout:
+        """MLP neuron activations (input to the down-projection): (n, len(blocks), n_neurons)."""
+        items = validate_items(texts)
+        block_ids = normalize_blocks(self.layout, blocks)
+        check_pool(pool)
+        sites = [Site("neurons", b) for b in block_ids]
+        return self._read(items, sites, pool, batch_size, progress, "neurons")
+
+    def _read(
+        self, items: list[Item], sites: list[Site], pool: str, batch_size: int, progress: bool | None, desc: str
+    ) -> torch.Tensor | TokenReadout:
+        try:
+            return read_sites(
+                self.layout, self.tokenizer, items, sites, pool, self.device, batch_size, progress,
+                self._set_batch, desc,
+            )
+        finally:
+            self.last_positions = None
+
+    def neuron_write_directions(self, block: int) -> torch.Tensor:
+        """Each neuron's effective write direction into the residual stream (n_neurons, d_model)."""
+        (b,) = normalize_blocks(self.layout, [block], "block")
+        return self.layout.neuron_write_directions(b)
+
+    def rate(self, prompts: Sequence[str], options: Sequence[str], **kwargs: Any) -> pd.DataFrame:
+        """Likert / multiple-choice ratings from next-token probabilities; see ``readout.ratings.rate``."""
+        from valuescope.readout.ratings import rate
+
+        return rate(self, prompts, options, **kwargs)
+
+    def generate(self, prompts: Sequence[str], max_new_tokens: int = 64, **kwargs: Any) -> list[str]:
+        """Batched greedy or sampled generation; see ``readout.generation.generate``."""
+        from valuescope.readout.generation import generate
+
+        return generate(self, prompts, max_new_tokens=max_new_tokens, **kwargs)
+
+    def damage(self, intervention: Intervention, texts: Sequence[str] | None = None) -> dict[str, float]:
+        """KL and perplexity change that ``intervention`` causes on neutral reference text."""
+        from valuescope.readout.damage import damage
+
+        return damage(self, intervention, texts)
+
+    # ----------------------------------------------------------------- interventions
+    def steer(
+        self,
+        vector: torch.Tensor,
+        layers: Sequence[int] | int,
+        alpha: float = 1.0,
+        positions: Positions = "all",
+        raw: bool = False,
+    ) -> Steer:
+        """Add ``vector`` at read points ``layers``; ``alpha`` is in units of the mean residual norm
+        there (on the reference text) unless ``raw`` adds ``alpha * vector`` as given."""
+        return Steer(self, vector, layers, alpha, positions, raw)
+
+    def ablate(self, direction: torch.Tensor, layers: Sequence[int] | int, sublayers: bool = False) -> Ablate:
+        """Project ``direction`` out of the residual stream at ``layers``; with ``sublayers`` also out
+        of every attention and MLP contribution (after any post-norm)."""
+        return Ablate(self, direction, layers, sublayers)
+
+    def scale_neurons(self, neurons: Mapping[int, Sequence[int]], factor: float) -> ScaleNeurons:
+        """Scale MLP neurons ``{block: [indices]}`` by ``factor`` (0 zeroes them)."""
+        return ScaleNeurons(self, neurons, factor)
+
+    def mean_residual_norm(self, read_point: int) -> float:
+        """Mean per-token residual norm at ``read_point`` on the reference text, without any edit."""
+        if self._norms is None:
+            self._norms = self._load_or_measure_norms()
+        return self._norms[read_point]
+
+    def _load_or_measure_norms(self) -> list[float]:
+        path = cache_root() / "norms" / f"{self.weights_hash[:24]}-{self.info.dtype}.json"
+        if path.exists():
+            data: list[float] = json.loads(path.read_text())
+            if len(data) == self.n_layers + 1:
+                return data
+        active = list(self.active_interventions)
+        for iv in active:  # measure the unedited model
+            for h in iv._handles:
+                h.remove()
+        try:
+            sites = [Site("residual", rp) for rp in range(self.n_layers + 1)]
+            tokens = self._read(reference_texts(), sites, "all", DEFAULT_BATCH_SIZE, False, "norms")
+        finally:
+            for iv in active:
+                iv._handles = iv._install()
+        assert isinstance(tokens, TokenReadout)
+        norms = tokens.values.norm(dim=-1)  # (n, sites, seq)
+        mask = tokens.mask[:, None, :].expand_as(norms)
+        per_site = [(norms[:, s][mask[:, s]]).mean().item() for s in range(norms.shape[1])]
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(per_site))
+        tmp.replace(path)
+        return per_site
+
+
+def load_model(
+    name_or_path: str = "gemma-3-270m",
+    device: str | torch.device | None = None,
+    dtype: torch.dtype | str | None = None,
+    trust_remote_code: bool = False,
+    device_map: str | None = None,
+) -> LanguageModel:
+    """Load a model by registry name (``valuescope models``), Hugging Face id, directory or ``.gguf``.
+
+    float32 on CPU and bfloat16 on CUDA unless ``dtype`` says otherwise; ``device_map="auto"``
+    spreads a large model over the GPUs of one node.
+    """
+    model, tokenizer, info = load_parts(name_or_path, device, dtype, trust_remote_code, device_map)
+    return LanguageModel(model, tokenizer, info)

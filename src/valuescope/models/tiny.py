@@ -1,0 +1,165 @@
+"""Tiny randomly initialised models of several families, for tests only.
+
+Each is built locally from a config with a fixed seed and comes with a real tokenizer
+(trained here, deterministically, on the package's neutral reference text) that has the
+Likert digit tokens and a chat template.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable
+from importlib.resources import files
+
+import torch
+from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
+from transformers import (
+    AutoModelForCausalLM,
+    GPT2Config,
+    GPTNeoXConfig,
+    LlamaConfig,
+    PretrainedConfig,
+    PreTrainedModel,
+    PreTrainedTokenizerFast,
+    Qwen3Config,
+)
+from transformers.models.gemma3 import Gemma3TextConfig
+
+CHATML_TEMPLATE = (
+    "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
+    "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
+)
+TURN_TEMPLATE = (
+    "{{ bos_token }}{% for m in messages %}<start_of_turn>"
+    "{{ 'model' if m['role'] == 'assistant' else m['role'] }}\n{{ m['content'] }}<end_of_turn>\n"
+    "{% endfor %}{% if add_generation_prompt %}<start_of_turn>model\n{% endif %}"
+)
+
+_VOCAB = 640
+_SPECIALS_BYTE = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<pad>"]
+_SPECIALS_SP = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_turn>"]
+
+
+def _corpus() -> list[str]:
+    text = files("valuescope").joinpath("data/neutral_reference.txt").read_text(encoding="utf-8")
+    lines = [ln for ln in text.splitlines() if ln.strip()]
+    digits = [f"Rate it from 1 to 7: {d}" for d in "1234567"] + ["0 1 2 3 4 5 6 7 8 9 10"]
+    return lines + digits
+
+
+@functools.lru_cache(maxsize=None)
+def _byte_level_tokenizer() -> Tokenizer:
+    """GPT-2 style byte-level BPE: a leading space is part of the token (" 1")."""
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=_VOCAB,
+        special_tokens=_SPECIALS_BYTE,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(_corpus(), trainer)
+    return tok
+
+
+@functools.lru_cache(maxsize=None)
+def _sentencepiece_like_tokenizer() -> Tokenizer:
+    """Llama/Gemma style: spaces become '▁' and digits always split off on their own."""
+    tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=False))
+    tok.normalizer = normalizers.Replace(" ", "▁")
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Split("▁", behavior="merged_with_next"), pre_tokenizers.Digits(individual_digits=True)]
+    )
+    tok.decoder = decoders.Sequence([decoders.Replace("▁", " ")])
+    trainer = trainers.BpeTrainer(vocab_size=_VOCAB, special_tokens=_SPECIALS_SP, show_progress=False)
+    tok.train_from_iterator(_corpus(), trainer)
+    bos = tok.token_to_id("<bos>")
+    tok.post_processor = processors.TemplateProcessing(
+        single="<bos> $A", pair="<bos> $A $B", special_tokens=[("<bos>", bos)]
+    )
+    return tok
+
+
+def tiny_tokenizer(style: str) -> PreTrainedTokenizerFast:
+    """A fresh transformers tokenizer of the given style ("byte" or "sp")."""
+    if style == "byte":
+        return PreTrainedTokenizerFast(
+            tokenizer_object=_byte_level_tokenizer(),
+            bos_token="<|endoftext|>",
+            eos_token="<|im_end|>",
+            pad_token="<pad>",
+            chat_template=CHATML_TEMPLATE,
+        )
+    return PreTrainedTokenizerFast(
+        tokenizer_object=_sentencepiece_like_tokenizer(),
+        bos_token="<bos>",
+        eos_token="<end_of_turn>",
+        pad_token="<pad>",
+        unk_token="<unk>",
+        chat_template=TURN_TEMPLATE,
+    )
+
+
+_COMMON = dict(vocab_size=_VOCAB, tie_word_embeddings=False)
+
+
+def _gpt2() -> PretrainedConfig:
+    return GPT2Config(n_embd=64, n_layer=4, n_head=4, n_positions=512, bos_token_id=0, eos_token_id=2, **_COMMON)
+
+
+def _llama() -> PretrainedConfig:
+    return LlamaConfig(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
+        num_key_value_heads=2, max_position_embeddings=512, bos_token_id=2, eos_token_id=5, pad_token_id=0,
+        **_COMMON,
+    )
+
+
+def _qwen3() -> PretrainedConfig:
+    return Qwen3Config(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
+        num_key_value_heads=2, head_dim=16, max_position_embeddings=512, bos_token_id=0, eos_token_id=2,
+        pad_token_id=3, **_COMMON,
+    )
+
+
+def _gemma3() -> PretrainedConfig:
+    return Gemma3TextConfig(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
+        num_key_value_heads=1, head_dim=16, max_position_embeddings=512, sliding_window=8,
+        layer_types=["sliding_attention", "sliding_attention", "sliding_attention", "full_attention"],
+        bos_token_id=2, eos_token_id=5, pad_token_id=0, vocab_size=_VOCAB, tie_word_embeddings=True,
+    )
+
+
+def _gptneox() -> PretrainedConfig:
+    return GPTNeoXConfig(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
+        max_position_embeddings=512, rotary_pct=0.5, bos_token_id=0, eos_token_id=2, **_COMMON,
+    )
+
+
+TINY_MODELS: dict[str, tuple[Callable[[], PretrainedConfig], str]] = {
+    "tiny-gpt2": (_gpt2, "byte"),
+    "tiny-llama": (_llama, "sp"),
+    "tiny-qwen3": (_qwen3, "byte"),
+    "tiny-gemma3": (_gemma3, "sp"),
+    "tiny-gptneox": (_gptneox, "byte"),
+}
+
+
+def build_tiny(name: str, seed: int = 0) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
+    """Build the named tiny model with fixed random weights, and its tokenizer."""
+    make_config, style = TINY_MODELS[name]
+    config = make_config()
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
+        if name == "tiny-gemma3":
+            # Random norms, so that the Gemma norm gains (1 + w) are not all one.
+            for p_name, p in model.named_parameters():
+                if "norm" in p_name:
+                    torch.nn.init.normal_(p, std=0.3)
+    model.eval()
+    return model, tiny_tokenizer(style)
