@@ -1,0 +1,89 @@
+"""What an edit costs: KL divergence and perplexity change on neutral reference text."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from valuescope.readout.batching import Batch, encode, make_batches, validate_items
+
+if TYPE_CHECKING:
+    from valuescope.edit.interventions import Intervention
+    from valuescope.language_model import LanguageModel
+
+
+def _logprobs(lm: LanguageModel, batch: Batch) -> torch.Tensor:
+    """Next-token log-probabilities (batch, seq-1, vocab) for one right-padded batch."""
+    lm.last_positions = batch.last
+    try:
+        logits = lm.model(
+            input_ids=batch.input_ids.to(lm.device),
+            attention_mask=batch.attention_mask.to(lm.device),
+            use_cache=False,
+        ).logits
+    finally:
+        lm.last_positions = None
+    return F.log_softmax(logits[:, :-1].float(), dim=-1)
+
+
+def damage(
+    lm: LanguageModel,
+    intervention: Intervention,
+    texts: Sequence[str] | None = None,
+    batch_size: int = 8,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Mean KL(base || edited) of next-token distributions and the perplexity change on ``texts``.
+
+    Defaults to the package's neutral reference sentences. Returns ``kl_mean`` with a 95% bootstrap
+    interval over texts (``kl_ci_low``, ``kl_ci_high``), ``kl_max`` (the worst text), ``ppl_base``,
+    ``ppl_edit``, ``ppl_ratio`` and ``n_tokens``.
+    """
+    from valuescope.language_model import reference_texts
+
+    chosen = reference_texts() if texts is None else validate_items(texts, "texts")
+    plain = [t for t in chosen if isinstance(t, str)]
+    if len(plain) != len(chosen):
+        raise TypeError("damage texts must be plain strings, not (context, text) pairs")
+    if intervention in lm.active_interventions:
+        raise RuntimeError("call damage() outside the intervention's `with` block; it applies the edit itself")
+    encoded = [encode(lm.tokenizer, t) for t in plain]
+    if any(len(e.ids) < 2 for e in encoded):
+        raise ValueError("damage texts are too short: each needs at least two tokens")
+    pad = lm.tokenizer.pad_token_id or 0
+    kl_per_text = np.zeros(len(plain))
+    nll_base = nll_edit = 0.0
+    n_tok = 0
+    with torch.inference_mode():
+        for batch in make_batches(encoded, batch_size, pad):
+            base = _logprobs(lm, batch)
+            with intervention:
+                edited = _logprobs(lm, batch)
+            targets = batch.input_ids[:, 1:].to(base.device)
+            valid = batch.attention_mask[:, 1:].bool().to(base.device)
+            kl = (base.exp() * (base - edited)).sum(-1)  # (batch, seq-1)
+            kl_text = (kl * valid).sum(1) / valid.sum(1)
+            kl_per_text[batch.index] = kl_text.cpu().numpy()
+            nll_base -= float((base.gather(2, targets[..., None])[..., 0] * valid).sum())
+            nll_edit -= float((edited.gather(2, targets[..., None])[..., 0] * valid).sum())
+            n_tok += int(valid.sum())
+    rng = np.random.default_rng(seed)
+    boots = kl_per_text[rng.integers(0, len(plain), (n_boot, len(plain)))].mean(1)
+    ppl_base = math.exp(nll_base / n_tok)
+    ppl_edit = math.exp(nll_edit / n_tok)
+    return {
+        "kl_mean": float(kl_per_text.mean()),
+        "kl_ci_low": float(np.quantile(boots, 0.025)),
+        "kl_ci_high": float(np.quantile(boots, 0.975)),
+        "kl_max": float(kl_per_text.max()),
+        "ppl_base": ppl_base,
+        "ppl_edit": ppl_edit,
+        "ppl_ratio": ppl_edit / ppl_base,
+        "n_tokens": float(n_tok),
+    }

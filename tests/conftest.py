@@ -1,0 +1,47 @@
+"""Shared fixtures: tiny models (one per family) and the real embedded models, loaded once."""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+import pytest  # noqa: E402
+
+from valuescope import LanguageModel, load_model  # noqa: E402
+
+TINY = ["tiny-gpt2", "tiny-llama", "tiny-qwen3", "tiny-gemma3", "tiny-gptneox"]
+_loaded: dict[str, LanguageModel] = {}
+
+
+def get_model(name: str) -> LanguageModel:
+    """Load once per test session. Tests must leave no intervention active."""
+    if name not in _loaded:
+        _loaded[name] = load_model(name)
+    lm = _loaded[name]
+    assert not lm.active_interventions, f"a previous test left an intervention active on {name}"
+    return lm
+
+
+@pytest.fixture(params=TINY)
+def tiny(request: pytest.FixtureRequest) -> LanguageModel:
+    return get_model(request.param)
+
+
+@pytest.fixture
+def gemma() -> LanguageModel:
+    return get_model("gemma-3-270m")
+
+
+@pytest.fixture
+def smollm() -> LanguageModel:
+    return get_model("smollm2-135m-instruct")
+
+
+TEXTS = [
+    "Helping a stranger carry groceries.",
+    "He lied.",
+    "The committee postponed the vote until next week again.",
+    "Rate it from 1 to 7: 4",
+]

@@ -1,0 +1,205 @@
+"""Steering, ablation and neuron scaling: exact effects, clean exits, nesting."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from conftest import TEXTS, get_model
+
+from valuescope import LanguageModel
+
+
+def last_logits(lm: LanguageModel) -> torch.Tensor:
+    enc = lm.tokenizer(TEXTS[2], return_tensors="pt")
+    with torch.no_grad():
+        return lm.model(**enc).logits[0, -1]
+
+
+def read(lm: LanguageModel, layers: list[int], pool: str = "last") -> torch.Tensor:
+    out = lm.residuals(TEXTS, layers=layers, pool=pool)
+    assert isinstance(out, torch.Tensor)
+    return out
+
+
+def random_direction(lm: LanguageModel, seed: int = 0) -> torch.Tensor:
+    return torch.randn(lm.d_model, generator=torch.Generator().manual_seed(seed))
+
+
+def test_raw_steer_adds_the_vector_at_its_read_point_on_every_token(tiny: LanguageModel) -> None:
+    v = random_direction(tiny)
+    base = tiny.residuals(TEXTS, layers=[2], pool="all")
+    with tiny.steer(v, layers=[2], alpha=3.0, raw=True):
+        steered = tiny.residuals(TEXTS, layers=[2], pool="all")
+    diff = steered.values - base.values  # type: ignore[union-attr]
+    mask = base.mask  # type: ignore[union-attr]
+    torch.testing.assert_close(diff[:, 0][mask], (3.0 * v).expand(int(mask.sum()), -1), rtol=1e-4, atol=1e-4)
+
+
+def test_steer_alpha_is_in_units_of_the_mean_residual_norm(tiny: LanguageModel) -> None:
+    v = random_direction(tiny)
+    steer = tiny.steer(v, layers=[1, 3], alpha=2.0)
+    for rp in (1, 3):
+        expected = 2.0 * tiny.mean_residual_norm(rp)
+        assert float(steer.added(rp).norm()) == pytest.approx(expected, rel=1e-5)
+    base = read(tiny, [3])
+    with steer:
+        moved = read(tiny, [3])
+    assert float((moved - base).norm(dim=-1).mean()) > 0.5 * tiny.mean_residual_norm(3)
+
+
+def test_steer_at_last_position_leaves_earlier_tokens_alone() -> None:
+    lm = get_model("tiny-llama")
+    v = random_direction(lm)
+    base = lm.residuals(TEXTS, layers=[2], pool="all")
+    with lm.steer(v, layers=[2], alpha=1.0, positions="last", raw=True):
+        steered = lm.residuals(TEXTS, layers=[2], pool="all")
+    diff = (steered.values - base.values)[:, 0].norm(dim=-1)  # type: ignore[union-attr]
+    for i in range(len(TEXTS)):
+        n = len(lm.tokenizer(TEXTS[i])["input_ids"])
+        assert float(diff[i, : n - 1].max()) < 1e-5
+        assert float(diff[i, n - 1]) == pytest.approx(float(v.norm()), rel=1e-4)
+
+
+def test_ablation_leaves_no_projection_downstream(tiny: LanguageModel) -> None:
+    d = random_direction(tiny)
+    u = d / d.norm()
+    with tiny.ablate(d, layers=list(range(tiny.n_layers + 1))):
+        out = read(tiny, list(range(tiny.n_layers + 1)), pool="mean")
+    assert float((out @ u).abs().max()) < 1e-4 * float(out.norm(dim=-1).max())
+
+
+def test_ablation_with_sublayers_keeps_the_direction_out_of_every_later_read_point(tiny: LanguageModel) -> None:
+    d = random_direction(tiny, seed=1)
+    u = d / d.norm()
+    base = read(tiny, list(range(1, tiny.n_layers + 1)))
+    assert float((base @ u).abs().max()) > 1e-2  # the direction is there to begin with
+    with tiny.ablate(d, layers=[1], sublayers=True):
+        out = read(tiny, list(range(1, tiny.n_layers + 1)))
+    assert float((out @ u).abs().max()) < 1e-4 * float(out.norm(dim=-1).max())
+    with tiny.ablate(d, layers=[1], sublayers=False):
+        leaky = read(tiny, [tiny.n_layers])
+    assert float((leaky @ u).abs().max()) > 1e-3  # without sublayers it re-enters
+
+
+def test_leaving_a_context_restores_bit_identical_logits(tiny: LanguageModel) -> None:
+    before = last_logits(tiny)
+    d = random_direction(tiny)
+    with tiny.ablate(d, layers=[1], sublayers=True), tiny.steer(d, layers=[2], alpha=1.0):
+        with tiny.scale_neurons({0: [0, 1, 2]}, 0.0):
+            inside = last_logits(tiny)
+    assert not torch.equal(before, inside)
+    assert torch.equal(before, last_logits(tiny))
+    assert tiny.active_interventions == []
+
+
+def test_hooks_are_removed_when_the_body_raises() -> None:
+    lm = get_model("tiny-gemma3")
+    before = last_logits(lm)
+    with pytest.raises(RuntimeError, match="boom"), lm.steer(random_direction(lm), layers=[1], alpha=5.0):
+        raise RuntimeError("boom")
+    assert torch.equal(before, last_logits(lm))
+    assert all(not b._forward_hooks and not b._forward_pre_hooks for b in lm.layout.blocks)
+
+
+def test_nested_steers_add_up_and_an_intervention_cannot_be_entered_twice() -> None:
+    lm = get_model("tiny-gpt2")
+    v, w = random_direction(lm, 1), random_direction(lm, 2)
+    base = read(lm, [2])
+    with lm.steer(v, layers=[2], raw=True) as outer, lm.steer(w, layers=[2], raw=True):
+        both = read(lm, [2])
+        with pytest.raises(RuntimeError, match="already active"):
+            outer.__enter__()
+    torch.testing.assert_close(both - base, (v + w).expand_as(base), rtol=1e-4, atol=1e-4)
+
+
+def test_scale_neurons_by_one_changes_nothing_and_zero_silences_them(tiny: LanguageModel) -> None:
+    before = read(tiny, [tiny.n_layers])
+    with tiny.scale_neurons({1: [0, 5]}, 1.0):
+        assert torch.equal(read(tiny, [tiny.n_layers]), before)
+    with tiny.scale_neurons({1: [0, 5]}, 0.0):
+        acts = tiny.neurons(TEXTS, blocks=[1], pool="all")
+    assert float(acts.values[:, 0, :, [0, 5]].abs().max()) == 0.0  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("name", ["tiny-gemma3", "tiny-llama", "tiny-gpt2"])
+def test_a_lone_neuron_writes_along_its_effective_write_direction(name: str) -> None:
+    """Only neuron j active in block b: the block's MLP contribution is parallel to its direction.
+
+    For Gemma the contribution passes the post-feed-forward norm, so the direction must include
+    that norm's gain (1 + w); without it the cosine drops well below one.
+    """
+    lm = get_model(name)
+    block, j = 1, 7
+    others = [i for i in range(lm.layout.n_neurons(block)) if i != j]
+    with lm.scale_neurons({block: others}, 0.0):
+        lone = read(lm, [block + 1])
+        with lm.scale_neurons({block: [j]}, 0.0):
+            silent = read(lm, [block + 1])
+    delta = (lone - silent)[:, 0]
+    direction = lm.neuron_write_directions(block)[j]
+    cos = torch.nn.functional.cosine_similarity(delta, direction.expand_as(delta), dim=-1).abs()
+    if lm.layout.spec.post_mlp_norm is None:
+        # Without a post-norm the MLP bias (if any) cancels in the difference: exactly parallel.
+        assert float(cos.min()) > 1 - 1e-4
+    else:
+        # RMSNorm(a * w_j) = sign(a) * g * w_j / rms(w_j): exactly parallel to g * w_j.
+        assert float(cos.min()) > 1 - 1e-4
+        raw_dir = lm.layout.down_weight(block)[:, j]
+        raw_cos = torch.nn.functional.cosine_similarity(delta, raw_dir.expand_as(delta), dim=-1).abs()
+        assert float(raw_cos.max()) < 0.99
+    assert lm.layout.mlp_post_norm == (name == "tiny-gemma3")
+
+
+def test_damage_is_zero_for_a_no_op_and_positive_for_a_real_edit() -> None:
+    lm = get_model("tiny-llama")
+    none = lm.damage(lm.scale_neurons({0: [0]}, 1.0))
+    assert none["kl_mean"] == pytest.approx(0.0, abs=1e-6) and none["ppl_ratio"] == pytest.approx(1.0)
+    hurt = lm.damage(lm.steer(random_direction(lm), layers=[1], alpha=4.0))
+    assert hurt["kl_ci_low"] <= hurt["kl_mean"] <= hurt["kl_ci_high"]
+    assert hurt["kl_mean"] > 1e-3 and hurt["ppl_edit"] != hurt["ppl_base"]
+    assert lm.active_interventions == []
+
+
+def test_damage_kl_matches_a_direct_computation() -> None:
+    lm = get_model("tiny-qwen3")
+    edit = lm.steer(random_direction(lm), layers=[2], alpha=2.0)
+    texts = [TEXTS[0], TEXTS[2]]
+    got = lm.damage(edit, texts=texts)
+    kls = []
+    for t in texts:
+        enc = lm.tokenizer(t, return_tensors="pt")
+        with torch.no_grad():
+            p = lm.model(**enc).logits[0, :-1].log_softmax(-1)
+            with edit:
+                q = lm.model(**enc).logits[0, :-1].log_softmax(-1)
+        kls.append(float((p.exp() * (p - q)).sum(-1).mean()))
+    assert got["kl_mean"] == pytest.approx(sum(kls) / 2, rel=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda lm: lm.steer(torch.zeros(lm.d_model), layers=[1]), "all zeros"),
+        (lambda lm: lm.steer(torch.ones(3), layers=[1]), "shape"),
+        (lambda lm: lm.ablate(torch.ones(lm.d_model), layers=[lm.n_layers + 1]), "out of range"),
+        (lambda lm: lm.scale_neurons({0: [10_000]}, 0.0), "outside"),
+        (lambda lm: lm.scale_neurons({9: [1]}, 0.0), "out of range"),
+        (lambda lm: lm.steer(torch.ones(lm.d_model), layers=[1], positions="first"), "positions"),
+    ],
+)
+def test_bad_edits_are_refused_before_any_hook_is_placed(make, message: str) -> None:  # type: ignore[no-untyped-def]
+    lm = get_model("tiny-gpt2")
+    with pytest.raises((ValueError, TypeError), match=message):
+        make(lm)
+    assert all(not b._forward_hooks and not b._forward_pre_hooks for b in lm.layout.blocks)
+
+
+@pytest.mark.real
+def test_gemma_ablation_and_damage(gemma: LanguageModel) -> None:
+    d = random_direction(gemma)
+    u = d / d.norm()
+    with gemma.ablate(d, layers=list(range(19))):
+        out = read(gemma, [9, 18])
+    assert float((out @ u).abs().max()) < 1e-3 * float(out.norm(dim=-1).max())
+    cost = gemma.damage(gemma.ablate(d, layers=[6], sublayers=True), texts=TEXTS)
+    assert cost["kl_mean"] >= 0 and cost["ppl_base"] > 1
