@@ -58,7 +58,7 @@ def _smollm2_gguf() -> Path:
 REGISTRY: dict[str, RegistryEntry] = {
     "gemma-3-270m": RegistryEntry(
         name="gemma-3-270m",
-        description="Gemma-3-270M base (default), Q4_K_M GGUF from PyPI, dequantized to float",
+        description="Gemma-3-270M base, Q4_K_M GGUF from PyPI, dequantized to float",
         kind="gguf-package",
         instruct=False,
         locate=_gemma_gguf,

@@ -1,0 +1,176 @@
+"""The ``valuescope`` command line."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+
+app = typer.Typer(
+    name="valuescope",
+    help="Measure, compare and edit the values that language models hold.",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="rich",
+)
+
+ModelOpt = Annotated[
+    str, typer.Option("--model", "-m", help="Registry name (see `valuescope models`), HF id, directory or .gguf.")
+]
+InputOpt = Annotated[
+    Path | None, typer.Option("--input", "-i", help="Texts: .txt (one per line), .csv or .jsonl (a `text` column).")
+]
+ColumnOpt = Annotated[str | None, typer.Option(help="Column or field holding the text in .csv/.jsonl input.")]
+DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if available).")]
+
+
+def _fail(message: str) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(2)
+
+
+def _parse_ints(value: str, argument: str) -> list[int]:
+    try:
+        return [int(x) for x in value.split(",") if x.strip()]
+    except ValueError:
+        _fail(f"{argument} must be comma-separated integers such as 0,6,-1; got {value!r}")
+        raise
+
+
+def _texts(input_path: Path | None, prompts: list[str] | None, column: str | None) -> list[str]:
+    from valuescope.readout.extract import read_texts
+
+    if input_path is not None and prompts:
+        _fail("give either --input FILE or --prompt TEXT, not both")
+    if input_path is not None:
+        return read_texts(input_path, column=column)
+    if not prompts:
+        _fail("no texts: give --input FILE or one or more --prompt TEXT")
+    return list(prompts or [])
+
+
+def _load(model: str, device: str | None):  # type: ignore[no-untyped-def]
+    from valuescope import load_model
+
+    typer.secho(f"loading {model} ...", err=True, dim=True)
+    return load_model(model, device=device)
+
+
+@app.command()
+def models() -> None:
+    """List the registered models and whether each is cached locally."""
+    from valuescope.models.registry import DEFAULT_MODEL, REGISTRY, is_cached
+
+    typer.echo(f"{'name':<24} {'cached':<7} {'instruct':<9} description")
+    for name, entry in REGISTRY.items():
+        mark = " (default)" if name == DEFAULT_MODEL else ""
+        cached = "yes" if is_cached(entry) else "no"
+        instruct = "yes" if entry.instruct else "no"
+        typer.echo(f"{name:<24} {cached:<7} {instruct:<9} {entry.description}{mark}")
+    typer.echo("\nAny Hugging Face causal LM id, local model directory or local .gguf file also works.")
+
+
+@app.command()
+def extract(
+    model: ModelOpt,
+    input: InputOpt = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output .safetensors file.")] = Path("residuals.safetensors"),
+    layers: Annotated[str, typer.Option(help="Read points, comma-separated; 0 = embeddings, -1 = last block.")] = "-1",
+    pool: Annotated[str, typer.Option(help="last | mean")] = "last",
+    column: ColumnOpt = None,
+    store: Annotated[Path | None, typer.Option(help="Activation store directory: reuse and resume.")] = None,
+    batch_size: Annotated[int, typer.Option(min=1)] = 32,
+    device: DeviceOpt = None,
+) -> None:
+    """Residual stream of every text at chosen read points, saved as safetensors."""
+    from valuescope.readout.extract import extract as run_extract
+
+    read_points = _parse_ints(layers, "--layers")
+    if pool not in ("last", "mean"):
+        _fail(f"--pool must be last or mean, got {pool!r}")
+    texts = _texts(input, None, column)
+    if not out.name.endswith(".safetensors"):
+        _fail(f"--out {out} must end in .safetensors")
+    lm = _load(model, device)
+    path = run_extract(lm, texts, read_points, pool, out, batch_size=batch_size, store=store)
+    typer.echo(f"wrote {path} ({len(texts)} texts x {len(read_points)} read points x {lm.d_model})")
+
+
+@app.command()
+def rate(
+    model: ModelOpt,
+    options: Annotated[str, typer.Option(help="Answer options, comma-separated.")] = "1,2,3,4,5,6,7",
+    prompt: Annotated[list[str] | None, typer.Option("--prompt", "-p", help="A prompt (repeatable).")] = None,
+    input: InputOpt = None,
+    column: ColumnOpt = None,
+    chat: Annotated[bool | None, typer.Option(help="Force the chat template on or off (default: instruct models).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the table as CSV.")] = None,
+    device: DeviceOpt = None,
+) -> None:
+    """Rate prompts on a Likert scale or multiple choice from next-token probabilities."""
+    texts = _texts(input, prompt, column)
+    opts = [o.strip() for o in options.split(",") if o.strip()]
+    if len(opts) < 2:
+        _fail("--options needs at least two comma-separated options")
+    lm = _load(model, device)
+    table = lm.rate(texts, opts, chat=chat)
+    if out is not None:
+        table.to_csv(out, index=False)
+        typer.echo(f"wrote {out}")
+    else:
+        import pandas as pd
+
+        with pd.option_context("display.max_colwidth", 60, "display.width", 160):
+            typer.echo(table.round(3).to_string(index=False))
+
+
+@app.command()
+def generate(
+    model: ModelOpt,
+    prompt: Annotated[list[str] | None, typer.Option("--prompt", "-p", help="A prompt (repeatable).")] = None,
+    input: InputOpt = None,
+    column: ColumnOpt = None,
+    max_new_tokens: Annotated[int, typer.Option(min=1)] = 64,
+    temperature: Annotated[float, typer.Option(min=0.0, help="0 = greedy.")] = 0.0,
+    top_p: Annotated[float, typer.Option(min=0.0, max=1.0)] = 1.0,
+    seed: int = 0,
+    chat: Annotated[bool | None, typer.Option(help="Force the chat template on or off (default: instruct models).")] = None,
+    device: DeviceOpt = None,
+) -> None:
+    """Generate continuations (greedy or sampled, reproducible per prompt and seed)."""
+    texts = _texts(input, prompt, column)
+    lm = _load(model, device)
+    outputs = lm.generate(
+        texts, max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, seed=seed, chat=chat
+    )
+    for text, output in zip(texts, outputs, strict=True):
+        typer.secho(f"> {text}", bold=True)
+        typer.echo(output.strip() + "\n")
+
+
+@app.command()
+def demo(
+    model: ModelOpt = "gemma-3-270m",
+    device: DeviceOpt = None,
+) -> None:
+    """A short real demonstration: residuals, a moral direction, ratings and an ablation."""
+    from valuescope.demo import run_demo
+
+    run_demo(model, device)
+
+
+def main() -> None:
+    """Entry point that turns bad input into a one-line error instead of a traceback."""
+    try:
+        app()
+    except (ValueError, TypeError, FileNotFoundError) as e:
+        typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
+        raise SystemExit(2) from None
+
+
+if __name__ == "__main__":
+    main()
