@@ -7,9 +7,9 @@ import os
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
-import pytest  # noqa: E402
+import pytest
 
-from valuescope import LanguageModel, load_model  # noqa: E402
+from valuescope import LanguageModel, load_model
 
 TINY = ["tiny-gpt2", "tiny-llama", "tiny-qwen3", "tiny-gemma3", "tiny-gptneox"]
 _loaded: dict[str, LanguageModel] = {}

@@ -79,7 +79,10 @@ def test_pool_all_returns_every_token_with_a_mask() -> None:
 
 def test_read_stops_after_the_deepest_read_point_and_never_runs_the_lm_head(tiny: LanguageModel) -> None:
     ran: list[str] = []
-    handles = [b.register_forward_hook(lambda *_, i=i: ran.append(f"block{i}")) for i, b in enumerate(tiny.layout.blocks)]
+    handles = [
+        b.register_forward_hook(lambda *_, i=i: ran.append(f"block{i}"))
+        for i, b in enumerate(tiny.layout.blocks)
+    ]
     handles.append(tiny.layout.lm_head.register_forward_hook(lambda *_: ran.append("head")))
     handles.append(tiny.layout.final_norm.register_forward_hook(lambda *_: ran.append("norm")))
     try:

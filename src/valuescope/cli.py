@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
+
+if TYPE_CHECKING:
+    from valuescope.language_model import LanguageModel
 
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
@@ -19,10 +22,12 @@ app = typer.Typer(
 )
 
 ModelOpt = Annotated[
-    str, typer.Option("--model", "-m", help="Registry name (see `valuescope models`), HF id, directory or .gguf.")
+    str,
+    typer.Option("--model", "-m", help="Registry name (see `valuescope models`), HF id, directory or .gguf."),
 ]
 InputOpt = Annotated[
-    Path | None, typer.Option("--input", "-i", help="Texts: .txt (one per line), .csv or .jsonl (a `text` column).")
+    Path | None,
+    typer.Option("--input", "-i", help="Texts: .txt (one per line), .csv or .jsonl (a `text` column)."),
 ]
 ColumnOpt = Annotated[str | None, typer.Option(help="Column or field holding the text in .csv/.jsonl input.")]
 DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if available).")]
@@ -53,7 +58,7 @@ def _texts(input_path: Path | None, prompts: list[str] | None, column: str | Non
     return list(prompts or [])
 
 
-def _load(model: str, device: str | None):  # type: ignore[no-untyped-def]
+def _load(model: str, device: str | None) -> LanguageModel:
     from valuescope import load_model
 
     typer.secho(f"loading {model} ...", err=True, dim=True)
@@ -78,8 +83,12 @@ def models() -> None:
 def extract(
     model: ModelOpt,
     input: InputOpt = None,
-    out: Annotated[Path, typer.Option("--out", "-o", help="Output .safetensors file.")] = Path("residuals.safetensors"),
-    layers: Annotated[str, typer.Option(help="Read points, comma-separated; 0 = embeddings, -1 = last block.")] = "-1",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Output .safetensors file.")] = Path(
+        "residuals.safetensors"
+    ),
+    layers: Annotated[
+        str, typer.Option(help="Read points, comma-separated; 0 = embeddings, -1 = last block.")
+    ] = "-1",
     pool: Annotated[str, typer.Option(help="last | mean")] = "last",
     column: ColumnOpt = None,
     store: Annotated[Path | None, typer.Option(help="Activation store directory: reuse and resume.")] = None,
@@ -107,7 +116,9 @@ def rate(
     prompt: Annotated[list[str] | None, typer.Option("--prompt", "-p", help="A prompt (repeatable).")] = None,
     input: InputOpt = None,
     column: ColumnOpt = None,
-    chat: Annotated[bool | None, typer.Option(help="Force the chat template on or off (default: instruct models).")] = None,
+    chat: Annotated[
+        bool | None, typer.Option(help="Force the chat template on or off (default: instruct models).")
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the table as CSV.")] = None,
     device: DeviceOpt = None,
 ) -> None:
@@ -138,7 +149,9 @@ def generate(
     temperature: Annotated[float, typer.Option(min=0.0, help="0 = greedy.")] = 0.0,
     top_p: Annotated[float, typer.Option(min=0.0, max=1.0)] = 1.0,
     seed: int = 0,
-    chat: Annotated[bool | None, typer.Option(help="Force the chat template on or off (default: instruct models).")] = None,
+    chat: Annotated[
+        bool | None, typer.Option(help="Force the chat template on or off (default: instruct models).")
+    ] = None,
     device: DeviceOpt = None,
 ) -> None:
     """Generate continuations (greedy or sampled, reproducible per prompt and seed)."""

@@ -60,7 +60,9 @@ def run_demo(model: str = "gemma-3-270m", device: str | None = None) -> dict[str
     print(f"model: {lm.name} ({info['family']}, {lm.n_layers} blocks, d_model {lm.d_model}, {info['dtype']})")
     if info.get("quantization"):
         print(f"       dequantized from {info['quantization']}")
-    print(f"       weights sha256 {info['weights_sha256'][:16]}...  loaded in {time.perf_counter() - t0:.1f}s\n")
+    print(
+        f"       weights sha256 {info['weights_sha256'][:16]}...  loaded in {time.perf_counter() - t0:.1f}s\n"
+    )
 
     read_points = list(range(lm.n_layers + 1))
     acts = lm.residuals(GOOD + BAD, layers=read_points, pool="mean")
@@ -79,7 +81,8 @@ def run_demo(model: str = "gemma-3-270m", device: str | None = None) -> dict[str
     table = pd.DataFrame(
         {
             "statement": GOOD[:3] + BAD[:3],
-            "expected rating": list(ratings["expected"][:3]) + list(ratings["expected"][len(GOOD) : len(GOOD) + 3]),
+            "expected rating": list(ratings["expected"][:3])
+            + list(ratings["expected"][len(GOOD) : len(GOOD) + 3]),
             "mass on 1-7": list(ratings["mass"][:3]) + list(ratings["mass"][len(GOOD) : len(GOOD) + 3]),
         }
     )
@@ -89,15 +92,18 @@ def run_demo(model: str = "gemma-3-270m", device: str | None = None) -> dict[str
     print(f"   mean rating gap good - bad: {gap:+.3f}\n")
 
     direction = good[:, best].mean(0) - bad[:, best].mean(0)
-    edit = lm.ablate(direction, layers=list(range(best, lm.n_layers + 1)), sublayers=True)
+    # Residual stream only: Gemma's massive-activation dimensions make also projecting a
+    # diff-of-means direction out of every sublayer output very damaging (see damage below).
+    edit = lm.ablate(direction, layers=list(range(best, lm.n_layers + 1)))
     with edit:
         after = lm.rate(prompts, [str(i) for i in range(1, 8)])
     gap_after = float(after["expected"][: len(GOOD)].mean() - after["expected"][len(GOOD) :].mean())
     cost = lm.damage(edit)
-    print(f"3. Ablating that direction from read point {best} on (and from every later sublayer):")
+    print(f"3. Ablating that direction from the residual stream at read points {best}..{lm.n_layers}:")
     print(f"   rating gap {gap:+.3f} -> {gap_after:+.3f}")
     print(
-        f"   damage on neutral text: KL {cost['kl_mean']:.4f} [{cost['kl_ci_low']:.4f}, {cost['kl_ci_high']:.4f}], "
+        f"   damage on neutral text: KL {cost['kl_mean']:.4f} "
+        f"[{cost['kl_ci_low']:.4f}, {cost['kl_ci_high']:.4f}], "
         f"perplexity {cost['ppl_base']:.2f} -> {cost['ppl_edit']:.2f}"
     )
     print(f"\ndone in {time.perf_counter() - t0:.1f}s")

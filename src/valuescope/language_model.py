@@ -55,7 +55,7 @@ class LanguageModel:
 
     @property
     def d_model(self) -> int:
-        return int(self.layout.embed.weight.shape[1])
+        return self.layout.d_model
 
     @property
     def device(self) -> torch.device:
@@ -127,12 +127,26 @@ class LanguageModel:
         return self._read(items, sites, pool, batch_size, progress, "neurons")
 
     def _read(
-        self, items: list[Item], sites: list[Site], pool: str, batch_size: int, progress: bool | None, desc: str
+        self,
+        items: list[Item],
+        sites: list[Site],
+        pool: str,
+        batch_size: int,
+        progress: bool | None,
+        desc: str,
     ) -> torch.Tensor | TokenReadout:
         try:
             return read_sites(
-                self.layout, self.tokenizer, items, sites, pool, self.device, batch_size, progress,
-                self._set_batch, desc,
+                self.layout,
+                self.tokenizer,
+                items,
+                sites,
+                pool,
+                self.device,
+                batch_size,
+                progress,
+                self._set_batch,
+                desc,
             )
         finally:
             self.last_positions = None
@@ -200,7 +214,8 @@ class LanguageModel:
                 h.remove()
         try:
             sites = [Site("residual", rp) for rp in range(self.n_layers + 1)]
-            tokens = self._read(reference_texts(), sites, "all", DEFAULT_BATCH_SIZE, False, "norms")
+            texts: list[Item] = list(reference_texts())
+            tokens = self._read(texts, sites, "all", DEFAULT_BATCH_SIZE, False, "norms")
         finally:
             for iv in active:
                 iv._handles = iv._install()

@@ -106,7 +106,9 @@ def test_two_processes_building_the_cache_at_once_convert_once(tmp_path: Path) -
     assert not [p for p in (tmp_path / "models").iterdir() if p.name.startswith(".entry-")]
 
 
-def test_a_conversion_that_crashes_leaves_no_entry_behind(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_conversion_that_crashes_leaves_no_entry_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("VALUESCOPE_CACHE", str(tmp_path))
 
     def crash(gguf_path: Path, out: Path) -> None:
@@ -122,7 +124,9 @@ def test_a_conversion_that_crashes_leaves_no_entry_behind(tmp_path: Path, monkey
 
 
 @pytest.mark.real
-def test_a_local_gguf_file_is_dequantized_into_a_fresh_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_local_gguf_file_is_dequantized_into_a_fresh_cache(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setenv("VALUESCOPE_CACHE", str(tmp_path))
     path = _smollm2_gguf()
     lm = load_model(str(path))

@@ -40,9 +40,11 @@ def _as_vector(host: Host, v: object, argument: str) -> torch.Tensor:
             v = torch.as_tensor(v, dtype=torch.float32)
         except (TypeError, ValueError) as e:
             raise TypeError(f"{argument} must be a 1-D tensor of size d_model") from e
-    d_model = host.layout.embed.weight.shape[1]
+    d_model = host.layout.d_model
     if v.ndim != 1 or v.shape[0] != d_model:
-        raise ValueError(f"{argument} has shape {tuple(v.shape)}; it must be ({d_model},), one value per d_model")
+        raise ValueError(
+            f"{argument} has shape {tuple(v.shape)}; it must be ({d_model},), one value per d_model"
+        )
     if not torch.isfinite(v).all():
         raise ValueError(f"{argument} contains NaN or infinite values")
     return v.detach().float()

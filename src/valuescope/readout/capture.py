@@ -6,6 +6,7 @@ here, since the deepest capture raises ``_StopForward``).
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Literal
@@ -87,18 +88,18 @@ def run_capture(
             handles.append(hook_input(module, fn) if is_input else hook_output(module, fn))
         if on_batch_start is not None:
             on_batch_start(batch)
-        try:
+        with contextlib.suppress(_StopForward):
             layout.body(
                 input_ids=batch.input_ids.to(device),
                 attention_mask=batch.attention_mask.to(device),
                 use_cache=False,
             )
-        except _StopForward:
-            pass
     finally:
         for handle in handles:
             handle.remove()
     missing = [s for s in sites if s not in captured]
     if missing:
-        raise RuntimeError(f"capture hooks did not fire for {missing}; the layout may be wrong for this model")
+        raise RuntimeError(
+            f"capture hooks did not fire for {missing}; the layout may be wrong for this model"
+        )
     return captured
