@@ -52,7 +52,9 @@ def damage(
     if len(plain) != len(chosen):
         raise TypeError("damage texts must be plain strings, not (context, text) pairs")
     if intervention in lm.active_interventions:
-        raise RuntimeError("call damage() outside the intervention's `with` block; it applies the edit itself")
+        raise RuntimeError(
+            "call damage() outside the intervention's `with` block; it applies the edit itself"
+        )
     encoded = [encode(lm.tokenizer, t) for t in plain]
     if any(len(e.ids) < 2 for e in encoded):
         raise ValueError("damage texts are too short: each needs at least two tokens")
