@@ -11,7 +11,10 @@ import pytest
 
 from valuescope import LanguageModel, load_model
 
-TINY = ["tiny-gpt2", "tiny-llama", "tiny-qwen3", "tiny-gemma3", "tiny-gptneox"]
+TINY = [
+    "tiny-gpt2", "tiny-llama", "tiny-qwen3", "tiny-gemma3", "tiny-gptneox",
+    "tiny-mistral", "tiny-qwen2", "tiny-phi3", "tiny-olmo2", "tiny-gemma2",
+]  # fmt: skip
 _loaded: dict[str, LanguageModel] = {}
 
 

@@ -132,7 +132,7 @@ def test_scale_neurons_by_one_changes_nothing_and_zero_silences_them(tiny: Langu
     assert float(acts.values[:, 0, :, [0, 5]].abs().max()) == 0.0  # type: ignore[union-attr]
 
 
-@pytest.mark.parametrize("name", ["tiny-gemma3", "tiny-llama", "tiny-gpt2"])
+@pytest.mark.parametrize("name", ["tiny-gemma3", "tiny-gemma2", "tiny-olmo2", "tiny-llama", "tiny-gpt2"])
 def test_a_lone_neuron_writes_along_its_effective_write_direction(name: str) -> None:
     """Only neuron j active in block b: the block's MLP contribution is parallel to its direction.
 
@@ -158,7 +158,7 @@ def test_a_lone_neuron_writes_along_its_effective_write_direction(name: str) -> 
         raw_dir = lm.layout.down_weight(block)[:, j]
         raw_cos = torch.nn.functional.cosine_similarity(delta, raw_dir.expand_as(delta), dim=-1).abs()
         assert float(raw_cos.max()) < 0.99
-    assert lm.layout.mlp_post_norm == (name == "tiny-gemma3")
+    assert lm.layout.mlp_post_norm == (name in ("tiny-gemma3", "tiny-gemma2", "tiny-olmo2"))
 
 
 def test_damage_is_zero_for_a_no_op_and_positive_for_a_real_edit() -> None:

@@ -15,12 +15,17 @@ import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
 from transformers import (
     AutoModelForCausalLM,
+    Gemma2Config,
     GPT2Config,
     GPTNeoXConfig,
     LlamaConfig,
+    MistralConfig,
+    Olmo2Config,
+    Phi3Config,
     PretrainedConfig,
     PreTrainedModel,
     PreTrainedTokenizerFast,
+    Qwen2Config,
     Qwen3Config,
 )
 from transformers.models.gemma3 import Gemma3TextConfig
@@ -184,12 +189,90 @@ def _gptneox() -> PretrainedConfig:
     )
 
 
+_SMALL = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4)
+
+
+def _mistral() -> PretrainedConfig:
+    return MistralConfig(
+        **_SMALL,
+        num_key_value_heads=2,
+        head_dim=16,
+        max_position_embeddings=512,
+        sliding_window=None,
+        bos_token_id=2,
+        eos_token_id=5,
+        pad_token_id=0,
+        vocab_size=_VOCAB,
+        tie_word_embeddings=False,
+    )
+
+
+def _qwen2() -> PretrainedConfig:
+    return Qwen2Config(
+        **_SMALL,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=0,
+        eos_token_id=2,
+        pad_token_id=3,
+        vocab_size=_VOCAB,
+        tie_word_embeddings=True,
+    )
+
+
+def _phi3() -> PretrainedConfig:
+    return Phi3Config(
+        **_SMALL,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=0,
+        eos_token_id=2,
+        pad_token_id=3,
+        vocab_size=_VOCAB,
+        tie_word_embeddings=False,
+    )
+
+
+def _olmo2() -> PretrainedConfig:
+    return Olmo2Config(
+        **_SMALL,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        bos_token_id=0,
+        eos_token_id=2,
+        pad_token_id=3,
+        vocab_size=_VOCAB,
+        tie_word_embeddings=False,
+    )
+
+
+def _gemma2() -> PretrainedConfig:
+    return Gemma2Config(
+        **_SMALL,
+        num_key_value_heads=1,
+        head_dim=16,
+        max_position_embeddings=512,
+        sliding_window=8,
+        final_logit_softcapping=3.0,
+        bos_token_id=2,
+        eos_token_id=5,
+        pad_token_id=0,
+        vocab_size=_VOCAB,
+        tie_word_embeddings=True,
+    )
+
+
 TINY_MODELS: dict[str, tuple[Callable[[], PretrainedConfig], str]] = {
     "tiny-gpt2": (_gpt2, "byte"),
     "tiny-llama": (_llama, "sp"),
     "tiny-qwen3": (_qwen3, "byte"),
     "tiny-gemma3": (_gemma3, "sp"),
     "tiny-gptneox": (_gptneox, "byte"),
+    "tiny-mistral": (_mistral, "sp"),
+    "tiny-qwen2": (_qwen2, "byte"),
+    "tiny-phi3": (_phi3, "sp"),
+    "tiny-olmo2": (_olmo2, "byte"),
+    "tiny-gemma2": (_gemma2, "sp"),
 }
 
 
@@ -200,8 +283,8 @@ def build_tiny(name: str, seed: int = 0) -> tuple[PreTrainedModel, PreTrainedTok
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-        if name == "tiny-gemma3":
-            # Random norms, so that the Gemma norm gains (1 + w) are not all one.
+        if name in ("tiny-gemma3", "tiny-gemma2", "tiny-olmo2"):
+            # Random norms, so that the norm gains are not all one.
             for p_name, p in model.named_parameters():
                 if "norm" in p_name:
                     torch.nn.init.normal_(p, std=0.3)
