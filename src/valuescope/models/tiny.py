@@ -8,8 +8,9 @@ Likert digit tokens and a chat template.
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+from dataclasses import dataclass, field
 from importlib.resources import files
+from typing import Any
 
 import torch
 from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, processors, trainers
@@ -109,184 +110,66 @@ def tiny_tokenizer(style: str) -> PreTrainedTokenizerFast:
     )
 
 
-def _gpt2() -> PretrainedConfig:
-    return GPT2Config(
-        n_embd=64,
-        n_layer=4,
-        n_head=4,
-        n_positions=512,
-        bos_token_id=0,
-        eos_token_id=2,
-        vocab_size=_VOCAB,
-        tie_word_embeddings=False,
-    )
+_BYTE_IDS = dict(bos_token_id=0, eos_token_id=2, pad_token_id=3)  # <|endoftext|>, <|im_end|>, <pad>
+_SP_IDS = dict(bos_token_id=2, eos_token_id=5, pad_token_id=0)  # <bos>, <end_of_turn>, <pad>
+_SMALL: dict[str, Any] = dict(
+    hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4,
+    max_position_embeddings=512, vocab_size=_VOCAB, tie_word_embeddings=False,
+)  # fmt: skip
+_GQA: dict[str, Any] = dict(num_key_value_heads=2, head_dim=16)
+_GEMMA: dict[str, Any] = dict(num_key_value_heads=1, head_dim=16, sliding_window=8, tie_word_embeddings=True)
 
 
-def _llama() -> PretrainedConfig:
-    return LlamaConfig(
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        bos_token_id=2,
-        eos_token_id=5,
-        pad_token_id=0,
-        vocab_size=_VOCAB,
-        tie_word_embeddings=False,
-    )
+@dataclass(frozen=True)
+class TinySpec:
+    config: type[PretrainedConfig]
+    style: str
+    """Tokenizer style: 'byte' (GPT-2-like BPE) or 'sp' (sentencepiece-like, digits split)."""
+    overrides: dict[str, Any] = field(default_factory=dict)
+    random_norms: bool = False
+    """Randomise norm weights, so that norm gains (Gemma's 1 + w) are not all one."""
+
+    def build_config(self) -> PretrainedConfig:
+        ids = _BYTE_IDS if self.style == "byte" else _SP_IDS
+        return self.config(**{**_SMALL, **ids, **self.overrides})
 
 
-def _qwen3() -> PretrainedConfig:
-    return Qwen3Config(
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        head_dim=16,
-        max_position_embeddings=512,
-        bos_token_id=0,
-        eos_token_id=2,
-        pad_token_id=3,
-        vocab_size=_VOCAB,
-        tie_word_embeddings=False,
-    )
-
-
-def _gemma3() -> PretrainedConfig:
-    return Gemma3TextConfig(
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        num_key_value_heads=1,
-        head_dim=16,
-        max_position_embeddings=512,
-        sliding_window=8,
-        layer_types=["sliding_attention", "sliding_attention", "sliding_attention", "full_attention"],
-        bos_token_id=2,
-        eos_token_id=5,
-        pad_token_id=0,
-        vocab_size=_VOCAB,
-        tie_word_embeddings=True,
-    )
-
-
-def _gptneox() -> PretrainedConfig:
-    return GPTNeoXConfig(
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=4,
-        num_attention_heads=4,
-        max_position_embeddings=512,
-        rope_parameters={"rope_type": "default", "rope_theta": 10000.0, "partial_rotary_factor": 0.5},
-        bos_token_id=0,
-        eos_token_id=2,
-        vocab_size=_VOCAB,
-        tie_word_embeddings=False,
-    )
-
-
-_SMALL = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=4, num_attention_heads=4)
-
-
-def _mistral() -> PretrainedConfig:
-    return MistralConfig(
-        **_SMALL,
-        num_key_value_heads=2,
-        head_dim=16,
-        max_position_embeddings=512,
-        sliding_window=None,
-        bos_token_id=2,
-        eos_token_id=5,
-        pad_token_id=0,
-        vocab_size=_VOCAB,
-        tie_word_embeddings=False,
-    )
-
-
-def _qwen2() -> PretrainedConfig:
-    return Qwen2Config(
-        **_SMALL,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        bos_token_id=0,
-        eos_token_id=2,
-        pad_token_id=3,
-        vocab_size=_VOCAB,
-        tie_word_embeddings=True,
-    )
-
-
-def _phi3() -> PretrainedConfig:
-    return Phi3Config(
-        **_SMALL,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        bos_token_id=0,
-        eos_token_id=2,
-        pad_token_id=3,
-        vocab_size=_VOCAB,
-        tie_word_embeddings=False,
-    )
-
-
-def _olmo2() -> PretrainedConfig:
-    return Olmo2Config(
-        **_SMALL,
-        num_key_value_heads=2,
-        max_position_embeddings=512,
-        bos_token_id=0,
-        eos_token_id=2,
-        pad_token_id=3,
-        vocab_size=_VOCAB,
-        tie_word_embeddings=False,
-    )
-
-
-def _gemma2() -> PretrainedConfig:
-    return Gemma2Config(
-        **_SMALL,
-        num_key_value_heads=1,
-        head_dim=16,
-        max_position_embeddings=512,
-        sliding_window=8,
-        final_logit_softcapping=3.0,
-        bos_token_id=2,
-        eos_token_id=5,
-        pad_token_id=0,
-        vocab_size=_VOCAB,
-        tie_word_embeddings=True,
-    )
-
-
-TINY_MODELS: dict[str, tuple[Callable[[], PretrainedConfig], str]] = {
-    "tiny-gpt2": (_gpt2, "byte"),
-    "tiny-llama": (_llama, "sp"),
-    "tiny-qwen3": (_qwen3, "byte"),
-    "tiny-gemma3": (_gemma3, "sp"),
-    "tiny-gptneox": (_gptneox, "byte"),
-    "tiny-mistral": (_mistral, "sp"),
-    "tiny-qwen2": (_qwen2, "byte"),
-    "tiny-phi3": (_phi3, "sp"),
-    "tiny-olmo2": (_olmo2, "byte"),
-    "tiny-gemma2": (_gemma2, "sp"),
-}
+TINY_MODELS: dict[str, TinySpec] = {
+    "tiny-gpt2": TinySpec(
+        GPT2Config, "byte",
+        dict(n_embd=64, n_layer=4, n_head=4, n_positions=512, pad_token_id=None),
+    ),
+    "tiny-llama": TinySpec(LlamaConfig, "sp", dict(num_key_value_heads=2)),
+    "tiny-qwen3": TinySpec(Qwen3Config, "byte", _GQA),
+    "tiny-gemma3": TinySpec(
+        Gemma3TextConfig, "sp",
+        dict(**_GEMMA, layer_types=["sliding_attention"] * 3 + ["full_attention"]),
+        random_norms=True,
+    ),
+    "tiny-gptneox": TinySpec(
+        GPTNeoXConfig, "byte",
+        dict(rope_parameters={"rope_type": "default", "rope_theta": 1e4, "partial_rotary_factor": 0.5}),
+    ),
+    "tiny-mistral": TinySpec(MistralConfig, "sp", dict(**_GQA, sliding_window=None)),
+    "tiny-qwen2": TinySpec(Qwen2Config, "byte", dict(num_key_value_heads=2, tie_word_embeddings=True)),
+    "tiny-phi3": TinySpec(Phi3Config, "sp", dict(num_key_value_heads=2)),
+    "tiny-olmo2": TinySpec(Olmo2Config, "byte", dict(num_key_value_heads=2), random_norms=True),
+    "tiny-gemma2": TinySpec(
+        Gemma2Config, "sp", dict(**_GEMMA, final_logit_softcapping=3.0), random_norms=True
+    ),
+}  # fmt: skip
 
 
 def build_tiny(name: str, seed: int = 0) -> tuple[PreTrainedModel, PreTrainedTokenizerFast]:
     """Build the named tiny model with fixed random weights, and its tokenizer."""
-    make_config, style = TINY_MODELS[name]
-    config = make_config()
+    spec = TINY_MODELS[name]
+    config = spec.build_config()
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         model = AutoModelForCausalLM.from_config(config, dtype=torch.float32)
-        if name in ("tiny-gemma3", "tiny-gemma2", "tiny-olmo2"):
-            # Random norms, so that the norm gains are not all one.
+        if spec.random_norms:
             for p_name, p in model.named_parameters():
                 if "norm" in p_name:
                     torch.nn.init.normal_(p, std=0.3)
     model.eval()
-    return model, tiny_tokenizer(style)
+    return model, tiny_tokenizer(spec.style)
