@@ -29,6 +29,7 @@ import torch
 from filelock import FileLock
 from tqdm.auto import tqdm
 
+from valuescope.models.gguf_cache import sha256_file
 from valuescope.models.hooks import normalize_read_points
 from valuescope.readout.batching import Item, validate_items
 from valuescope.readout.capture import Site
@@ -280,7 +281,7 @@ def _write_shard(entry: Path, manifest: dict[str, Any], index: int, result: Read
         "stop": stop,
         "shape": list(tensors["values"].shape),
         "bytes": path.stat().st_size,
-        "sha256": _sha256_file(path),
+        "sha256": sha256_file(path),
     }
     manifest["shards"] = sorted(
         [r for r in manifest["shards"] if r["index"] != index] + [rec], key=lambda r: r["index"]
@@ -291,14 +292,6 @@ def _write_shard(entry: Path, manifest: dict[str, Any], index: int, result: Read
 
 def _write_manifest(entry: Path, manifest: dict[str, Any]) -> None:
     write_bytes_atomic(entry / MANIFEST, (json.dumps(manifest, indent=1, default=str) + "\n").encode())
-
-
-def _sha256_file(path: Path, chunk: int = 1 << 22) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 # --------------------------------------------------------------------------- reading
