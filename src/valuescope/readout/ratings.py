@@ -139,9 +139,7 @@ def _tokenize(tok: PreTrainedTokenizerBase, texts: list[str], add_special: bool)
     return ids
 
 
-def _plan(
-    lm: LanguageModel, texts: list[str], options: list[str], sep: str, add_special: bool
-) -> _Plan:
+def _plan(lm: LanguageModel, texts: list[str], options: list[str], sep: str, add_special: bool) -> _Plan:
     """Tokenize every (prompt, option) and decide what to run; raise on options that do not tokenize."""
     tok = lm.tokenizer
     k = len(options)
