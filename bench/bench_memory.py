@@ -42,13 +42,17 @@ def sentences(n: int, seed: int = 1) -> list[str]:
     rng = random.Random(seed)
     out: list[str] = []
     seen: set[str] = set()
-    while len(out) < n:
+    for _ in range(100 * n):
+        if len(out) == n:
+            break
         words = [rng.choice(_SUBJECTS), rng.choice(_VERBS), rng.choice(_OBJECTS)]
-        words += rng.sample(_PHRASES, len(out) % 4)
+        words += rng.sample(_PHRASES, rng.randint(1, 3))
         text = " ".join(words) + "."
         if text not in seen:
             seen.add(text)
             out.append(text)
+    if len(out) < n:
+        raise RuntimeError(f"could only generate {len(out)} distinct sentences, not {n}")
     return out
 
 

@@ -2,6 +2,9 @@
 
 ``python -m bench.run_all [--quick] [--only NAME ...] [--output PATH]``
 
+With ``--only``, the named modules run and every other module's section (and its targets) is kept
+from the existing output file, so one benchmark can be redone without rerunning the rest.
+
 Each module runs in its own subprocess (a crash or a large peak in one cannot disturb the next); its
 rows come back as JSON. A module may also define ``TITLE``, ``markdown(rows)`` (its table),
 ``targets(rows)`` (a list of ``{"target", "passed", "detail"}``) and ``__doc__`` (what it measures).
@@ -15,6 +18,7 @@ import importlib
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -162,7 +166,8 @@ def _mark(passed: bool | None) -> str:
 def section(name: str, module: Any, rows: list[dict[str, Any]] | None, error: str | None, seconds: float):
     """(markdown section, targets)."""
     title = getattr(module, "TITLE", None) or name
-    parts = [f"## {title}", f"`bench/{name}.py`, {seconds:.0f} s."]
+    when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    parts = [f"## {title}", f"`bench/{name}.py`, {seconds:.0f} s, finished {when}."]
     doc = (getattr(module, "__doc__", None) or "").strip()
     if doc:
         parts.append(doc.split("\n\nRun ")[0].strip())
@@ -191,9 +196,28 @@ def section(name: str, module: Any, rows: list[dict[str, Any]] | None, error: st
     return "\n\n".join(parts), found
 
 
-def report(
-    info: dict[str, Any], sections: list[str], all_targets: list[tuple[str, dict[str, Any]]], quick: bool
-):
+def target_line(name: str, t: dict[str, Any]) -> str:
+    return f"- {_mark(t['passed'])} {t['target']} ({name}): {t['detail']}"
+
+
+def previous_sections(path: Path) -> dict[str, tuple[str, list[str]]]:
+    """Module name -> (its section, its lines of the Targets list) in an existing report."""
+    if not path.exists():
+        return {}
+    chunks = re.split(r"\n(?=## )", path.read_text(encoding="utf-8"))
+    targets = [
+        ln for c in chunks if c.startswith("## Targets") for ln in c.splitlines() if ln.startswith("- ")
+    ]
+    out: dict[str, tuple[str, list[str]]] = {}
+    for chunk in chunks:
+        found = re.search(r"`bench/(bench_\w+)\.py`", chunk)
+        if chunk.startswith("## ") and found and not chunk.startswith(("## Machine", "## Targets")):
+            name = found.group(1)
+            out[name] = (chunk.strip(), [ln for ln in targets if f"({name}):" in ln])
+    return out
+
+
+def report(info: dict[str, Any], sections: list[str], all_targets: list[str], quick: bool) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
     head = [
         "# Benchmarks",
@@ -216,11 +240,7 @@ def report(
         "## Targets",
     ]
     if all_targets:
-        head.append(
-            "\n".join(
-                f"- {_mark(t['passed'])} {t['target']} ({name}): {t['detail']}" for name, t in all_targets
-            )
-        )
+        head.append("\n".join(all_targets))
     else:
         head.append("No targets were measured.")
     return "\n\n".join(head + sections) + "\n"
@@ -236,11 +256,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if "--output" in args:
         output = Path(args[args.index("--output") + 1])
     only = [a for i, a in enumerate(args) if i and args[i - 1] == "--only"]
+    kept = previous_sections(output) if only else {}
     info = machine()
     sections: list[str] = []
-    all_targets: list[tuple[str, dict[str, Any]]] = []
+    all_targets: list[str] = []
     for name in discover():
         if only and name not in only and name.removeprefix("bench_") not in only:
+            if name in kept:
+                sections.append(kept[name][0])
+                all_targets += kept[name][1]
             continue
         module, problem = _has_run(name)
         if problem is None:
@@ -252,7 +276,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows, error, seconds = run_one_in_child(name, quick)
         text, found = section(name, module, rows, error, seconds)
         sections.append(text)
-        all_targets += [(name, t) for t in found]
+        all_targets += [target_line(name, t) for t in found]
         print(f"[run_all] {name}: {'failed: ' + error if error else 'ok'} ({seconds:.0f} s)", file=sys.stderr)
         output.write_text(report(info, sections, all_targets, quick), encoding="utf-8")  # partial results
     output.write_text(report(info, sections, all_targets, quick), encoding="utf-8")
