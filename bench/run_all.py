@@ -1,6 +1,6 @@
 """Run every ``bench/bench_*.py`` that has ``run(quick)`` and write ``BENCHMARKS.md`` at the repo root.
 
-``python -m bench.run_all [--quick] [--only NAME ...] [--output PATH]``
+``python -m bench.run_all [--quick] [--output PATH] [--only NAME ...]``
 
 With ``--only``, the named modules run and every other module's section (and its targets) is kept
 from the existing output file, so one benchmark can be redone without rerunning the rest.
@@ -255,7 +255,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     output = ROOT / "BENCHMARKS.md"
     if "--output" in args:
         output = Path(args[args.index("--output") + 1])
-    only = [a for i, a in enumerate(args) if i and args[i - 1] == "--only"]
+    only: list[str] = []
+    if "--only" in args:  # every name after --only, up to the next option
+        for a in args[args.index("--only") + 1 :]:
+            if a.startswith("--"):
+                break
+            only.append(a)
     kept = previous_sections(output) if only else {}
     info = machine()
     sections: list[str] = []
