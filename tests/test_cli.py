@@ -65,7 +65,9 @@ def test_rate_prints_a_table_and_writes_csv(tmp_path: Path) -> None:
 def test_generate_prints_each_prompt_and_its_continuation() -> None:
     code, out = invoke("generate", "-m", "tiny-qwen3", "-p", "Hello there", "--max-new-tokens", "4")
     assert code == 0, out
-    assert "> Hello there" in out
+    [expected] = get_model("tiny-qwen3").generate(["Hello there"], max_new_tokens=4)
+    assert expected.strip()
+    assert f"> Hello there\n{expected.strip()}\n" in out
 
 
 @pytest.mark.parametrize(

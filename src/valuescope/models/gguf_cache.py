@@ -54,7 +54,8 @@ def gguf_quantization(path: Path) -> str:
     return f"{file_type} ({detail})"
 
 
-def cached_dir_for(gguf_path: Path, key: str) -> Path:
+def cached_dir_for(key: str) -> Path:
+    """Where the cache entry named ``key`` lives (it may not exist yet)."""
     return cache_root() / "models" / key
 
 
@@ -71,7 +72,7 @@ def ensure_safetensors_cache(gguf_path: Path, key: str) -> Path:
 
     ``key`` names the cache entry (include the GGUF's hash in it so a changed file gets a new entry).
     """
-    target = cached_dir_for(gguf_path, key)
+    target = cached_dir_for(key)
     if read_cache_info(target) is not None:
         return target
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -5,14 +5,19 @@ from __future__ import annotations
 import difflib
 import hashlib
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
-from valuescope.models.gguf_cache import ensure_safetensors_cache, read_cache_info, sha256_file
+from valuescope.models.gguf_cache import (
+    cached_dir_for,
+    ensure_safetensors_cache,
+    read_cache_info,
+    sha256_file,
+)
 from valuescope.models.registry import REGISTRY, RegistryEntry
 from valuescope.models.tiny import build_tiny
 
@@ -35,7 +40,6 @@ class ModelInfo:
     """For GGUF sources: the quantization the weights were dequantized from."""
     weights_sha256: str | None = None
     tokenizer: str = ""
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -137,13 +141,12 @@ def _from_cache_dir(directory: Path, dtype: torch.dtype) -> tuple[PreTrainedMode
 def _load_gguf_entry(
     entry: RegistryEntry, dtype: torch.dtype, info: ModelInfo
 ) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
-    from valuescope.models.gguf_cache import cache_root
-
-    directory = cache_root() / "models" / entry.cache_key
-    if read_cache_info(directory) is None:
+    directory = cached_dir_for(entry.cache_key)
+    cache = read_cache_info(directory)
+    if cache is None:
         assert entry.locate is not None
         directory = ensure_safetensors_cache(entry.locate(), entry.cache_key)
-    cache = read_cache_info(directory) or {}
+        cache = read_cache_info(directory) or {}
     info.source = f"registry:{entry.name} ({cache.get('gguf_file', '')})"
     info.quantization = cache.get("quantization")
     info.weights_sha256 = cache.get("weights_sha256")

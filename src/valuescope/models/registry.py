@@ -7,7 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from valuescope.models.gguf_cache import cache_root, read_cache_info
+from valuescope.models.gguf_cache import cache_root, cached_dir_for, read_cache_info
 from valuescope.models.tiny import TINY_MODELS
 
 DEFAULT_MODEL = "gemma-3-270m"
@@ -83,4 +83,4 @@ for _name in TINY_MODELS:
 def is_cached(entry: RegistryEntry) -> bool:
     if entry.kind == "tiny":
         return True
-    return read_cache_info(cache_root() / "models" / entry.cache_key) is not None
+    return read_cache_info(cached_dir_for(entry.cache_key)) is not None
