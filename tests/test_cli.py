@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -26,7 +28,7 @@ def invoke(*args: str) -> tuple[int, str]:
 def test_help_lists_every_command() -> None:
     code, out = invoke("--help")
     assert code == 0
-    for command in ("models", "extract", "rate", "generate", "demo"):
+    for command in ("models", "extract", "rate", "generate", "studies", "run", "report", "sweep"):
         assert command in out
 
 
@@ -91,3 +93,39 @@ def test_bad_input_exits_with_a_one_line_error(args: list[str], message: str) ->
     errors = [line for line in proc.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and message in errors[0], proc.stderr
     assert "Traceback" not in proc.stderr
+
+
+def test_studies_lists_one_per_line_name_first() -> None:
+    code, out = invoke("studies")
+    assert code == 0
+    lines = [ln for ln in out.splitlines() if ln.strip()]
+    assert lines[0].split()[0] == "readout-check"
+    code, out = invoke("studies", "--details")
+    assert code == 0 and "n_pairs" in out and "profile quick" in out
+
+
+def test_run_then_report_from_the_command_line(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text("studies:\n  readout-check: {n_pairs: 8, n_boot: 100, n_perm: 20, folds: 4}\n")
+    out = tmp_path / "run"
+    args = ["run", "readout-check", "-m", "tiny-qwen3", "--profile", "quick", "-c", str(config)]
+    args += ["-o", str(out)]
+    code, text = invoke(*args, "--quiet")
+    assert code == 0, text
+    assert "summary.json" in text and (out / "report.html").is_file()
+    (out / "report.html").unlink()
+    code, text = invoke("report", str(out))
+    assert code == 0 and (out / "report.html").is_file()
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["command"].startswith("valuescope ")
+
+
+def test_run_errors_are_one_line(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "valuescope.cli", "run", "nope", "-m", "tiny-gpt2", "-o", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )
+    assert result.returncode == 2
+    assert result.stderr.strip().count("\n") == 0 and "unknown study 'nope'" in result.stderr

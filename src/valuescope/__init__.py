@@ -1,6 +1,7 @@
 """valuescope: measure, compare and edit the values that language models hold."""
 
 from valuescope.language_model import LanguageModel, load_model
+from valuescope.runs.execute import run_study
 
 __version__ = "0.1.0"
-__all__ = ["LanguageModel", "__version__", "load_model"]
+__all__ = ["LanguageModel", "__version__", "load_model", "run_study"]

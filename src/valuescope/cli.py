@@ -165,22 +165,90 @@ def generate(
         typer.echo(output.strip() + "\n")
 
 
-@app.command()
-def demo(
-    model: ModelOpt = "gemma-3-270m",
-    device: DeviceOpt = None,
+@app.command("studies")
+def list_studies(
+    details: Annotated[bool, typer.Option("--details", help="Also show each study's config fields.")] = False,
 ) -> None:
-    """A short real demonstration: residuals, a moral direction, ratings and an ablation."""
-    from valuescope.demo import run_demo
+    """List the registered studies, one per line, name first."""
+    from valuescope.runs.study import studies
 
-    run_demo(model, device)
+    for name, cls in studies().items():
+        typer.echo(f"{name:<16} {cls.title}")
+        if details:
+            for field, info in cls.Config.model_fields.items():
+                default = info.default
+                typer.echo(f"    {field:<16} = {default!r:<10} {info.description or ''}".rstrip())
+            for profile, values in cls.Config.PROFILE_OVERRIDES.items():
+                shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
+                typer.echo(f"    profile {profile}: {shown}")
+
+
+@app.command()
+def run(
+    study: Annotated[str, typer.Argument(help="A study name (see `valuescope studies`) or `all`.")],
+    model: Annotated[
+        list[str],
+        typer.Option(
+            "--model", "-m", help="Registry name, HF id, path, or an API model from the config. Repeat."
+        ),
+    ],
+    out: Annotated[Path, typer.Option("--out", "-o", help="Run folder (created; reruns resume it).")],
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="YAML config file.")] = None,
+    profile: Annotated[str | None, typer.Option(help="quick | demo | full (default: demo).")] = None,
+    data: Annotated[
+        Path | None, typer.Option(help="External data folder (default: $VALUESCOPE_DATA).")
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Recompute every unit, even finished ones.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    executor: Annotated[str, typer.Option(help="local | ray")] = "local",
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address (default: start a local one).")
+    ] = None,
+) -> None:
+    """Run a study (or all) on one or more models into a run folder, then write its report."""
+    import shlex
+    import sys
+
+    from valuescope.runs.config import make_plan
+    from valuescope.runs.execute import execute
+
+    command = shlex.join(["valuescope", *sys.argv[1:]])
+    plan = make_plan(study, model, out, config_file=config, profile=profile, data=data, command=command)
+    execute(plan, force=force, quiet=quiet, executor=executor, address=address)
+    typer.echo(f"wrote {out / 'summary.json'} and the report {out / 'report.html'}")
+
+
+@app.command()
+def report(
+    run_dir: Annotated[Path, typer.Argument(help="A run folder written by `valuescope run`.")],
+) -> None:
+    """Write RUN_DIR/report.html: one self-contained page with every study's results."""
+    from valuescope.report import write_report
+
+    typer.echo(f"wrote {write_report(run_dir)}")
+
+
+@app.command()
+def sweep(
+    file: Annotated[Path, typer.Argument(help="Sweep YAML: models x studies x config overrides.")],
+    force: Annotated[bool, typer.Option("--force", help="Recompute every unit.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    executor: Annotated[str | None, typer.Option(help="local | ray (default: the sweep file's).")] = None,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address.")] = None,
+) -> None:
+    """Run a sweep: every model x study x override, one run folder per override."""
+    from valuescope.runs.sweep import load_sweep, run_sweep
+
+    loaded = load_sweep(file)
+    for folder in run_sweep(loaded, force=force, quiet=quiet, executor=executor, address=address):
+        typer.echo(f"wrote {folder / 'report.html'}")
 
 
 def main() -> None:
     """Entry point that turns bad input into a one-line error instead of a traceback."""
     try:
         app()
-    except (ValueError, TypeError, FileNotFoundError) as e:
+    except (ValueError, TypeError, FileNotFoundError, ConnectionError) as e:
         typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
         raise SystemExit(2) from None
 

@@ -68,6 +68,23 @@ def _unknown_name_error(name: str) -> ModelNotFoundError:
     )
 
 
+def check_model_name(name: str) -> None:
+    """Fail fast, without loading, on a model that cannot be found: a registry name, an existing
+    path, or (online, or offline when already in the local Hugging Face cache) a Hub id."""
+    if not isinstance(name, str) or not name.strip():
+        raise ModelNotFoundError(f"model must be a non-empty name or path, got {name!r}")
+    path = Path(name).expanduser()
+    if name in REGISTRY or path.exists():
+        return
+    if path.suffix == ".gguf" or name.startswith((".", "/", "~")) or name.count("/") > 1:
+        raise ModelNotFoundError(f"model path {path} does not exist; check the path")
+    if _offline():
+        from huggingface_hub import try_to_load_from_cache
+
+        if not isinstance(try_to_load_from_cache(name, "config.json"), str):
+            raise _unknown_name_error(name)
+
+
 def load_parts(
     name_or_path: str,
     device: str | torch.device | None = None,

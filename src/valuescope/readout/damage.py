@@ -43,7 +43,8 @@ def damage(
 
     Defaults to the package's neutral reference sentences. Returns ``kl_mean`` with a 95% bootstrap
     interval over texts (``kl_ci_low``, ``kl_ci_high``), ``kl_max`` (the worst text), ``ppl_base``,
-    ``ppl_edit``, ``ppl_ratio`` and ``n_tokens``.
+    ``ppl_edit``, ``ppl_ratio`` (edited / base) with its interval from the same resamples
+    (``ppl_ratio_ci_low``, ``ppl_ratio_ci_high``), ``n_texts`` and ``n_tokens``.
     """
     from valuescope.language_model import reference_texts
 
@@ -60,8 +61,9 @@ def damage(
         raise ValueError("damage texts are too short: each needs at least two tokens")
     pad = lm.tokenizer.pad_token_id or 0
     kl_per_text = np.zeros(len(plain))
-    nll_base = nll_edit = 0.0
-    n_tok = 0
+    nll_base_text = np.zeros(len(plain))
+    nll_edit_text = np.zeros(len(plain))
+    tok_text = np.zeros(len(plain))
     with torch.inference_mode():
         for batch in make_batches(encoded, batch_size, pad):
             base = _logprobs(lm, batch)
@@ -72,20 +74,29 @@ def damage(
             kl = (base.exp() * (base - edited)).sum(-1)  # (batch, seq-1)
             kl_text = (kl * valid).sum(1) / valid.sum(1)
             kl_per_text[batch.index] = kl_text.cpu().numpy()
-            nll_base -= float((base.gather(2, targets[..., None])[..., 0] * valid).sum())
-            nll_edit -= float((edited.gather(2, targets[..., None])[..., 0] * valid).sum())
-            n_tok += int(valid.sum())
+            idx = batch.index
+            nll_base_text[idx] = -(base.gather(2, targets[..., None])[..., 0] * valid).sum(1).cpu().numpy()
+            nll_edit_text[idx] = -(edited.gather(2, targets[..., None])[..., 0] * valid).sum(1).cpu().numpy()
+            tok_text[idx] = valid.sum(1).cpu().numpy()
     rng = np.random.default_rng(seed)
-    boots = kl_per_text[rng.integers(0, len(plain), (n_boot, len(plain)))].mean(1)
-    ppl_base = math.exp(nll_base / n_tok)
-    ppl_edit = math.exp(nll_edit / n_tok)
+    draws = rng.integers(0, len(plain), (n_boot, len(plain)))
+    boots = kl_per_text[draws].mean(1)
+    n_tok = tok_text.sum()
+    ppl_base = math.exp(nll_base_text.sum() / n_tok)
+    ppl_edit = math.exp(nll_edit_text.sum() / n_tok)
+    ratio = ppl_edit / ppl_base
+    ratio_boots = np.exp((nll_edit_text[draws].sum(1) - nll_base_text[draws].sum(1)) / tok_text[draws].sum(1))
+    kl_mean = float(kl_per_text.mean())
     return {
-        "kl_mean": float(kl_per_text.mean()),
-        "kl_ci_low": float(np.quantile(boots, 0.025)),
-        "kl_ci_high": float(np.quantile(boots, 0.975)),
+        "kl_mean": kl_mean,
+        "kl_ci_low": min(kl_mean, float(np.quantile(boots, 0.025))),
+        "kl_ci_high": max(kl_mean, float(np.quantile(boots, 0.975))),
         "kl_max": float(kl_per_text.max()),
         "ppl_base": ppl_base,
         "ppl_edit": ppl_edit,
-        "ppl_ratio": ppl_edit / ppl_base,
+        "ppl_ratio": ratio,
+        "ppl_ratio_ci_low": min(ratio, float(np.quantile(ratio_boots, 0.025))),
+        "ppl_ratio_ci_high": max(ratio, float(np.quantile(ratio_boots, 0.975))),
+        "n_texts": float(len(plain)),
         "n_tokens": float(n_tok),
     }

@@ -1,0 +1,195 @@
+"""The run folder's outputs, assembled from recorded units: tables/, figures/, tensors/, generations/,
+``summary.json`` and ``manifest.json`` (what produced them, exactly)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from valuescope.runs.config import RunPlan
+from valuescope.runs.execute import RunDir, compare_step, model_artifacts
+from valuescope.runs.study import ALL_MODELS, Artifacts, Result, get_study
+from valuescope.runs.units import dump_json, slug
+from valuescope.tensors import save_tensors, write_bytes_atomic
+
+LIBRARIES = (
+    "valuescope", "torch", "transformers", "tokenizers", "safetensors", "accelerate", "gguf", "numpy",
+    "pandas", "scipy", "matplotlib", "pydantic", "httpx", "ray",
+)  # fmt: skip
+
+
+def assemble(plan: RunPlan, run_id: str) -> dict[str, Result]:
+    """Write every output of the plan's studies from their units; returns the Results."""
+    root = plan.out
+    results: dict[str, Result] = {}
+    outputs: dict[str, Any] = {}
+    timings: list[dict[str, Any]] = []
+    data_files: dict[str, str] = {}
+    seeds: dict[str, dict[str, int]] = {}
+    for name, config in plan.configs.items():
+        study = get_study(name)
+        per_model: dict[str, Artifacts] = {}
+        seeds[name] = {}
+        for model in plan.models:
+            artifacts, metas = model_artifacts(plan, name, model)
+            per_model[model] = artifacts
+            for meta in metas:
+                timings.append(_timing(meta, run_id))
+                data_files.update(meta.get("data_files", {}))
+                seeds[name][f"{model}/{meta['step']}"] = meta["seed"]
+        compared, meta = compare_step(plan, name, run_id)
+        timings.append(_timing(meta, run_id))
+        seeds[name][f"{ALL_MODELS}/compare"] = meta["seed"]
+        if _nonempty(compared):
+            per_model[ALL_MODELS] = compared
+        result = Result(name, config, per_model)
+        result.figures = study.make_figures(result)
+        results[name] = result
+        outputs[name] = _write_outputs(root, result)
+    summary = {name: r.summary() for name, r in results.items()}
+    dump_json(root / "summary.json", summary)
+    manifest = {
+        "valuescope_version": _version("valuescope"),
+        "git_commit": git_commit(),
+        "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "command": plan.command,
+        "run_id": run_id,
+        "models": {m: _model_info(plan, m) for m in plan.models},
+        "studies": {
+            name: {
+                "title": get_study(name).title,
+                "description": get_study(name).description,
+                "reference": get_study(name).reference,
+                "profile": r.config.profile,
+                "config": r.config.model_dump(mode="json"),
+                "metrics": dict(get_study(name).metrics),
+            }
+            for name, r in results.items()
+        },
+        "data_root": plan.data_root or os.environ.get("VALUESCOPE_DATA"),
+        "data_files": dict(sorted(data_files.items())),
+        "seeds": seeds,
+        "libraries": {lib: v for lib in LIBRARIES if (v := _version(lib))},
+        "platform": platform_info(),
+        "timings": timings,
+        "outputs": outputs,
+    }
+    dump_json(root / "manifest.json", manifest)
+    return results
+
+
+def _nonempty(a: Artifacts) -> bool:
+    return bool(a.tables or a.tensors or a.generations or a.metrics)
+
+
+def _timing(meta: dict[str, Any], run_id: str) -> dict[str, Any]:
+    status = meta.get("status", "computed")
+    if status == "computed" and meta.get("run_id") != run_id:
+        status = "reused"
+    return {
+        "study": meta["study"],
+        "model": meta["model"],
+        "step": meta["step"],
+        "seconds": meta.get("seconds", 0.0),
+        "status": status,
+    }
+
+
+def _write_outputs(root: Path, result: Result) -> dict[str, list[dict[str, Any]]]:
+    study = get_study(result.study)
+    prefix = f"{result.study}__"
+    for sub in ("tables", "figures", "tensors", "generations"):
+        (root / sub).mkdir(parents=True, exist_ok=True)
+        for old in (root / sub).glob(f"{prefix}*"):
+            old.unlink()
+    listing: dict[str, list[dict[str, Any]]] = {"tables": [], "figures": [], "generations": [], "tensors": []}
+    for model, art in result.per_model.items():
+        stem = f"{prefix}{slug(model)}"
+        for name, table in art.tables.items():
+            rel = f"tables/{stem}__{name}.csv"
+            write_bytes_atomic(root / rel, table.to_csv(index=False).encode())
+            entry = {"file": rel, "model": model, "name": name}
+            listing["tables"].append({**entry, "title": _title(name), "caption": study.tables.get(name, "")})
+        for name, rows in art.generations.items():
+            rel = f"generations/{stem}__{name}.jsonl"
+            text = "".join(json.dumps(r, ensure_ascii=False) + "\n" for r in rows)
+            write_bytes_atomic(root / rel, text.encode())
+            listing["generations"].append({"file": rel, "model": model, "name": name, "n": len(rows)})
+        if art.tensors:
+            rel = f"tensors/{stem}.safetensors"
+            save_tensors(root / rel, art.tensors, {"study": result.study, "model": model})
+            listing["tensors"].append({"file": rel, "model": model, "names": sorted(art.tensors)})
+    import matplotlib.pyplot as plt
+
+    for name, fig in result.figures.items():
+        svg, png = f"figures/{prefix}{name}.svg", f"figures/{prefix}{name}.png"
+        fig.savefig(root / svg, bbox_inches="tight")
+        fig.savefig(root / png, dpi=130, bbox_inches="tight")
+        plt.close(fig)
+        caption = study.figures.get(name, "")
+        listing["figures"].append(
+            {
+                "file": svg,
+                "png": png,
+                "model": ALL_MODELS,
+                "name": name,
+                "title": _title(name),
+                "caption": caption,
+            }
+        )
+    return listing
+
+
+def _title(name: str) -> str:
+    return name.replace("_", " ").capitalize()
+
+
+def _model_info(plan: RunPlan, model: str) -> dict[str, Any]:
+    path = RunDir(plan.out).model_info(model)
+    if path.is_file():
+        info: dict[str, Any] = json.loads(path.read_text("utf-8"))
+        return info
+    return {"name": model, "note": "never loaded: no unit of this run needed the model"}
+
+
+def _version(dist: str) -> str | None:
+    try:
+        return importlib.metadata.version(dist)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+
+
+def git_commit() -> str | None:
+    """The commit of the valuescope checkout in use (with ``-dirty`` if it has changes), if any."""
+    here = Path(__file__).resolve().parent
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=here, capture_output=True, text=True, timeout=10, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=here, capture_output=True, text=True, timeout=10, check=True,
+        ).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return f"{sha}-dirty" if dirty else sha
+
+
+def platform_info() -> dict[str, Any]:
+    info: dict[str, Any] = {
+        "python": platform.python_version(),
+        "system": platform.platform(),
+        "machine": platform.machine(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+    }
+    return info

@@ -1,0 +1,65 @@
+"""The Ray executor: each (model, study) unit of a plan runs as a Ray task with declared resources.
+
+Workers write their units into the same run folder, so it must be on a filesystem every worker
+sees (always true for a local Ray instance). Ray is an optional extra (``pip install valuescope[ray]``),
+imported only here.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from valuescope.runs.config import ConfigError, RunPlan
+
+
+def _unit_task(record: dict[str, Any], model: str, study: str, run_id: str) -> tuple[str, str]:
+    from valuescope.runs.execute import plan_from_record, run_model_units
+
+    plan = plan_from_record(record)
+    run_model_units(plan, model, [study], run_id, quiet=True)
+    return model, study
+
+
+def run_on_ray(
+    plan: RunPlan,
+    studies: list[str],
+    run_id: str,
+    quiet: bool,
+    address: str | None,
+    resources: dict[str, dict[str, float]],
+) -> None:
+    """Send every (model, study) unit to Ray and wait, reporting each as it finishes."""
+    try:
+        import ray
+    except ImportError as e:
+        raise ConfigError("--executor ray needs Ray: pip install 'valuescope[ray]'") from e
+    from valuescope.runs.execute import plan_record
+
+    record = plan_record(plan)
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(
+            address=address, include_dashboard=False, log_to_driver=not quiet, logging_level=logging.WARNING
+        )
+    try:
+        task = ray.remote(_unit_task)
+        pending = {}
+        for model in plan.models:
+            opts = dict(resources.get(model, resources.get("default", {"num_cpus": 1})))
+            for study in studies:
+                ref = task.options(**opts).remote(record, model, study, run_id)
+                pending[ref] = (model, study)
+        with tqdm(total=len(pending), desc="ray units", unit="unit", disable=quiet) as bar:
+            while pending:
+                done, _ = ray.wait(list(pending), num_returns=1)
+                for ref in done:
+                    model, study = pending.pop(ref)
+                    ray.get(ref)  # re-raises a worker's error here
+                    bar.set_postfix_str(f"{study}/{model}")
+                    bar.update()
+    finally:
+        if started_here:
+            ray.shutdown()

@@ -1,0 +1,200 @@
+"""The study protocol: a typed config with profiles, steps run per model, and the artifacts they return.
+
+A study is a subclass of :class:`Study` registered by name. The run machinery splits its work into
+units (model x study x step); each step receives a :class:`UnitContext` and returns
+:class:`Artifacts`, which are recorded atomically so that a rerun skips finished units.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, ClassVar, Literal
+
+import numpy as np
+import pandas as pd
+import torch
+from pydantic import BaseModel, ConfigDict
+
+from valuescope.runs.metrics import ALL_MODELS, check_metrics
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from valuescope.stimuli.sources import DataSources
+
+Profile = Literal["quick", "demo", "full"]
+PROFILES: tuple[Profile, ...] = ("quick", "demo", "full")
+
+
+class StudyConfig(BaseModel):
+    """Base of every study's config: unknown keys and wrong types are errors.
+
+    Subclasses declare fields with their ``demo`` defaults and override them per profile in
+    ``PROFILE_OVERRIDES``; ``min_n_per_cell`` states the smallest cell a profile may report on.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+    profile: Profile = "demo"
+    """quick (small, for CI), demo (the default: meaningful numbers) or full (research scale)."""
+    seed: int = 0
+    """Base seed; every unit derives its own from it."""
+    min_n_per_cell: int = 10
+    """Smallest number of independent units per cell this profile reports on."""
+
+    PROFILE_OVERRIDES: ClassVar[dict[str, dict[str, Any]]] = {}
+
+    @classmethod
+    def for_profile(cls, profile: str = "demo", overrides: Mapping[str, Any] | None = None) -> StudyConfig:
+        """The config of ``profile`` with ``overrides`` (e.g. from a YAML file) on top."""
+        if profile not in PROFILES:
+            raise ValueError(f"profile={profile!r}; choose one of {', '.join(PROFILES)}")
+        values: dict[str, Any] = {**cls.PROFILE_OVERRIDES.get(profile, {}), **dict(overrides or {})}
+        values["profile"] = profile
+        return cls.model_validate(values)
+
+
+@dataclass
+class Artifacts:
+    """What one unit produces: named tables, tensors, generations, summary metrics and small JSON data.
+
+    ``metrics`` follow the summary contract (see :mod:`valuescope.runs.metrics`); ``data`` holds
+    JSON-able values that later steps of the same model read (a chosen layer, a split).
+    """
+
+    tables: dict[str, pd.DataFrame] = field(default_factory=dict)
+    tensors: dict[str, torch.Tensor] = field(default_factory=dict)
+    generations: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    metrics: dict[str, dict[str, Any]] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self, where: str) -> None:
+        check_metrics(self.metrics, where)
+        for name, table in self.tables.items():
+            if not isinstance(table, pd.DataFrame):
+                raise TypeError(f"{where}: table {name!r} is a {type(table).__name__}, not a DataFrame")
+        for name, tensor in self.tensors.items():
+            if not isinstance(tensor, torch.Tensor):
+                raise TypeError(f"{where}: tensor {name!r} is a {type(tensor).__name__}, not a Tensor")
+
+
+@dataclass
+class UnitContext:
+    """Everything one step sees: its model (loaded on first use), config, seed, data and earlier steps."""
+
+    study: str
+    model: str
+    step: str
+    config: StudyConfig
+    seed: int
+    data: DataSources
+    previous: Mapping[str, Artifacts]
+    progress: bool
+    load: Callable[[], Any]
+
+    @property
+    def lm(self) -> Any:
+        """The model: a ``LanguageModel`` or an API model (rate/generate only)."""
+        return self.load()
+
+    @property
+    def rng(self) -> np.random.Generator:
+        return np.random.default_rng(self.seed)
+
+
+@dataclass(frozen=True)
+class Step:
+    """One unit of work per model. ``needs`` says what of the model it uses: ``internals`` steps
+    (residuals, neurons, edits) are skipped for API models; ``behaviour`` steps (rate, generate) run
+    on any model."""
+
+    name: str
+    run: Callable[[UnitContext], Artifacts]
+    needs: Literal["internals", "behaviour", "none"] = "internals"
+
+
+@dataclass
+class Result:
+    """A finished study: artifacts per model (and ``"_all"`` across models) and figures drawn from them."""
+
+    study: str
+    config: StudyConfig
+    per_model: dict[str, Artifacts]
+    figures: dict[str, Figure] = field(default_factory=dict)
+
+    @property
+    def models(self) -> list[str]:
+        return [m for m in self.per_model if m != ALL_MODELS]
+
+    def summary(self) -> dict[str, dict[str, dict[str, Any]]]:
+        """``{model: {metric: {...}}}`` for this study."""
+        return {m: a.metrics for m, a in self.per_model.items() if a.metrics}
+
+    def table(self, name: str) -> pd.DataFrame:
+        """Table ``name`` of every model stacked, with a leading ``model`` column."""
+        frames = []
+        for model, art in self.per_model.items():
+            if name in art.tables:
+                frames.append(art.tables[name].assign(model=model))
+        if not frames:
+            known = sorted({t for a in self.per_model.values() for t in a.tables})
+            raise KeyError(f"no table {name!r} in {self.study}; tables: {', '.join(known) or 'none'}")
+        out = pd.concat(frames, ignore_index=True)
+        return out[["model", *[c for c in out.columns if c != "model"]]]
+
+
+class Study:
+    """Base class of studies. Subclasses set the class attributes and implement :meth:`steps`."""
+
+    name: ClassVar[str]
+    title: ClassVar[str]
+    description: ClassVar[str]
+    reference: ClassVar[str] = ""
+    """Plain-text citation (no URL)."""
+    Config: ClassVar[type[StudyConfig]] = StudyConfig
+    metrics: ClassVar[dict[str, str]] = {}
+    """Metric name -> one-line description (shown in the report)."""
+    tables: ClassVar[dict[str, str]] = {}
+    """Table name -> caption."""
+    figures: ClassVar[dict[str, str]] = {}
+    """Figure name -> caption."""
+
+    def steps(self, config: StudyConfig) -> list[Step]:
+        raise NotImplementedError
+
+    def compare(self, per_model: Mapping[str, Artifacts], config: StudyConfig, seed: int) -> Artifacts:
+        """Metrics and tables across models (recorded under ``"_all"``); none by default."""
+        return Artifacts()
+
+    def make_figures(self, result: Result) -> dict[str, Figure]:
+        """Figures drawn from the finished artifacts; none by default."""
+        return {}
+
+
+_REGISTRY: dict[str, type[Study]] = {}
+
+
+def register(cls: type[Study]) -> type[Study]:
+    """Class decorator: make a study available by its ``name``."""
+    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
+        raise ValueError(f"two studies are named {cls.name!r}")
+    _REGISTRY[cls.name] = cls
+    return cls
+
+
+def studies() -> dict[str, type[Study]]:
+    """Registered studies by name (the built-in ones are imported on first call)."""
+    import valuescope.studies  # noqa: F401  (registers the built-in studies)
+
+    return dict(sorted(_REGISTRY.items()))
+
+
+def get_study(name: str) -> Study:
+    """The registered study ``name``; a clear error lists the known ones."""
+    known = studies()
+    if name not in known:
+        raise ValueError(
+            f"unknown study {name!r}; known studies: {', '.join(known)} (see `valuescope studies`)"
+        )
+    return known[name]()

@@ -1,0 +1,114 @@
+"""Sweeps: models x studies x config overrides, one run folder per override (a *variant*).
+
+A sweep file::
+
+    out: runs/sweep1             # variants go to runs/sweep1/<variant>
+    models: [gemma-3-270m, smollm2-135m-instruct]
+    studies: [readout-check]     # or "all"
+    profile: quick
+    executor: local              # or ray (then optionally `address:`)
+    resources:                   # Ray resources per model; `default` for the rest
+      default: {num_cpus: 1}
+      gemma-3-270m: {num_cpus: 2, num_gpus: 0}
+    config: {seed: 0}            # a run config (as for `valuescope run --config`), shared by all variants
+    variants:
+      base: {}
+      more_pairs: {readout-check: {n_pairs: 24}}
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from valuescope.runs.config import ConfigError, RunFile, RunPlan, build_plan, format_validation, yaml_error
+from valuescope.runs.execute import execute, prepare, run_model_units
+from valuescope.runs.study import Profile, studies
+
+
+class SweepFile(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    out: str
+    models: list[str]
+    studies: list[str] | str = "all"
+    profile: Profile | None = None
+    executor: str = "local"
+    address: str | None = None
+    resources: dict[str, dict[str, float]] = {}
+    config: dict[str, Any] = {}
+    variants: dict[str, dict[str, dict[str, Any]]] = {"base": {}}
+
+
+def load_sweep(path: str | Path) -> tuple[SweepFile, list[RunPlan]]:
+    """Validate a sweep file and resolve one plan per variant, before any model work."""
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"sweep file {p} does not exist")
+    try:
+        raw = yaml.safe_load(p.read_text("utf-8")) or {}
+        spec = SweepFile.model_validate(raw)
+        run_file = RunFile.model_validate(spec.config)
+    except yaml.YAMLError as e:
+        raise yaml_error(e, p) from None
+    except ValidationError as e:
+        raise ConfigError(format_validation(e, str(p))) from None
+    names = list(studies()) if spec.studies == "all" else list(spec.studies)
+    unknown = [n for n in names if n not in studies()]
+    if unknown:
+        raise ConfigError(f"{p}: studies: unknown study {unknown[0]!r}; known: {', '.join(studies())}")
+    if spec.executor not in ("local", "ray"):
+        raise ConfigError(f"{p}: executor: {spec.executor!r}; choose local or ray")
+    plans = []
+    for variant, overrides in spec.variants.items():
+        bad = [s for s in overrides if s not in names]
+        if bad:
+            raise ConfigError(f"{p}: variants.{variant}: {bad[0]!r} is not one of the sweep's studies")
+        studies_cfg = {n: {**run_file.studies.get(n, {}), **overrides.get(n, {})} for n in names}
+        variant_file = run_file.model_copy(update={"studies": studies_cfg})
+        where = f"{p}: variants.{variant}"
+        out = Path(spec.out) / variant
+        plans.append(
+            build_plan(names, spec.models, out, variant_file, spec.profile, None, f"sweep {p}", where)
+        )
+    return spec, plans
+
+
+def run_sweep(
+    loaded: tuple[SweepFile, list[RunPlan]],
+    *,
+    force: bool = False,
+    quiet: bool = False,
+    executor: str | None = None,
+    address: str | None = None,
+) -> list[Path]:
+    """Run every variant. Locally, one model at a time across all variants (each model loads once)."""
+    spec, plans = loaded
+    chosen = executor or spec.executor
+    if chosen == "ray":
+        for plan in plans:
+            execute(plan, force=force, quiet=quiet, executor="ray", address=address or spec.address,
+                    resources=spec.resources)  # fmt: skip
+        return [plan.out for plan in plans]
+    import uuid
+
+    from valuescope.models.loader import check_model_name
+    from valuescope.report import write_report
+    from valuescope.runs.outputs import assemble
+
+    for model in spec.models:
+        if model not in plans[0].api_models:
+            check_model_name(model)
+    for plan in plans:
+        prepare(plan, force)
+    run_id = uuid.uuid4().hex
+    for model in spec.models:
+        for plan in plans:
+            run_model_units(plan, model, list(plan.configs), run_id, quiet)
+    for plan in plans:
+        assemble(plan, run_id)
+        write_report(plan.out)
+    return [plan.out for plan in plans]

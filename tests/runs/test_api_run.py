@@ -1,0 +1,74 @@
+"""A run with an API model served by a real OpenAI-compatible server on loopback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from llama_server import free_port, llama_server, require_llama_server
+
+from valuescope.models.registry import REGISTRY
+from valuescope.runs.config import ConfigError, make_plan
+from valuescope.runs.execute import execute
+
+SECRET = "sk-test-0123456789abcdef"
+
+
+def config(tmp_path: Path, base_url: str) -> Path:
+    path = tmp_path / "api.yaml"
+    path.write_text(
+        f"""
+api_models:
+  smol-api:
+    base_url: "{base_url}"
+    model: smollm2
+    api_key_env: VALUESCOPE_TEST_KEY
+    cache_dir: "{tmp_path / "cache"}"
+studies:
+  readout-check: {{n_pairs: 8, n_boot: 200, n_perm: 50, folds: 4, n_random: 1, min_n_per_cell: 4}}
+"""
+    )
+    return path
+
+
+def test_api_models_run_behaviour_steps_and_skip_internals(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    require_llama_server()
+    monkeypatch.setenv("VALUESCOPE_TEST_KEY", SECRET)
+    gguf = REGISTRY["smollm2-135m-instruct"].locate()
+    with llama_server(gguf, tmp_path) as url:
+        out = tmp_path / "run"
+        plan = make_plan("readout-check", ["tiny-gpt2", "smol-api"], out, config_file=config(tmp_path, url),
+                         profile="quick")  # fmt: skip
+        execute(plan, quiet=True)
+    summary = json.loads((out / "summary.json").read_text())["readout-check"]
+    assert {"rating_gap", "direction_accuracy"} <= set(summary["tiny-gpt2"])
+    assert "rating_gap" in summary["smol-api"] and "direction_accuracy" not in summary["smol-api"]
+    assert "rating_gap_difference" in summary["_all"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["models"]["smol-api"]["family"] == "api"
+    skipped = [t for t in manifest["timings"] if t["model"] == "smol-api" and t["status"] == "skipped"]
+    assert {t["step"] for t in skipped} == {"direction", "ablation"}
+    for path in [*out.rglob("*"), *(tmp_path / "cache").rglob("*")]:
+        if path.is_file():
+            assert SECRET.encode() not in path.read_bytes(), f"the API key leaked into {path}"
+
+
+def test_an_unreachable_server_fails_before_any_model_work(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("VALUESCOPE_TEST_KEY", SECRET)
+    url = f"http://127.0.0.1:{free_port()}/v1"
+    plan = make_plan("readout-check", ["smol-api"], tmp_path / "run", config_file=config(tmp_path, url))
+    with pytest.raises(ConnectionError, match=r"127\.0\.0\.1"):
+        execute(plan, quiet=True)
+    assert not (tmp_path / "run").exists()
+
+
+def test_a_bad_api_model_entry_names_the_key(tmp_path: Path) -> None:
+    path = tmp_path / "bad.yaml"
+    path.write_text("api_models:\n  x: {base_url: 'http://127.0.0.1:1/v1', model: m, colour: red}\n")
+    with pytest.raises(ConfigError, match=r"api_models\.x: colour: unknown key"):
+        make_plan("readout-check", ["x"], tmp_path / "run", config_file=path)

@@ -1,0 +1,68 @@
+"""SIGKILL a run, start it again: it equals an uninterrupted run and recomputes only unfinished units."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+# Slow enough per unit that the kill lands mid-run (the direction step's permutation tests dominate).
+CONFIG = """
+studies:
+  readout-check: {n_pairs: 8, n_boot: 200, n_perm: 1500, folds: 4, n_random: 1, min_n_per_cell: 4}
+"""
+
+
+def command(out: Path, config: Path) -> list[str]:
+    return [
+        sys.executable, "-m", "valuescope.cli", "run", "readout-check", "--model", "tiny-gpt2",
+        "--model", "tiny-llama", "--profile", "quick", "--config", str(config), "--out", str(out), "--quiet",
+    ]  # fmt: skip
+
+
+def finished_units(out: Path) -> dict[str, str]:
+    """unit path -> the run_id that computed it."""
+    return {
+        str(p.parent.relative_to(out)): json.loads(p.read_text())["run_id"]
+        for p in (out / "units").glob("readout-check/*/*/unit.json")
+    }
+
+
+def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
+    config = tmp_path / "c.yaml"
+    config.write_text(CONFIG)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1"}
+
+    whole = tmp_path / "whole"
+    subprocess.run(command(whole, config), check=True, env=env, capture_output=True, timeout=600)
+
+    killed = tmp_path / "killed"
+    proc = subprocess.Popen(
+        command(killed, config), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    deadline = time.monotonic() + 300
+    while not finished_units(killed) and time.monotonic() < deadline and proc.poll() is None:
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    before_resume = finished_units(killed)
+    assert before_resume, "no unit finished before the kill"
+    assert not (killed / "summary.json").exists(), "the run finished before the kill; the test proved nothing"
+    assert len(before_resume) < len(finished_units(whole))
+
+    subprocess.run(command(killed, config), check=True, env=env, capture_output=True, timeout=600)
+    after = finished_units(killed)
+    for unit, run_id in before_resume.items():
+        assert after[unit] == run_id, f"{unit} was recomputed although it had finished"
+    assert len(after) == len(finished_units(whole))
+
+    assert (killed / "summary.json").read_text() == (whole / "summary.json").read_text()
+    tables = sorted(p.name for p in (whole / "tables").iterdir())
+    assert tables == sorted(p.name for p in (killed / "tables").iterdir())
+    for name in tables:
+        assert (killed / "tables" / name).read_bytes() == (whole / "tables" / name).read_bytes(), name
+    assert not list(killed.rglob(".*.tmp")), "a temp file survived the resume"

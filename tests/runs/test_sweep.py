@@ -1,0 +1,81 @@
+"""Sweeps: models x studies x overrides, locally and on a local Ray instance."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from valuescope.runs.config import ConfigError
+from valuescope.runs.sweep import load_sweep, run_sweep
+
+SWEEP = """
+out: {out}
+models: [tiny-gpt2, tiny-llama]
+studies: [readout-check]
+profile: quick
+executor: {executor}
+resources:
+  default: {{num_cpus: 1}}
+config:
+  seed: 1
+  studies:
+    readout-check: {{n_pairs: 8, n_boot: 100, n_perm: 30, folds: 4, n_random: 1, min_n_per_cell: 4}}
+variants:
+  base: {{}}
+  more: {{readout-check: {{n_pairs: 10}}}}
+"""
+
+
+def sweep_file(tmp_path: Path, executor: str = "local", body: str = SWEEP) -> Path:
+    path = tmp_path / f"sweep-{executor}.yaml"
+    path.write_text(body.format(out=tmp_path / executor, executor=executor))
+    return path
+
+
+def test_local_sweep_writes_one_run_per_variant(tmp_path: Path) -> None:
+    folders = run_sweep(load_sweep(sweep_file(tmp_path)), quiet=True)
+    assert [f.name for f in folders] == ["base", "more"]
+    pairs = []
+    for folder in folders:
+        manifest = json.loads((folder / "manifest.json").read_text())
+        pairs.append(manifest["studies"]["readout-check"]["config"]["n_pairs"])
+        assert set(json.loads((folder / "summary.json").read_text())["readout-check"]) == {
+            "tiny-gpt2", "tiny-llama", "_all"
+        }  # fmt: skip
+        assert (folder / "report.html").is_file()
+    assert pairs == [8, 10]
+
+
+@pytest.mark.parametrize(
+    ("edit", "message"),
+    [
+        (
+            lambda s: s.replace("studies: [readout-check]", "studies: [readout-check, nope]"),
+            "unknown study 'nope'",
+        ),
+        (lambda s: s.replace("more: {{readout-check", "more: {{entangle"), "variants.more"),
+        (lambda s: s.replace("n_pairs: 10", "n_pairs: ten"), "n_pairs"),
+        (lambda s: s.replace("profile: quick", "profile: quick\ncolour: red"), "colour: unknown key"),
+        (lambda s: s.replace("executor: {executor}", "executor: slurm"), "executor"),
+    ],
+)
+def test_bad_sweep_files_fail_before_model_work(tmp_path: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]
+    path = sweep_file(tmp_path, body=edit(SWEEP))
+    with pytest.raises(ConfigError, match=message):
+        load_sweep(path)
+    assert not (tmp_path / "local").exists()
+
+
+def test_ray_sweep_writes_the_same_layout_as_local(tmp_path: Path) -> None:
+    pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'valuescope[ray]'")
+    local = run_sweep(load_sweep(sweep_file(tmp_path, "local")), quiet=True)
+    remote = run_sweep(load_sweep(sweep_file(tmp_path, "ray")), quiet=True)
+    for a, b in zip(local, remote, strict=True):
+        assert (a / "summary.json").read_text() == (b / "summary.json").read_text()
+        assert sorted(p.name for p in (a / "tables").iterdir()) == sorted(
+            p.name for p in (b / "tables").iterdir()
+        )
+        manifest = json.loads((b / "manifest.json").read_text())
+        assert {t["model"] for t in manifest["timings"]} == {"tiny-gpt2", "tiny-llama", "_all"}
