@@ -170,7 +170,7 @@ def list_studies(
     details: Annotated[bool, typer.Option("--details", help="Also show each study's config fields.")] = False,
 ) -> None:
     """List the registered studies, one per line, name first."""
-    from valuescope.runs.study import studies
+    from valuescope.studies.registry import studies
 
     for name, cls in studies().items():
         typer.echo(f"{name:<16} {cls.title}")
@@ -209,13 +209,14 @@ def run(
     import shlex
     import sys
 
+    from valuescope.report import write_report
     from valuescope.runs.config import make_plan
     from valuescope.runs.execute import execute
 
     command = shlex.join(["valuescope", *sys.argv[1:]])
     plan = make_plan(study, model, out, config_file=config, profile=profile, data=data, command=command)
     execute(plan, force=force, quiet=quiet, executor=executor, address=address)
-    typer.echo(f"wrote {out / 'summary.json'} and the report {out / 'report.html'}")
+    typer.echo(f"wrote {out / 'summary.json'} and the report {write_report(out)}")
 
 
 @app.command()
@@ -240,8 +241,10 @@ def sweep(
     from valuescope.runs.sweep import load_sweep, run_sweep
 
     loaded = load_sweep(file)
+    from valuescope.report import write_report
+
     for folder in run_sweep(loaded, force=force, quiet=quiet, executor=executor, address=address):
-        typer.echo(f"wrote {folder / 'report.html'}")
+        typer.echo(f"wrote {write_report(folder)}")
 
 
 def main() -> None:

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from valuescope.runs.config import ConfigError, load_run_file, make_plan
-from valuescope.runs.study import get_study, studies
+from valuescope.studies.registry import get_study, studies
 
 
 def write(tmp_path: Path, text: str) -> Path:

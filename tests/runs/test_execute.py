@@ -11,7 +11,7 @@ import pytest
 
 from valuescope.runs.config import ConfigError, make_plan
 from valuescope.runs.execute import execute
-from valuescope.runs.metrics import check_metric
+from valuescope.studies.metrics import check_metric
 
 MODELS = ["tiny-gpt2", "tiny-llama"]
 FAST = """
@@ -80,7 +80,9 @@ def test_manifest_says_what_produced_the_run(finished: tuple[Path, Path, dict]) 
             assert (out / entry["file"]).is_file(), entry
     assert any(f["name"] == "layer_accuracy" for f in manifest["outputs"]["readout-check"]["figures"])
     assert (out / "figures" / "readout-check__layer_accuracy.png").is_file()
-    assert (out / "report.html").is_file()
+    from valuescope.report import write_report
+
+    assert write_report(out) == out / "report.html"
 
 
 def test_rerun_reuses_every_unit_and_gives_identical_results(finished: tuple[Path, Path, dict]) -> None:
@@ -109,9 +111,9 @@ def test_force_recomputes(tmp_path: Path) -> None:
     config = fast_config(tmp_path)
     out = tmp_path / "out"
     plan = make_plan("readout-check", ["tiny-gpt2"], out, config_file=config, profile="quick")
-    execute(plan, quiet=True, report=False)
+    execute(plan, quiet=True)
     first = json.loads((out / "summary.json").read_text())
-    execute(plan, quiet=True, force=True, report=False)
+    execute(plan, quiet=True, force=True)
     manifest = json.loads((out / "manifest.json").read_text())
     assert all(t["status"] == "computed" for t in manifest["timings"])
     assert json.loads((out / "summary.json").read_text()) == first, "same seeds, same results"
@@ -174,7 +176,7 @@ def test_every_data_file_read_is_hashed_in_the_manifest(tmp_path: Path) -> None:
     out = tmp_path / "out"
     data = tmp_path / "data"
     plan = make_plan("readout-check", ["tiny-gpt2"], out, config_file=config, profile="quick", data=data)
-    execute(plan, quiet=True, report=False)
+    execute(plan, quiet=True)
     manifest = json.loads((out / "manifest.json").read_text())
     digest = hashlib.sha256(stimuli.read_bytes()).hexdigest()
     assert manifest["data_files"] == {str(stimuli.resolve()): digest}

@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 import torch
 
-from valuescope.runs.study import Artifacts
 from valuescope.runs.units import read_unit, slug, unit_seed, write_unit
+from valuescope.studies.protocol import Artifacts
 
 
 def test_a_unit_round_trips(tmp_path: Path) -> None:

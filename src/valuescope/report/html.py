@@ -25,7 +25,7 @@ import pandas as pd
 
 from valuescope.report import assets
 from valuescope.report.plots import figure_data_uri, forest_plot, plottable_metrics
-from valuescope.runs.metrics import ALL_MODELS
+from valuescope.studies.metrics import ALL_MODELS
 from valuescope.tensors import write_bytes_atomic
 
 SUMMARY = "summary.json"

@@ -1,1 +1,1 @@
-"""Runs: the study protocol, run folders with resume, executors (local, Ray), the API-model backend."""
+"""Runs: run folders with resume, executors (local, Ray), sweeps and the API-model backend."""

@@ -22,7 +22,8 @@ from typing import Any
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
-from valuescope.runs.study import PROFILES, Profile, StudyConfig, get_study, studies
+from valuescope.studies.protocol import PROFILES, Profile, StudyConfig
+from valuescope.studies.registry import get_study, studies
 
 
 class RunFile(BaseModel):

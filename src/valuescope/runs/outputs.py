@@ -15,9 +15,11 @@ from typing import Any
 import torch
 
 from valuescope.runs.config import RunPlan
-from valuescope.runs.execute import RunDir, compare_step, model_artifacts
-from valuescope.runs.study import ALL_MODELS, Artifacts, Result, get_study
+from valuescope.runs.unit_runner import RunDir, compare_step, model_artifacts
 from valuescope.runs.units import dump_json, slug
+from valuescope.studies.metrics import ALL_MODELS
+from valuescope.studies.protocol import Artifacts, Result
+from valuescope.studies.registry import get_study
 from valuescope.tensors import save_tensors, write_bytes_atomic
 
 LIBRARIES = (

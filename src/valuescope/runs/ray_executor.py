@@ -13,10 +13,11 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from valuescope.runs.config import ConfigError, RunPlan
+from valuescope.runs.unit_runner import plan_record
 
 
 def _unit_task(record: dict[str, Any], model: str, study: str, run_id: str) -> tuple[str, str]:
-    from valuescope.runs.execute import plan_from_record, run_model_units
+    from valuescope.runs.unit_runner import plan_from_record, run_model_units
 
     plan = plan_from_record(record)
     run_model_units(plan, model, [study], run_id, quiet=True)
@@ -36,8 +37,6 @@ def run_on_ray(
         import ray
     except ImportError as e:
         raise ConfigError("--executor ray needs Ray: pip install 'valuescope[ray]'") from e
-    from valuescope.runs.execute import plan_record
-
     record = plan_record(plan)
     started_here = not ray.is_initialized()
     if started_here:

@@ -25,8 +25,10 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from valuescope.runs.config import ConfigError, RunFile, RunPlan, build_plan, format_validation, yaml_error
-from valuescope.runs.execute import execute, prepare, run_model_units
-from valuescope.runs.study import Profile, studies
+from valuescope.runs.execute import execute, prepare
+from valuescope.runs.unit_runner import run_model_units
+from valuescope.studies.protocol import Profile
+from valuescope.studies.registry import studies
 
 
 class SweepFile(BaseModel):
@@ -85,7 +87,9 @@ def run_sweep(
     executor: str | None = None,
     address: str | None = None,
 ) -> list[Path]:
-    """Run every variant. Locally, one model at a time across all variants (each model loads once)."""
+    """Run every variant; returns the run folders (reports are written by the caller).
+
+    Locally, one model at a time across all variants, so each model loads once."""
     spec, plans = loaded
     chosen = executor or spec.executor
     if chosen == "ray":
@@ -96,7 +100,6 @@ def run_sweep(
     import uuid
 
     from valuescope.models.loader import check_model_name
-    from valuescope.report import write_report
     from valuescope.runs.outputs import assemble
 
     for model in spec.models:
@@ -110,5 +113,4 @@ def run_sweep(
             run_model_units(plan, model, list(plan.configs), run_id, quiet)
     for plan in plans:
         assemble(plan, run_id)
-        write_report(plan.out)
     return [plan.out for plan in plans]

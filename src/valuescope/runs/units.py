@@ -18,7 +18,7 @@ from typing import Any
 
 import pandas as pd
 
-from valuescope.runs.study import Artifacts
+from valuescope.studies.protocol import Artifacts
 from valuescope.tensors import load_tensors, save_tensors, write_bytes_atomic
 
 UNIT_FILE = "unit.json"

@@ -1,5 +1,2 @@
-"""Built-in studies; importing this package registers them (see ``valuescope studies``)."""
-
-from valuescope.studies import readout_check
-
-__all__ = ["readout_check"]
+"""Studies: the protocol every study follows, the summary-metric contract, the registry by name
+(``valuescope studies``) and the built-in studies."""

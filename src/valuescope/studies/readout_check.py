@@ -20,15 +20,14 @@ import pandas as pd
 import torch
 
 from valuescope.analysis import stats
-from valuescope.runs.metrics import metric
-from valuescope.runs.study import (
+from valuescope.studies.metrics import metric
+from valuescope.studies.protocol import (
     Artifacts,
     Result,
     Step,
     Study,
     StudyConfig,
     UnitContext,
-    register,
 )
 
 if TYPE_CHECKING:
@@ -320,7 +319,6 @@ def _ablation_step(ctx: UnitContext) -> Artifacts:
     return Artifacts(tables={"ablation": table}, metrics=metrics, data={"n": n})
 
 
-@register
 class ReadoutCheck(Study):
     name = "readout-check"
     title = "Readout check: moral vs immoral statements"

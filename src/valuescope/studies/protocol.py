@@ -1,8 +1,8 @@
 """The study protocol: a typed config with profiles, steps run per model, and the artifacts they return.
 
-A study is a subclass of :class:`Study` registered by name. The run machinery splits its work into
-units (model x study x step); each step receives a :class:`UnitContext` and returns
-:class:`Artifacts`, which are recorded atomically so that a rerun skips finished units.
+A study is a subclass of :class:`Study`, available by name through :mod:`valuescope.studies.registry`.
+The run machinery splits its work into units (model x study x step); each step receives a
+:class:`UnitContext` and returns :class:`Artifacts`, recorded atomically so a rerun skips them.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import pandas as pd
 import torch
 from pydantic import BaseModel, ConfigDict
 
-from valuescope.runs.metrics import ALL_MODELS, check_metrics
+from valuescope.studies.metrics import ALL_MODELS, check_metrics
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -59,7 +59,7 @@ class StudyConfig(BaseModel):
 class Artifacts:
     """What one unit produces: named tables, tensors, generations, summary metrics and small JSON data.
 
-    ``metrics`` follow the summary contract (see :mod:`valuescope.runs.metrics`); ``data`` holds
+    ``metrics`` follow the summary contract (see :mod:`valuescope.studies.metrics`); ``data`` holds
     JSON-able values that later steps of the same model read (a chosen layer, a split).
     """
 
@@ -170,31 +170,3 @@ class Study:
     def make_figures(self, result: Result) -> dict[str, Figure]:
         """Figures drawn from the finished artifacts; none by default."""
         return {}
-
-
-_REGISTRY: dict[str, type[Study]] = {}
-
-
-def register(cls: type[Study]) -> type[Study]:
-    """Class decorator: make a study available by its ``name``."""
-    if cls.name in _REGISTRY and _REGISTRY[cls.name] is not cls:
-        raise ValueError(f"two studies are named {cls.name!r}")
-    _REGISTRY[cls.name] = cls
-    return cls
-
-
-def studies() -> dict[str, type[Study]]:
-    """Registered studies by name (the built-in ones are imported on first call)."""
-    import valuescope.studies  # noqa: F401  (registers the built-in studies)
-
-    return dict(sorted(_REGISTRY.items()))
-
-
-def get_study(name: str) -> Study:
-    """The registered study ``name``; a clear error lists the known ones."""
-    known = studies()
-    if name not in known:
-        raise ValueError(
-            f"unknown study {name!r}; known studies: {', '.join(known)} (see `valuescope studies`)"
-        )
-    return known[name]()

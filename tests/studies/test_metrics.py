@@ -6,7 +6,7 @@ import math
 
 import pytest
 
-from valuescope.runs.metrics import check_metric, has_interval, metric, missing
+from valuescope.studies.metrics import check_metric, has_interval, metric, missing
 
 
 def test_a_complete_metric_passes_and_drops_empty_extras() -> None:

@@ -1,0 +1,45 @@
+"""Studies by name: the built-in ones, any registered at run time, and any installed by another
+package under the entry-point group ``valuescope.studies``."""
+
+from __future__ import annotations
+
+from importlib.metadata import entry_points
+
+from valuescope.studies.protocol import Study
+from valuescope.studies.readout_check import ReadoutCheck
+
+BUILT_IN: dict[str, type[Study]] = {cls.name: cls for cls in (ReadoutCheck,)}
+
+ENTRY_POINTS = "valuescope.studies"
+_ADDED: dict[str, type[Study]] = {}
+
+
+def register(cls: type[Study]) -> type[Study]:
+    """Make a study available by its ``name`` (usable as a class decorator)."""
+    known = studies()
+    if cls.name in known and known[cls.name] is not cls:
+        raise ValueError(f"two studies are named {cls.name!r}")
+    _ADDED[cls.name] = cls
+    return cls
+
+
+def studies() -> dict[str, type[Study]]:
+    """Every available study by name: built-in first, then plug-ins, then those registered here."""
+    found: dict[str, type[Study]] = dict(BUILT_IN)
+    for ep in entry_points(group=ENTRY_POINTS):
+        cls = ep.load()
+        if not (isinstance(cls, type) and issubclass(cls, Study)):
+            raise TypeError(f"entry point {ep.name!r} ({ep.value}) is not a valuescope Study subclass")
+        found.setdefault(cls.name, cls)
+    found.update(_ADDED)
+    return found
+
+
+def get_study(name: str) -> Study:
+    """The study ``name``; a clear error lists the known ones."""
+    known = studies()
+    if name not in known:
+        raise ValueError(
+            f"unknown study {name!r}; known studies: {', '.join(known)} (see `valuescope studies`)"
+        )
+    return known[name]()
