@@ -17,8 +17,9 @@ import torch
 from valuescope.runs.config import RunPlan
 from valuescope.runs.unit_runner import RunDir, compare_step, model_artifacts
 from valuescope.runs.units import dump_json, slug
-from valuescope.studies.metrics import ALL_MODELS
-from valuescope.studies.protocol import Artifacts, Result
+from valuescope.stimuli.sources import DataSources
+from valuescope.studies.metrics import ALL_MODELS, missing
+from valuescope.studies.protocol import Artifacts, Result, Study
 from valuescope.studies.registry import get_study
 from valuescope.tensors import save_tensors, write_bytes_atomic
 
@@ -47,6 +48,7 @@ def assemble(plan: RunPlan, run_id: str) -> dict[str, Result]:
                 timings.append(_timing(meta, run_id))
                 data_files.update(meta.get("data_files", {}))
                 seeds[name][f"{model}/{meta['step']}"] = meta["seed"]
+        _note_missing_data(study, per_model, DataSources(plan.data_root))
         compared, meta = compare_step(plan, name, run_id)
         timings.append(_timing(meta, run_id))
         seeds[name][f"{ALL_MODELS}/compare"] = meta["seed"]
@@ -86,6 +88,17 @@ def assemble(plan: RunPlan, run_id: str) -> dict[str, Result]:
     }
     dump_json(root / "manifest.json", manifest)
     return results
+
+
+def _note_missing_data(study: Study, per_model: dict[str, Artifacts], data: DataSources) -> None:
+    """Metrics that need an absent optional data file say so instead of silently missing."""
+    for relative, names in study.data_metrics.items():
+        if data.find(relative) is not None:
+            continue
+        note = f"needs {relative} in the data folder, which is absent (data folder: {data.describe()})"
+        for artifacts in per_model.values():
+            for name in names:
+                artifacts.metrics.setdefault(name, missing(note))
 
 
 def _nonempty(a: Artifacts) -> bool:

@@ -45,6 +45,12 @@ class StudyConfig(BaseModel):
 
     PROFILE_OVERRIDES: ClassVar[dict[str, dict[str, Any]]] = {}
 
+    def small_cell(self, n: int, what: str) -> str | None:
+        """A note when a cell of ``n`` units is below this profile's ``min_n_per_cell``, else None."""
+        if n >= self.min_n_per_cell:
+            return None
+        return f"only {n} {what}, below min_n_per_cell={self.min_n_per_cell} of profile {self.profile}"
+
     @classmethod
     def for_profile(cls, profile: str = "demo", overrides: Mapping[str, Any] | None = None) -> StudyConfig:
         """The config of ``profile`` with ``overrides`` (e.g. from a YAML file) on top."""
@@ -159,6 +165,9 @@ class Study:
     """Table name -> caption."""
     figures: ClassVar[dict[str, str]] = {}
     """Figure name -> caption."""
+    data_metrics: ClassVar[dict[str, tuple[str, ...]]] = {}
+    """Optional external data file (relative to the data folder) -> the metrics that need it. When
+    the file is absent those metrics are reported as missing with a note, and the study still runs."""
 
     def steps(self, config: StudyConfig) -> list[Step]:
         raise NotImplementedError

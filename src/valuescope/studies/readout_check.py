@@ -238,11 +238,13 @@ def _direction_step(ctx: UnitContext) -> Artifacts:
         alternative="greater",
     )
     n_report = len(np.unique(grp))
+    small = cfg.small_cell(n_report, "held-out pairs")
     best = float(layers["accuracy"].max())
     metrics: dict[str, dict[str, Any]] = {
         "direction_accuracy": metric(
             acc, lo, hi, p=p, n=n_report, layer=rp, better="higher",
-            note="good-vs-bad direction: read point chosen on half the pairs, accuracy on the other half",
+            note="good-vs-bad direction: read point chosen on half the pairs, accuracy on the other half"
+            + (f"; {small}" if small else ""),
         ),
         "n_layers_significant": metric(
             int((layers["q"] < 0.05).sum()), n=len(read_points),
