@@ -168,6 +168,12 @@ class LanguageModel:
 
         return generate(self, prompts, max_new_tokens=max_new_tokens, **kwargs)
 
+    def logprob(self, texts: Sequence[Any], **kwargs: Any) -> pd.DataFrame:
+        """Sum and mean log-probability of each text's tokens; see ``readout.logprob.text_logprobs``."""
+        from valuescope.readout.logprob import text_logprobs
+
+        return text_logprobs(self, texts, **kwargs)
+
     def damage(self, intervention: Intervention, texts: Sequence[str] | None = None) -> dict[str, float]:
         """KL and perplexity change that ``intervention`` causes on neutral reference text."""
         from valuescope.readout.damage import damage

@@ -8,27 +8,13 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from valuescope.readout.batching import Batch, encode, make_batches, validate_items
+from valuescope.readout.batching import encode, make_batches, validate_items
+from valuescope.readout.logprob import next_token_logprobs
 
 if TYPE_CHECKING:
     from valuescope.edit.interventions import Intervention
     from valuescope.language_model import LanguageModel
-
-
-def _logprobs(lm: LanguageModel, batch: Batch) -> torch.Tensor:
-    """Next-token log-probabilities (batch, seq-1, vocab) for one right-padded batch."""
-    lm.last_positions = batch.last
-    try:
-        logits = lm.model(
-            input_ids=batch.input_ids.to(lm.device),
-            attention_mask=batch.attention_mask.to(lm.device),
-            use_cache=False,
-        ).logits
-    finally:
-        lm.last_positions = None
-    return F.log_softmax(logits[:, :-1].float(), dim=-1)
 
 
 def damage(
@@ -66,9 +52,9 @@ def damage(
     tok_text = np.zeros(len(plain))
     with torch.inference_mode():
         for batch in make_batches(encoded, batch_size, pad):
-            base = _logprobs(lm, batch)
+            base = next_token_logprobs(lm, batch)
             with intervention:
-                edited = _logprobs(lm, batch)
+                edited = next_token_logprobs(lm, batch)
             targets = batch.input_ids[:, 1:].to(base.device)
             valid = batch.attention_mask[:, 1:].bool().to(base.device)
             kl = (base.exp() * (base - edited)).sum(-1)  # (batch, seq-1)
