@@ -163,11 +163,20 @@ def _mark(passed: bool | None) -> str:
     return "✔" if passed is True else "✘" if passed is False else "?"
 
 
-def section(name: str, module: Any, rows: list[dict[str, Any]] | None, error: str | None, seconds: float):
-    """(markdown section, targets)."""
+def section(
+    name: str,
+    module: Any,
+    rows: list[dict[str, Any]] | None,
+    error: str | None,
+    seconds: float,
+    info: dict[str, Any] | None = None,
+):
+    """(markdown section, targets). ``info`` stamps the section with its own commit and load, so a
+    section rerun alone (``--only``) still says what it measured."""
     title = getattr(module, "TITLE", None) or name
     when = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
-    parts = [f"## {title}", f"`bench/{name}.py`, {seconds:.0f} s, finished {when}."]
+    stamp = f" (commit {info['commit']}, load average at start {info['load']})" if info else ""
+    parts = [f"## {title}", f"`bench/{name}.py`, {seconds:.0f} s, finished {when}{stamp}."]
     doc = (getattr(module, "__doc__", None) or "").strip()
     if doc:
         parts.append(doc.split("\n\nRun ")[0].strip())
@@ -279,7 +288,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             rows, error, seconds = None, problem, 0.0
         else:
             rows, error, seconds = run_one_in_child(name, quick)
-        text, found = section(name, module, rows, error, seconds)
+        text, found = section(name, module, rows, error, seconds, info)
         sections.append(text)
         all_targets += [target_line(name, t) for t in found]
         print(f"[run_all] {name}: {'failed: ' + error if error else 'ok'} ({seconds:.0f} s)", file=sys.stderr)
