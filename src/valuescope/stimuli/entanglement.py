@@ -1,190 +1,294 @@
-"""Stimuli of the entanglement study: authored package files and user files of the same schema.
+"""Authored stimuli of the value-entanglement study (Cho, Li & Leshinskaya 2026), loaded and validated.
 
-Moral x grammar (``entanglement_grammar.csv``), one row per item::
+Does moral goodness leak into grammatical and economic judgments? Each domain file crosses moral valence
+with a non-moral level whose human norm is known by construction (neither grammaticality nor a deal's
+value depends on valence). Package files live in ``valuescope/stimuli/data/``; a user file of the same
+schema may replace any of them. Files are UTF-8 CSV with a header row; extra columns are kept; surrounding
+whitespace in cells is dropped; every listed column must be present and every cell non-empty.
 
-    item_id,frame,pair,base,valence,version,error_type,text
+``entanglement_grammar.csv`` (moral x grammar), columns
+``item_id,frame,pair,base,valence,version,error_type,text``:
 
-``frame`` groups base sentences built on one sentence frame (the unit of every split and resample);
-``pair`` is a morally good and a morally bad base sentence matched in length and structure; ``base``
-is one base sentence, in a ``grammatical`` and an ``ungrammatical`` version; ``valence`` is good or
-bad; ``error_type`` is ``none`` for grammatical rows, else one of ERROR_TYPES, the same for both
-members of a pair.
+- ``item_id``: unique per row (package: ``g-f01-p1-good-ok``).
+- ``frame``: a sentence structure, the sampling unit; equally many good and bad bases, hence equal cells.
+- ``pair``: one good and one bad base of the same frame, matched in length and structure.
+- ``base``: one base sentence; exactly one ``grammatical`` and one ``ungrammatical`` row, one valence.
+- ``valence``: ``good`` | ``bad``. ``version``: ``grammatical`` | ``ungrammatical``.
+- ``error_type``: ``none`` on grammatical rows; on ungrammatical rows one of ``agreement``, ``word_order``,
+  ``tense``, ``article``, ``preposition``, ``missing_word``, ``plural``, the same for both bases of a pair.
 
-Moral x economic (``entanglement_economic.csv``)::
+``entanglement_economic.csv`` (moral x economic), columns ``item_id,frame,pair,base,valence,version,text``:
+as above with ``version`` ``good_deal`` | ``bad_deal`` (each base has one of each; the economic value is
+fixed by the numbers in the text and identical across a pair).
 
-    item_id,frame,pair,base,valence,version,text
+``entanglement_moral.csv`` (moral-only items), columns ``item_id,frame,pair,valence,text``: every pair
+holds exactly one good and one bad item; frames share no scene with the two domain files.
 
-with ``version`` good_deal or bad_deal (the deal's value follows from the numbers in the text alone).
+Human ratings (optional, :func:`load_human_ratings`), columns ``item_id`` and one or more of
+``grammatical``, ``economic``, ``moral``: the mean human rating of that kind of good; blank = not rated.
 
-Moral-only items for fitting the moral direction (``entanglement_moral.csv``)::
-
-    item_id,frame,pair,valence,text
-
-Optional human ratings: ``item_id`` and one or more of ``grammatical``, ``economic``, ``moral``
-(mean rating per kind of good).
+Problems raise :class:`StimulusError` with one line naming the file, the CSV line (1-based, header = 1),
+the column, and the fix.
 """
 
 from __future__ import annotations
 
+import csv
+import io
+from collections.abc import Sequence
 from importlib import resources
-from io import StringIO
 from pathlib import Path
 
 import pandas as pd
 
-ERROR_TYPES = (
-    "agreement",
-    "tense",
-    "word_order",
-    "article",
-    "missing_word",
-    "repetition",
-    "preposition",
-    "plural",
-)
-VERSIONS = {"grammar": ("grammatical", "ungrammatical"), "economic": ("good_deal", "bad_deal")}
-COLUMNS = {
-    "grammar": ("item_id", "frame", "pair", "base", "valence", "version", "error_type", "text"),
-    "economic": ("item_id", "frame", "pair", "base", "valence", "version", "text"),
-    "moral": ("item_id", "frame", "pair", "valence", "text"),
-}
-HUMAN_COLUMNS = ("grammatical", "economic", "moral")
+VALENCES = ("good", "bad")
+GRAMMAR_VERSIONS = ("grammatical", "ungrammatical")
+ECONOMIC_VERSIONS = ("good_deal", "bad_deal")
+ERROR_TYPES = ("agreement", "word_order", "tense", "article", "preposition", "missing_word", "plural")
+HUMAN_KINDS = ("grammatical", "economic", "moral")
+
+GRAMMAR_COLUMNS = ("item_id", "frame", "pair", "base", "valence", "version", "error_type", "text")
+ECONOMIC_COLUMNS = ("item_id", "frame", "pair", "base", "valence", "version", "text")
+MORAL_COLUMNS = ("item_id", "frame", "pair", "valence", "text")
+
+_LINE = "_line"
 
 
 class StimulusError(ValueError):
-    """A stimulus file that cannot be used; the message names the file, row and column."""
+    """A stimulus or human-ratings file that breaks its schema."""
 
 
-def _read(kind: str, path: str | Path | None) -> tuple[pd.DataFrame, str]:
+def _fail(source: str, line: int, column: str, problem: str, fix: str) -> StimulusError:
+    return StimulusError(f"{source}: row {line}, column {column!r}: {problem}; {fix}")
+
+
+def _read(path: str | Path | None, default: str) -> tuple[str, list[str], list[tuple[int, list[str]]]]:
+    """(source name, header, [(CSV line of the record, cells)]), skipping blank lines."""
     if path is None:
-        name = f"entanglement_{kind}.csv"
-        text = resources.files("valuescope.stimuli").joinpath(f"data/{name}").read_text("utf-8")
-        return pd.read_csv(StringIO(text), dtype=str, keep_default_na=False), f"built-in {name}"
-    p = Path(path)
-    if not p.is_file():
-        raise StimulusError(f"stimulus file {p} does not exist")
-    return pd.read_csv(p, dtype=str, keep_default_na=False), str(p)
+        ref = resources.files("valuescope.stimuli").joinpath("data", default)
+        source, text = str(ref), ref.read_text(encoding="utf-8-sig")
+    else:
+        source, text = str(path), Path(path).read_text(encoding="utf-8-sig")
+    reader = csv.reader(io.StringIO(text, newline=""))
+    header: list[str] | None = None
+    records: list[tuple[int, list[str]]] = []
+    start = 1
+    for cells in reader:
+        if cells and any(c.strip() for c in cells):
+            if header is None:
+                header = [c.strip() for c in cells]
+            else:
+                records.append((start, [c.strip() for c in cells]))
+        start = reader.line_num + 1
+    if header is None:
+        raise StimulusError(f"{source}: row 1: the file is empty; write a header row and one row per item")
+    return source, header, records
 
 
-def _fail(source: str, row: int | None, column: str, problem: str) -> StimulusError:
-    where = f"{source}, row {row + 2}" if row is not None else source  # +2: header and 1-based lines
-    return StimulusError(f"{where}, column {column!r}: {problem}")
-
-
-def _check_common(df: pd.DataFrame, kind: str, source: str) -> None:
-    missing = [c for c in COLUMNS[kind] if c not in df.columns]
+def _frame(path: str | Path | None, default: str, columns: Sequence[str]) -> tuple[str, pd.DataFrame]:
+    """The file as strings (plus its CSV line per row), with header and cells checked."""
+    source, header, records = _read(path, default)
+    missing = [c for c in columns if c not in header]
     if missing:
         raise StimulusError(
-            f"{source}: missing columns {', '.join(missing)}; needed: {', '.join(COLUMNS[kind])}"
+            f"{source}: row 1 (header), column {missing[0]!r}: missing columns {', '.join(missing)}; "
+            f"the header must name {', '.join(columns)}"
         )
-    for column in COLUMNS[kind]:
-        empty = df.index[df[column].str.strip() == ""]
-        if len(empty):
-            raise _fail(source, int(empty[0]), column, "empty value")
-    dup = df.index[df["item_id"].duplicated()]
-    if len(dup):
-        raise _fail(
-            source, int(dup[0]), "item_id", f"duplicate id {df['item_id'][dup[0]]!r}; ids must be unique"
-        )
-    bad = df.index[~df["valence"].isin(["good", "bad"])]
-    if len(bad):
-        raise _fail(source, int(bad[0]), "valence", f"{df['valence'][bad[0]]!r} is not good or bad")
-
-
-def _check_balance(df: pd.DataFrame, unit: str, source: str) -> None:
-    """Every pair holds exactly one good and one bad ``unit``; every frame as many good as bad."""
-    for pair, rows in df.groupby("pair", sort=False):
-        per = rows.drop_duplicates(unit)["valence"].value_counts()
-        if per.get("good", 0) != 1 or per.get("bad", 0) != 1:
-            problem = f"pair {pair!r} needs exactly one good and one bad {unit}, has {dict(per)}"
-            raise _fail(source, int(rows.index[0]), "pair", problem)
-    for frame, rows in df.groupby("frame", sort=False):
-        per = rows.drop_duplicates(unit)["valence"].value_counts()
-        if per.get("good", 0) != per.get("bad", 0):
-            raise _fail(source, int(rows.index[0]), "frame", f"frame {frame!r} is unbalanced: {dict(per)}")
-
-
-def _check_versions(df: pd.DataFrame, domain: str, source: str) -> None:
-    allowed = VERSIONS[domain]
-    bad = df.index[~df["version"].isin(allowed)]
-    if len(bad):
-        raise _fail(
-            source, int(bad[0]), "version", f"{df['version'][bad[0]]!r} is not one of {', '.join(allowed)}"
-        )
-    for base, rows in df.groupby("base", sort=False):
-        if (
-            sorted(rows["version"]) != sorted(allowed)
-            or rows["valence"].nunique() != 1
-            or rows["pair"].nunique() != 1
-        ):
-            problem = (
-                f"base {base!r} needs exactly the versions {', '.join(allowed)}, one valence and one pair"
+    rows = []
+    for line, cells in records:
+        if len(cells) != len(header):
+            raise StimulusError(
+                f"{source}: row {line}, column {header[min(len(cells), len(header)) - 1]!r}: {len(cells)} cells "
+                f"for {len(header)} columns; quote cells that contain commas"
             )
-            raise _fail(source, int(rows.index[0]), "base", problem)
+        for column in columns:
+            if not cells[header.index(column)]:
+                raise _fail(source, line, column, "empty", f"fill in the {column}")
+        rows.append(cells)
+    df = pd.DataFrame(rows, columns=header, dtype=object)
+    df = df[list(columns) + [c for c in header if c not in columns]]
+    df[_LINE] = [line for line, _ in records]
+    _check_ids(source, df)
+    return source, df
+
+
+def _check_ids(source: str, df: pd.DataFrame) -> None:
+    first: dict[str, int] = {}
+    for item, line in zip(df["item_id"], df[_LINE], strict=True):
+        if item in first:
+            raise _fail(source, line, "item_id", f"{item!r} repeats row {first[item]}",
+                        "give every row its own item_id")  # fmt: skip
+        first[item] = line
+
+
+def _check_labels(source: str, df: pd.DataFrame, column: str, allowed: Sequence[str]) -> None:
+    for value, line in zip(df[column], df[_LINE], strict=True):
+        if value not in allowed:
+            raise _fail(source, line, column, f"{value!r} is not one of {', '.join(allowed)}",
+                        "use one of those labels")  # fmt: skip
+
+
+def _check_error_types(source: str, df: pd.DataFrame) -> None:
+    for version, etype, line in zip(df["version"], df["error_type"], df[_LINE], strict=True):
+        if version == "grammatical" and etype != "none":
+            raise _fail(source, line, "error_type", f"a grammatical row needs error_type none, found {etype!r}",
+                        "set it to none or mark the row ungrammatical")  # fmt: skip
+        if version == "ungrammatical" and etype == "none":
+            raise _fail(source, line, "error_type", "an ungrammatical row needs an error type, found none",
+                        f"name its error ({', '.join(ERROR_TYPES)})")  # fmt: skip
+
+
+def _constant(source: str, df: pd.DataFrame, group: str, column: str, what: str) -> None:
+    """``column`` takes one value within each ``group`` (e.g. one valence per base)."""
+    for key, rows in df.groupby(group, sort=False):
+        if rows[column].nunique() > 1:
+            odd = rows[rows[column] != rows[column].iloc[0]].iloc[0]
+            raise _fail(source, int(odd[_LINE]), column,
+                        f"{group} {key!r} mixes {column} {rows[column].iloc[0]!r} and {odd[column]!r}",
+                        f"give all rows of a {group} the same {column} ({what})")  # fmt: skip
+
+
+def _check_bases(source: str, df: pd.DataFrame, versions: Sequence[str]) -> None:
+    for key, rows in df.groupby("base", sort=False):
+        if sorted(rows["version"]) != sorted(versions):
+            raise _fail(source, int(rows[_LINE].iloc[0]), "base",
+                        f"base {key!r} has versions {', '.join(rows['version']) or 'none'}",
+                        f"give each base exactly one row per version ({', '.join(versions)})")  # fmt: skip
+    _constant(source, df, "base", "valence", "valence belongs to the base")
+    _constant(source, df, "base", "pair", "a base belongs to one pair")
+
+
+def _check_pairs(source: str, df: pd.DataFrame, unit: str) -> None:
+    units = df.drop_duplicates(unit) if unit != "item_id" else df
+    for key, rows in units.groupby("pair", sort=False):
+        if sorted(rows["valence"]) != ["bad", "good"]:
+            noun = "bases" if unit == "base" else "items"
+            raise _fail(source, int(rows[_LINE].iloc[0]), "pair",
+                        f"pair {key!r} has {noun} {', '.join(rows['valence'])}",
+                        f"a pair needs exactly one good and one bad {noun[:-1]}")  # fmt: skip
+    _constant(source, df, "pair", "frame", "a pair belongs to one frame")
+
+
+def _check_frames(source: str, df: pd.DataFrame) -> None:
+    cells = ["version"] if "version" in df.columns else []
+    for key, rows in df.groupby("frame", sort=False):
+        counts = rows.groupby(["valence", *cells]).size()
+        by_valence = {v: counts.xs(v, level="valence") if cells else counts.get(v, 0) for v in VALENCES}
+        good, bad = (by_valence[v] for v in VALENCES)
+        balanced = good.equals(bad) if cells else good == bad
+        if not balanced or (rows["valence"] == "good").sum() == 0:
+            n_good, n_bad = (int((rows["valence"] == v).sum()) for v in VALENCES)
+            raise _fail(source, int(rows[_LINE].iloc[0]), "frame",
+                        f"frame {key!r} is unbalanced ({n_good} good and {n_bad} bad rows"
+                        + (" over unequal versions)" if n_good == n_bad else ")"),
+                        "give every frame equally many good and bad rows in every version")  # fmt: skip
+
+
+def _check_pair_errors(source: str, df: pd.DataFrame) -> None:
+    wrong = df[df["version"] == "ungrammatical"]
+    for _, rows in wrong.groupby("pair", sort=False):
+        first = rows.iloc[0]
+        for _, row in rows.iloc[1:].iterrows():
+            if row["error_type"] != first["error_type"]:
+                raise _fail(source, int(row[_LINE]), "error_type",
+                            f"{row['error_type']!r} differs from its pair partner's {first['error_type']!r} "
+                            f"(row {first[_LINE]})",
+                            "give both ungrammatical versions of a pair the same error at the same place")  # fmt: skip
+
+
+def _finish(df: pd.DataFrame) -> pd.DataFrame:
+    return df.drop(columns=[_LINE]).reset_index(drop=True)
 
 
 def load_grammar(path: str | Path | None = None) -> pd.DataFrame:
-    """Moral x grammar items (the package file, or a user CSV of the same schema), validated."""
-    df, source = _read("grammar", path)
-    _check_common(df, "grammar", source)
-    _check_versions(df, "grammar", source)
-    _check_balance(df, "base", source)
-    ok = df["version"] == "grammatical"
-    wrong = df.index[ok & (df["error_type"] != "none")]
-    if len(wrong):
-        raise _fail(source, int(wrong[0]), "error_type", "a grammatical row must have error_type none")
-    unknown = df.index[~ok & ~df["error_type"].isin(ERROR_TYPES)]
-    if len(unknown):
-        raise _fail(source, int(unknown[0]), "error_type",
-                    f"{df['error_type'][unknown[0]]!r} is not one of {', '.join(ERROR_TYPES)}")  # fmt: skip
-    for pair, rows in df[~ok].groupby("pair", sort=False):
-        if rows["error_type"].nunique() != 1:
-            raise _fail(
-                source, int(rows.index[0]), "error_type", f"pair {pair!r} mixes error types; match them"
-            )
-    return df
+    """The moral x grammar stimuli (package file if ``path`` is None), validated."""
+    source, df = _frame(path, "entanglement_grammar.csv", GRAMMAR_COLUMNS)
+    _check_labels(source, df, "valence", VALENCES)
+    _check_labels(source, df, "version", GRAMMAR_VERSIONS)
+    _check_labels(source, df, "error_type", ("none", *ERROR_TYPES))
+    _check_error_types(source, df)
+    _check_bases(source, df, GRAMMAR_VERSIONS)
+    _check_pairs(source, df, "base")
+    _check_pair_errors(source, df)
+    _check_frames(source, df)
+    return _finish(df)
 
 
 def load_economic(path: str | Path | None = None) -> pd.DataFrame:
-    """Moral x economic items, validated."""
-    df, source = _read("economic", path)
-    _check_common(df, "economic", source)
-    _check_versions(df, "economic", source)
-    _check_balance(df, "base", source)
-    return df
+    """The moral x economic stimuli (package file if ``path`` is None), validated."""
+    source, df = _frame(path, "entanglement_economic.csv", ECONOMIC_COLUMNS)
+    _check_labels(source, df, "valence", VALENCES)
+    _check_labels(source, df, "version", ECONOMIC_VERSIONS)
+    _check_bases(source, df, ECONOMIC_VERSIONS)
+    _check_pairs(source, df, "base")
+    _check_frames(source, df)
+    return _finish(df)
 
 
 def load_moral(path: str | Path | None = None) -> pd.DataFrame:
-    """Moral-only items (never used in the tests), validated."""
-    df, source = _read("moral", path)
-    _check_common(df, "moral", source)
-    _check_balance(df, "item_id", source)
-    return df
+    """The moral-only items (package file if ``path`` is None), validated."""
+    source, df = _frame(path, "entanglement_moral.csv", MORAL_COLUMNS)
+    _check_labels(source, df, "valence", VALENCES)
+    _check_pairs(source, df, "item_id")
+    _check_frames(source, df)
+    return _finish(df)
 
 
 def load_human_ratings(path: str | Path) -> pd.DataFrame:
-    """Optional human ratings: ``item_id`` and numeric ``grammatical``/``economic``/``moral`` columns."""
-    p = Path(path)
-    if not p.is_file():
-        raise StimulusError(f"human ratings file {p} does not exist")
-    df = pd.read_csv(p, dtype={"item_id": str})
-    if "item_id" not in df.columns or not set(HUMAN_COLUMNS) & set(df.columns):
-        raise StimulusError(f"{p}: needs item_id and at least one of {', '.join(HUMAN_COLUMNS)}")
-    for column in HUMAN_COLUMNS:
-        if column in df.columns:
-            values = pd.to_numeric(df[column], errors="coerce")
-            bad = df.index[values.isna()]
-            if len(bad):
-                raise _fail(str(p), int(bad[0]), column, f"{df[column][bad[0]]!r} is not a number")
-            df[column] = values
-    dup = df.index[df["item_id"].duplicated()]
-    if len(dup):
-        raise _fail(str(p), int(dup[0]), "item_id", "duplicate id")
-    return df
+    """Mean human ratings per item: ``item_id`` plus float columns among ``grammatical/economic/moral``.
+
+    Blank cells are NaN (not rated); ``attrs['source']`` and ``attrs['lines']`` (CSV line per row) are kept
+    for :func:`check_human_ratings`.
+    """
+    source, header, records = _read(path, "")
+    kinds = [k for k in HUMAN_KINDS if k in header]
+    if "item_id" not in header or not kinds:
+        absent = "item_id" if "item_id" not in header else "grammatical"
+        raise StimulusError(
+            f"{source}: row 1 (header), column {absent!r}: missing columns "
+            f"{'item_id' if absent == 'item_id' else 'grammatical/economic/moral'}; "
+            f"the header must name item_id and one or more of {', '.join(HUMAN_KINDS)}"
+        )
+    columns = ["item_id", *kinds]
+    rows: list[list[object]] = []
+    seen: dict[str, int] = {}
+    for line, cells in records:
+        if len(cells) != len(header):
+            raise StimulusError(f"{source}: row {line}, column 'item_id': {len(cells)} cells for "
+                                f"{len(header)} columns; quote cells that contain commas")  # fmt: skip
+        item = cells[header.index("item_id")]
+        if not item:
+            raise _fail(source, line, "item_id", "empty", "fill in the item_id")
+        if item in seen:
+            raise _fail(source, line, "item_id", f"{item!r} repeats row {seen[item]}", "give each item one row")
+        seen[item] = line
+        row: list[object] = [item]
+        for kind in kinds:
+            cell = cells[header.index(kind)]
+            try:
+                value = float(cell) if cell else float("nan")
+            except ValueError:
+                raise _fail(source, line, kind, f"{cell!r} is not a number",
+                            "write the mean rating as a number, or leave it blank") from None  # fmt: skip
+            row.append(value)
+        rows.append(row)
+    out = pd.DataFrame(rows, columns=columns)
+    out = out.astype({k: float for k in kinds})
+    out.attrs["source"] = source
+    out.attrs["lines"] = [line for line, _ in records]
+    return out
 
 
 def check_human_ratings(ratings: pd.DataFrame, stimuli: pd.DataFrame) -> None:
-    """Every stimulus item needs a human rating."""
-    absent = sorted(set(stimuli["item_id"]) - set(ratings["item_id"]))
-    if absent:
-        raise StimulusError(f"human ratings lack {len(absent)} items, e.g. {absent[0]!r}; rate every item")
+    """Raise :class:`StimulusError` if ``ratings`` rates an ``item_id`` that ``stimuli`` does not hold."""
+    known = set(stimuli["item_id"].astype(str))
+    unknown = [i for i, item in enumerate(ratings["item_id"].astype(str)) if item not in known]
+    if not unknown:
+        return
+    source = ratings.attrs.get("source", "human ratings")
+    lines = ratings.attrs.get("lines")
+    line = lines[unknown[0]] if lines is not None and len(lines) == len(ratings) else unknown[0] + 2
+    item = ratings["item_id"].iloc[unknown[0]]
+    raise _fail(source, line, "item_id",
+                f"{item!r} is not a stimulus item ({len(unknown)} unknown ids in all)",
+                "rate only items of the stimulus files in use, with their item_id")  # fmt: skip

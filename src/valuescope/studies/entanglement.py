@@ -74,7 +74,7 @@ def prompt(kind: str, paraphrase: int, reversed_scale: bool, text: str) -> str:
 
 
 class EntanglementConfig(StudyConfig):
-    n_frames: int = 10
+    n_frames: int = 8
     """Frames used per domain (the first n of each stimulus file; every frame holds 4 base items)."""
     paraphrases: int = 2
     """Instruction paraphrases per kind of rating (1-3), each on the normal scale."""
