@@ -26,6 +26,8 @@ holds exactly one good and one bad item; frames share no scene with the two doma
 
 Human ratings (optional, :func:`load_human_ratings`), columns ``item_id`` and one or more of
 ``grammatical``, ``economic``, ``moral``: the mean human rating of that kind of good; blank = not rated.
+:func:`check_human_ratings` then requires a rating for every stimulus item in use (and, if asked, no
+rated id outside them).
 
 Problems raise :class:`StimulusError` with one line naming the file, the CSV line (1-based, header = 1),
 the column, and the fix.
@@ -98,8 +100,8 @@ def _frame(path: str | Path | None, default: str, columns: Sequence[str]) -> tup
     for line, cells in records:
         if len(cells) != len(header):
             raise StimulusError(
-                f"{source}: row {line}, column {header[min(len(cells), len(header)) - 1]!r}: {len(cells)} cells "
-                f"for {len(header)} columns; quote cells that contain commas"
+                f"{source}: row {line}, column {header[min(len(cells), len(header)) - 1]!r}: "
+                f"{len(cells)} cells for {len(header)} columns; quote cells that contain commas"
             )
         for column in columns:
             if not cells[header.index(column)]:
@@ -116,26 +118,46 @@ def _check_ids(source: str, df: pd.DataFrame) -> None:
     first: dict[str, int] = {}
     for item, line in zip(df["item_id"], df[_LINE], strict=True):
         if item in first:
-            raise _fail(source, line, "item_id", f"{item!r} repeats row {first[item]}",
-                        "give every row its own item_id")  # fmt: skip
+            raise _fail(
+                source,
+                line,
+                "item_id",
+                f"{item!r} repeats row {first[item]}",
+                "give every row its own item_id",
+            )
         first[item] = line
 
 
 def _check_labels(source: str, df: pd.DataFrame, column: str, allowed: Sequence[str]) -> None:
     for value, line in zip(df[column], df[_LINE], strict=True):
         if value not in allowed:
-            raise _fail(source, line, column, f"{value!r} is not one of {', '.join(allowed)}",
-                        "use one of those labels")  # fmt: skip
+            raise _fail(
+                source,
+                line,
+                column,
+                f"{value!r} is not one of {', '.join(allowed)}",
+                "use one of those labels",
+            )
 
 
 def _check_error_types(source: str, df: pd.DataFrame) -> None:
     for version, etype, line in zip(df["version"], df["error_type"], df[_LINE], strict=True):
         if version == "grammatical" and etype != "none":
-            raise _fail(source, line, "error_type", f"a grammatical row needs error_type none, found {etype!r}",
-                        "set it to none or mark the row ungrammatical")  # fmt: skip
+            raise _fail(
+                source,
+                line,
+                "error_type",
+                f"a grammatical row needs error_type none, found {etype!r}",
+                "set it to none or mark the row ungrammatical",
+            )
         if version == "ungrammatical" and etype == "none":
-            raise _fail(source, line, "error_type", "an ungrammatical row needs an error type, found none",
-                        f"name its error ({', '.join(ERROR_TYPES)})")  # fmt: skip
+            raise _fail(
+                source,
+                line,
+                "error_type",
+                "an ungrammatical row needs an error type, found none",
+                f"name its error ({', '.join(ERROR_TYPES)})",
+            )
 
 
 def _constant(source: str, df: pd.DataFrame, group: str, column: str, what: str) -> None:
@@ -143,17 +165,25 @@ def _constant(source: str, df: pd.DataFrame, group: str, column: str, what: str)
     for key, rows in df.groupby(group, sort=False):
         if rows[column].nunique() > 1:
             odd = rows[rows[column] != rows[column].iloc[0]].iloc[0]
-            raise _fail(source, int(odd[_LINE]), column,
-                        f"{group} {key!r} mixes {column} {rows[column].iloc[0]!r} and {odd[column]!r}",
-                        f"give all rows of a {group} the same {column} ({what})")  # fmt: skip
+            raise _fail(
+                source,
+                int(odd[_LINE]),
+                column,
+                f"{group} {key!r} mixes {column} {rows[column].iloc[0]!r} and {odd[column]!r}",
+                f"give all rows of a {group} the same {column} ({what})",
+            )
 
 
 def _check_bases(source: str, df: pd.DataFrame, versions: Sequence[str]) -> None:
     for key, rows in df.groupby("base", sort=False):
         if sorted(rows["version"]) != sorted(versions):
-            raise _fail(source, int(rows[_LINE].iloc[0]), "base",
-                        f"base {key!r} has versions {', '.join(rows['version']) or 'none'}",
-                        f"give each base exactly one row per version ({', '.join(versions)})")  # fmt: skip
+            raise _fail(
+                source,
+                int(rows[_LINE].iloc[0]),
+                "base",
+                f"base {key!r} has versions {', '.join(rows['version']) or 'none'}",
+                f"give each base exactly one row per version ({', '.join(versions)})",
+            )
     _constant(source, df, "base", "valence", "valence belongs to the base")
     _constant(source, df, "base", "pair", "a base belongs to one pair")
 
@@ -163,25 +193,31 @@ def _check_pairs(source: str, df: pd.DataFrame, unit: str) -> None:
     for key, rows in units.groupby("pair", sort=False):
         if sorted(rows["valence"]) != ["bad", "good"]:
             noun = "bases" if unit == "base" else "items"
-            raise _fail(source, int(rows[_LINE].iloc[0]), "pair",
-                        f"pair {key!r} has {noun} {', '.join(rows['valence'])}",
-                        f"a pair needs exactly one good and one bad {noun[:-1]}")  # fmt: skip
+            raise _fail(
+                source,
+                int(rows[_LINE].iloc[0]),
+                "pair",
+                f"pair {key!r} has {noun} {', '.join(rows['valence'])}",
+                f"a pair needs exactly one good and one bad {noun[:-1]}",
+            )
     _constant(source, df, "pair", "frame", "a pair belongs to one frame")
 
 
 def _check_frames(source: str, df: pd.DataFrame) -> None:
-    cells = ["version"] if "version" in df.columns else []
+    """Every frame holds equally many good and bad rows, in every version (its cells are balanced)."""
+    version = df["version"] if "version" in df.columns else pd.Series("", index=df.index)
     for key, rows in df.groupby("frame", sort=False):
-        counts = rows.groupby(["valence", *cells]).size()
-        by_valence = {v: counts.xs(v, level="valence") if cells else counts.get(v, 0) for v in VALENCES}
-        good, bad = (by_valence[v] for v in VALENCES)
-        balanced = good.equals(bad) if cells else good == bad
-        if not balanced or (rows["valence"] == "good").sum() == 0:
-            n_good, n_bad = (int((rows["valence"] == v).sum()) for v in VALENCES)
-            raise _fail(source, int(rows[_LINE].iloc[0]), "frame",
-                        f"frame {key!r} is unbalanced ({n_good} good and {n_bad} bad rows"
-                        + (" over unequal versions)" if n_good == n_bad else ")"),
-                        "give every frame equally many good and bad rows in every version")  # fmt: skip
+        counts = pd.crosstab(rows["valence"], version[rows.index]).reindex(list(VALENCES), fill_value=0)
+        good, bad = counts.loc["good"].to_numpy(), counts.loc["bad"].to_numpy()
+        if (good != bad).any() or good.sum() == 0:
+            raise _fail(
+                source,
+                int(rows[_LINE].iloc[0]),
+                "frame",
+                f"frame {key!r} is unbalanced ({int(good.sum())} good and {int(bad.sum())} bad rows"
+                + (" over unequal versions)" if good.sum() == bad.sum() else ")"),
+                "give every frame equally many good and bad rows in every version",
+            )
 
 
 def _check_pair_errors(source: str, df: pd.DataFrame) -> None:
@@ -190,10 +226,14 @@ def _check_pair_errors(source: str, df: pd.DataFrame) -> None:
         first = rows.iloc[0]
         for _, row in rows.iloc[1:].iterrows():
             if row["error_type"] != first["error_type"]:
-                raise _fail(source, int(row[_LINE]), "error_type",
-                            f"{row['error_type']!r} differs from its pair partner's {first['error_type']!r} "
-                            f"(row {first[_LINE]})",
-                            "give both ungrammatical versions of a pair the same error at the same place")  # fmt: skip
+                raise _fail(
+                    source,
+                    int(row[_LINE]),
+                    "error_type",
+                    f"{row['error_type']!r} differs from its pair partner's {first['error_type']!r} "
+                    f"(row {first[_LINE]})",
+                    "give both ungrammatical versions of a pair the same error at the same place",
+                )
 
 
 def _finish(df: pd.DataFrame) -> pd.DataFrame:
@@ -254,13 +294,17 @@ def load_human_ratings(path: str | Path) -> pd.DataFrame:
     seen: dict[str, int] = {}
     for line, cells in records:
         if len(cells) != len(header):
-            raise StimulusError(f"{source}: row {line}, column 'item_id': {len(cells)} cells for "
-                                f"{len(header)} columns; quote cells that contain commas")  # fmt: skip
+            raise StimulusError(
+                f"{source}: row {line}, column 'item_id': {len(cells)} cells for "
+                f"{len(header)} columns; quote cells that contain commas"
+            )
         item = cells[header.index("item_id")]
         if not item:
             raise _fail(source, line, "item_id", "empty", "fill in the item_id")
         if item in seen:
-            raise _fail(source, line, "item_id", f"{item!r} repeats row {seen[item]}", "give each item one row")
+            raise _fail(
+                source, line, "item_id", f"{item!r} repeats row {seen[item]}", "give each item one row"
+            )
         seen[item] = line
         row: list[object] = [item]
         for kind in kinds:
@@ -279,16 +323,38 @@ def load_human_ratings(path: str | Path) -> pd.DataFrame:
     return out
 
 
-def check_human_ratings(ratings: pd.DataFrame, stimuli: pd.DataFrame) -> None:
-    """Raise :class:`StimulusError` if ``ratings`` rates an ``item_id`` that ``stimuli`` does not hold."""
-    known = set(stimuli["item_id"].astype(str))
-    unknown = [i for i, item in enumerate(ratings["item_id"].astype(str)) if item not in known]
-    if not unknown:
-        return
+def check_human_ratings(
+    ratings: pd.DataFrame, stimuli: pd.DataFrame, column: str | None = None, *, exhaustive: bool = False
+) -> None:
+    """Raise :class:`StimulusError` unless every item of ``stimuli`` is rated.
+
+    With ``column``, every stimulus item needs a (non-blank) rating in that column. With ``exhaustive``,
+    every rated ``item_id`` must also be one of ``stimuli``'s (off by default: one ratings file may cover
+    several domains or more frames than a run uses).
+    """
     source = ratings.attrs.get("source", "human ratings")
     lines = ratings.attrs.get("lines")
-    line = lines[unknown[0]] if lines is not None and len(lines) == len(ratings) else unknown[0] + 2
-    item = ratings["item_id"].iloc[unknown[0]]
-    raise _fail(source, line, "item_id",
+    if lines is None or len(lines) != len(ratings):
+        lines = list(range(2, len(ratings) + 2))
+    if column is not None and column not in ratings.columns:
+        raise StimulusError(f"{source}: row 1 (header), column {column!r}: missing; add the {column} ratings")
+    rated = ratings if column is None else ratings[ratings[column].notna()]
+    absent = [i for i in stimuli["item_id"].astype(str) if i not in set(rated["item_id"].astype(str))]
+    if absent:
+        what = "item_id" if column is None else column
+        raise StimulusError(
+            f"{source}: column {what!r}: {len(absent)} stimulus items lack a rating, e.g. {absent[0]!r}; "
+            "rate every item of the stimulus files in use"
+        )
+    if exhaustive:
+        known = set(stimuli["item_id"].astype(str))
+        unknown = [i for i, item in enumerate(ratings["item_id"].astype(str)) if item not in known]
+        if unknown:
+            item = ratings["item_id"].iloc[unknown[0]]
+            raise _fail(
+                source,
+                int(lines[unknown[0]]),
+                "item_id",
                 f"{item!r} is not a stimulus item ({len(unknown)} unknown ids in all)",
-                "rate only items of the stimulus files in use, with their item_id")  # fmt: skip
+                "rate only items of the stimulus files in use, with their item_id",
+            )

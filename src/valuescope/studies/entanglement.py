@@ -80,7 +80,7 @@ class EntanglementConfig(StudyConfig):
     """Instruction paraphrases per kind of rating (1-3), each on the normal scale."""
     reversed_paraphrases: int = 1
     """How many of those paraphrases are also asked with the scale reversed."""
-    repair_read_point: Literal["middle", "best"] | int = "middle"
+    repair_read_point: Literal["middle", "best"] | int = "best"
     """Where the moral direction is read: the middle read point, the best one for separating the
     moral-only items (cross-validated), or a fixed read point."""
     n_random: int = 19
