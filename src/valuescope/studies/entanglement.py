@@ -627,7 +627,8 @@ class Entanglement(Study):
         "transfer_by_layer": "AUROC of the moral direction (fit on moral-only items) per read point: "
         "separating good from bad domain items, and transferring to grammaticality and deal value "
         "(95% CI; 0.5 = chance).",
-        "repair": "Entanglement before and after ablating the moral direction, with the random range.",
+        "repair": "Entanglement on the held-out frames (first paraphrase, normal scale) before and after "
+        "ablating the moral direction, with the range after random directions.",
     }
 
     def steps(self, config: StudyConfig) -> list[Step]:
