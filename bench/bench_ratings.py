@@ -5,7 +5,9 @@ statement + ``Answer:``; options ``1``-``6``). All contenders run in this one pr
 items, round-robin (each repeat runs every contender once); the median time is reported with the
 min-max of the repeats. Probabilities are compared with ``lm.rate``'s, option by option.
 
-- ``lm.rate``: one forward per item through the decoder body, LM head on the one decision position.
+- ``lm.rate``: one forward per item through the decoder body, LM head on the one decision position;
+  by default the leading tokens a batch shares run once through a KV cache (``prefix_cache``).
+- ``lm.rate, prefix_cache=False``: the same, whole sequences (what ``lm.rate`` did before).
 - harness: lm-evaluation-harness ``loglikelihood`` with ``logits_cache=False``: each (item, option)
   is its own request ``context + " " + option``, sorted longest first, right-padded batches of 32,
   ``model(input_ids).logits`` over every position, ``log_softmax`` over the whole batch, sum of the
@@ -15,7 +17,7 @@ min-max of the repeats. Probabilities are compared with ``lm.rate``'s, option by
 - harness, grouped: lm-eval's default ``logits_cache=True`` groups requests whose context +
   continuation[:-1] match, so here (every option is ``▁`` + one digit) it runs one full-LM-head
   forward per item.
-- KV prefix: the prompts' common leading tokens run once (``use_cache=True``); each batch gets a copy
+- KV prefix (hand-written, for reference): the prompts' common leading tokens run once (``use_cache=True``); each batch gets a copy
   of that ``DynamicCache`` expanded to the batch and runs only the right-padded suffixes (position ids
   and attention mask continue the prefix). Measured for the short instruction (~30 tokens) and a
   long one (~300 tokens, the instruction plus definitions); the harness is not run on the long one.
@@ -57,6 +59,7 @@ TARGETS = [
 ]
 
 RATE = "lm.rate"
+RATE_WHOLE = "lm.rate, prefix_cache=False"
 HARNESS = "harness (6 seqs, full LM head)"
 HARNESS_KEEP = "harness (6 seqs, logits_to_keep)"
 HARNESS_GROUPED = "harness grouped (1 seq, full LM head)"
@@ -174,8 +177,10 @@ def prompts(n: int, instruction: str = INSTRUCTION) -> list[str]:
 # ----------------------------------------------------------------------------- contenders
 
 
-def _rate(lm: Any, texts: list[str]) -> np.ndarray:
-    frame = lm.rate(texts, OPTIONS, chat=False, batch_size=BATCH_SIZE, progress=False)
+def _rate(lm: Any, texts: list[str], prefix_cache: bool | None = None) -> np.ndarray:
+    frame = lm.rate(
+        texts, OPTIONS, chat=False, batch_size=BATCH_SIZE, progress=False, prefix_cache=prefix_cache
+    )
     return frame[[f"p_{o}" for o in OPTIONS]].to_numpy(dtype=np.float64)
 
 
@@ -339,11 +344,13 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
 
     contenders = [
         Contender(RATE, "short", lambda t: _rate(lm, t), repeats),
+        Contender(RATE_WHOLE, "short", lambda t: _rate(lm, t, False), repeats),
         Contender(KV, "short", kv("short"), repeats),
         Contender(HARNESS_GROUPED, "short", lambda t: _harness(lm, t, "grouped"), repeats),
         Contender(HARNESS_KEEP, "short", lambda t: _harness(lm, t, "keep"), harness_repeats),
         Contender(HARNESS, "short", lambda t: _harness(lm, t, "full"), harness_repeats),
         Contender(RATE, "long", lambda t: _rate(lm, t), repeats),
+        Contender(RATE_WHOLE, "long", lambda t: _rate(lm, t, False), repeats),
         Contender(KV, "long", kv("long"), repeats),
     ]
     _log(f"{MODEL} ({lm.model.dtype}, {torch.get_num_threads()} threads), {n} items, {repeats} repeats")

@@ -42,6 +42,7 @@ class LanguageModel:
         self.active_interventions: list[Intervention] = []
         self.last_positions: torch.Tensor | None = None
         self._norms: list[float] | None = None
+        self._means: torch.Tensor | None = None
 
     # ----------------------------------------------------------------- description
     @property
@@ -65,6 +66,11 @@ class LanguageModel:
     def instruct(self) -> bool:
         """Whether prompts go through the chat template by default."""
         return self.info.instruct and self.tokenizer.chat_template is not None
+
+    @functools.cached_property
+    def special_token_ids(self) -> frozenset[int]:
+        """Ids of the tokenizer's special tokens (BOS, EOS, padding, chat markers)."""
+        return frozenset(int(i) for i in self.tokenizer.all_special_ids)
 
     @functools.cached_property
     def weights_hash(self) -> str:
@@ -193,10 +199,19 @@ class LanguageModel:
         there (on the reference text) unless ``raw`` adds ``alpha * vector`` as given."""
         return Steer(self, vector, layers, alpha, positions, raw)
 
-    def ablate(self, direction: torch.Tensor, layers: Sequence[int] | int, sublayers: bool = False) -> Ablate:
+    def ablate(
+        self,
+        direction: torch.Tensor,
+        layers: Sequence[int] | int,
+        sublayers: bool = False,
+        center: float | Mapping[int, float] | str | None = None,
+        keep_special: bool = False,
+    ) -> Ablate:
         """Project ``direction`` out of the residual stream at ``layers``; with ``sublayers`` also out
-        of every attention and MLP contribution (after any post-norm)."""
-        return Ablate(self, direction, layers, sublayers)
+        of every attention and MLP contribution (after any post-norm). ``center="reference"`` sets
+        the component to its mean on the reference text instead of 0 (mean ablation);
+        ``keep_special`` leaves special-token positions (BOS) untouched."""
+        return Ablate(self, direction, layers, sublayers, center, keep_special)  # type: ignore[arg-type]
 
     def scale_neurons(self, neurons: Mapping[int, Sequence[int]], factor: float) -> ScaleNeurons:
         """Scale MLP neurons ``{block: [indices]}`` by ``factor`` (0 zeroes them)."""
@@ -205,15 +220,27 @@ class LanguageModel:
     def mean_residual_norm(self, read_point: int) -> float:
         """Mean per-token residual norm at ``read_point`` on the reference text, without any edit."""
         if self._norms is None:
-            self._norms = self._load_or_measure_norms()
+            self._norms, self._means = self._load_or_measure_reference()
         return self._norms[read_point]
 
-    def _load_or_measure_norms(self) -> list[float]:
-        path = cache_root() / "norms" / f"{self.weights_hash[:24]}-{self.info.dtype}.json"
-        if path.exists():
-            data: list[float] = json.loads(path.read_text())
-            if len(data) == self.n_layers + 1:
-                return data
+    def mean_residual(self, read_point: int) -> torch.Tensor:
+        """Mean residual vector (d_model,) at ``read_point`` over the reference text's own tokens
+        (special tokens excluded), without any edit."""
+        if self._means is None:
+            self._norms, self._means = self._load_or_measure_reference()
+        return self._means[read_point]
+
+    def _load_or_measure_reference(self) -> tuple[list[float], torch.Tensor]:
+        """Per read point: mean token norm and mean vector on the reference text (cached on disk)."""
+        from safetensors.torch import load_file, save_file
+
+        folder, stem = cache_root() / "norms", f"{self.weights_hash[:24]}-{self.info.dtype}"
+        norms_path, means_path = folder / f"{stem}.json", folder / f"{stem}.means.safetensors"
+        if norms_path.exists() and means_path.exists():
+            data: list[float] = json.loads(norms_path.read_text())
+            means = load_file(str(means_path))["means"]
+            if len(data) == self.n_layers + 1 and means.shape == (self.n_layers + 1, self.d_model):
+                return data, means
         active = list(self.active_interventions)
         for iv in active:  # measure the unedited model
             for h in iv._handles:
@@ -226,14 +253,18 @@ class LanguageModel:
             for iv in active:
                 iv._handles = iv._install()
         assert isinstance(tokens, TokenReadout)
-        norms = tokens.values.norm(dim=-1)  # (n, sites, seq)
-        mask = tokens.mask[:, None, :].expand_as(norms)
-        per_site = [(norms[:, s][mask[:, s]]).mean().item() for s in range(norms.shape[1])]
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        mask = tokens.mask  # (n, seq): the texts' own tokens
+        picked = tokens.values.permute(1, 0, 2, 3)[:, mask]  # (sites, tokens, d)
+        per_site = picked.norm(dim=-1).mean(dim=1).tolist()
+        means = picked.double().mean(dim=1).float().contiguous()
+        norms_path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = folder / f"{stem}.means.tmp"
+        save_file({"means": means}, str(tmp))
+        tmp.replace(means_path)
+        tmp = folder / f"{stem}.json.tmp"
         tmp.write_text(json.dumps(per_site))
-        tmp.replace(path)
-        return per_site
+        tmp.replace(norms_path)
+        return per_site, means
 
 
 def load_model(

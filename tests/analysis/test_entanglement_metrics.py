@@ -264,6 +264,31 @@ def test_diff_of_means_and_cosine() -> None:
         ent.diff_of_means(x, np.ones(4, dtype=bool))
 
 
+def test_quiet_direction_avoids_a_massive_dimension() -> None:
+    rng = np.random.default_rng(0)
+    n, d = 200, 6
+    # the class difference lies on dims 0 (massive: huge variance on ordinary text) and 1 (quiet)
+    labels = np.arange(n) % 2 == 0
+    x = rng.standard_normal((n, d)) * 0.1
+    x[labels, 0] += 2.0
+    x[labels, 1] += 1.0
+    reference = rng.standard_normal((2000, d))
+    reference[:, 0] *= 100.0
+    plain = ent.diff_of_means(x, labels)
+    quiet = ent.quiet_direction(x, labels, reference, shrinkage=1e-3)
+    assert abs(plain[0]) > 0.85  # the mean difference points mostly along the massive dimension
+    assert abs(quiet[0]) < 0.01 and quiet[1] > 0.99  # the quiet one along the informative, quiet one
+    var = np.cov(reference, rowvar=False)
+    assert quiet @ var @ quiet < 0.01 * (plain @ var @ plain)
+    # the closed form: with an isotropic reference it is the plain difference of means
+    iso = ent.quiet_direction(x, labels, rng.standard_normal((20000, d)), shrinkage=1e-3)
+    assert ent.cosine(iso, plain) > 0.99
+    with pytest.raises(ValueError, match="shrinkage"):
+        ent.quiet_direction(x, labels, reference, shrinkage=0.0)
+    with pytest.raises(ValueError, match="reference"):
+        ent.quiet_direction(x, labels, reference[:, :3])
+
+
 def test_random_cosine_null_matches_random_unit_vectors() -> None:
     d = 50
     null = ent.random_cosine_null(d, 4000, seed=0)

@@ -68,6 +68,79 @@ def test_ablation_leaves_no_projection_downstream(tiny: LanguageModel) -> None:
     assert float((out @ u).abs().max()) < 1e-4 * float(out.norm(dim=-1).max())
 
 
+def test_mean_ablation_sets_the_component_to_its_reference_mean(tiny: LanguageModel) -> None:
+    d = random_direction(tiny, seed=2)
+    u = d / d.norm()
+    points = list(range(tiny.n_layers + 1))
+    ablate = tiny.ablate(d, layers=points, center="reference")
+    with ablate:
+        out = tiny.residuals(TEXTS, layers=points, pool="all")
+    values, mask = out.values, out.mask  # type: ignore[union-attr]
+    for j, rp in enumerate(points):
+        expected = float(tiny.mean_residual(rp) @ u)
+        assert ablate.centers[rp] == pytest.approx(expected, rel=1e-5, abs=1e-6)
+        got = values[:, j][mask] @ u
+        torch.testing.assert_close(got, torch.full_like(got, expected), rtol=1e-4, atol=1e-4)
+
+
+def test_mean_residual_is_the_mean_over_the_reference_texts_own_tokens(tiny: LanguageModel) -> None:
+    from valuescope.language_model import reference_texts
+
+    out = tiny.residuals(reference_texts(), layers=[2], pool="all")
+    values, mask = out.values[:, 0], out.mask  # type: ignore[union-attr]
+    torch.testing.assert_close(tiny.mean_residual(2), values[mask].mean(0), rtol=1e-4, atol=1e-5)
+
+
+def test_center_by_read_point_and_bad_centers() -> None:
+    lm = get_model("tiny-llama")
+    d = random_direction(lm, seed=3)
+    u = d / d.norm()
+    with lm.ablate(d, layers=[-1], center={-1: 0.7}):
+        out = read(lm, [lm.n_layers])
+    torch.testing.assert_close(out[:, 0] @ u, torch.full((len(TEXTS),), 0.7), rtol=1e-4, atol=1e-4)
+    with pytest.raises(ValueError, match="no value for read points"):
+        lm.ablate(d, layers=[1, 2], center={1: 0.0})
+    with pytest.raises(ValueError, match="'reference'"):
+        lm.ablate(d, layers=[1], center="mean")
+
+
+def test_keep_special_leaves_bos_positions_exactly_as_they_were() -> None:
+    lm = get_model("tiny-gemma3")  # its tokenizer adds a BOS
+    d = random_direction(lm, seed=4)
+    u = d / d.norm()
+    ids = lm.tokenizer(TEXTS[0])["input_ids"]
+    assert ids[0] == lm.tokenizer.bos_token_id and ids[0] in lm.special_token_ids
+    points = list(range(lm.n_layers + 1))
+    base = lm.residuals(TEXTS, layers=points, pool="all")
+    with lm.ablate(d, layers=points, keep_special=True):
+        kept = lm.residuals(TEXTS, layers=points, pool="all")
+    b, k = base.values, kept.values  # type: ignore[union-attr]
+    torch.testing.assert_close(k[:, :, 0], b[:, :, 0])  # BOS untouched at every read point
+    mask = kept.mask  # type: ignore[union-attr]
+    assert float((k[:, -1][mask] @ u).abs().max()) < 1e-4 * float(k[:, -1].norm(dim=-1).max())
+    with lm.ablate(d, layers=points):
+        plain = lm.residuals(TEXTS, layers=[0], pool="all")
+    assert float((plain.values[:, 0, 0] @ u).abs().max()) < 1e-4  # type: ignore[union-attr]
+
+
+def test_keep_special_also_holds_during_generation_with_left_padding() -> None:
+    lm = get_model("tiny-gemma3")
+    d = random_direction(lm, seed=5)
+    prompts = ["Hello there", "A much longer prompt than the other one here"]
+    with lm.ablate(d, layers=list(range(lm.n_layers + 1)), keep_special=True):
+        batched = lm.generate(prompts, max_new_tokens=5)
+        single = [lm.generate([p], max_new_tokens=5)[0] for p in prompts]
+    assert batched == single
+
+
+def test_ablation_fingerprint_names_center_and_kept_positions(tiny: LanguageModel) -> None:
+    d = random_direction(tiny)
+    plain = tiny.ablate(d, layers=[1]).fingerprint()
+    assert "centers" not in plain and "keep_special" not in plain
+    other = tiny.ablate(d, layers=[1], center=0.5, keep_special=True).fingerprint()
+    assert other["centers"] == [0.5] and other["keep_special"] is True
+
+
 def test_ablation_with_sublayers_keeps_the_direction_out_of_every_later_read_point(
     tiny: LanguageModel,
 ) -> None:

@@ -365,8 +365,10 @@ def test_smollm2_chat_matches_reference() -> None:
         "How important is tradition to you? Answer with one number from 1 (not at all) to 5 (very).",
     ]
     with record(lm.layout.embed) as ids:
-        df = lm.rate(prompts, options)
+        df = lm.rate(prompts, options, prefix_cache=False)
     assert "<|im_start|>assistant\n" in lm.tokenizer.decode(ids[0][0])
+    cached = lm.rate(prompts, options)  # the default system prompt runs once, through the KV cache
+    np.testing.assert_allclose(p_columns(cached, options), p_columns(df, options), atol=1e-5, rtol=0)
     rendered = [
         lm.tokenizer.apply_chat_template(
             [{"role": "user", "content": p}], tokenize=False, add_generation_prompt=True
@@ -377,3 +379,56 @@ def test_smollm2_chat_matches_reference() -> None:
     np.testing.assert_allclose(p_columns(df, options), probs, atol=1e-4, rtol=0)
     np.testing.assert_allclose(df["mass"], mass, rtol=1e-3)
     assert ((df["mass"] > 0.01) & (df["mass"] <= 1)).all()
+
+
+# ----------------------------------------------------------------------------- shared-prefix KV cache
+INSTRUCTION = (
+    "Read the statement below carefully and rate how much you agree with it, on a scale "
+    "from 1 to 5, where 1 means not at all and 5 means completely.\nStatement: "
+)
+STATEMENTS = [
+    "The river is wide.",
+    "Honesty matters more than winning a game of cards.",
+    "Cats sleep.",
+    "No.",
+]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("options", [LIKERT, WORDS], ids=["likert", "words"])
+def test_prefix_cache_gives_the_same_probabilities_and_runs_the_prefix_once(
+    family: str, options: list[str]
+) -> None:
+    lm = tiny(family)  # tiny-gemma3's sliding window (8 tokens) is shorter than the shared prefix
+    prompts = [INSTRUCTION + s + "\nAnswer:" for s in STATEMENTS] + PROMPTS
+    plain = lm.rate(prompts, options, prefix_cache=False)
+    with record(lm.layout.embed) as ids:
+        cached = lm.rate(prompts, options, prefix_cache=True)
+    np.testing.assert_allclose(p_columns(cached, options), p_columns(plain, options), atol=2e-5, rtol=0)
+    np.testing.assert_allclose(cached["mass"], plain["mass"], rtol=2e-4)
+    n_prefix = len(lm.tokenizer(INSTRUCTION)["input_ids"]) - 2
+    widths = [int(x.shape[1]) for x in ids if x.shape[0] == 1]
+    assert widths and max(widths) >= n_prefix  # the instruction ran once, as one row
+    assert sum(int(x.shape[0] * x.shape[1]) for x in ids) < sum(
+        len(lm.tokenizer(p)["input_ids"]) for p in prompts
+    ) * (2 if options == WORDS else 1)
+
+
+def test_prefix_cache_under_interventions() -> None:
+    lm = tiny("tiny-gemma3")
+    prompts = [INSTRUCTION + s + "\nAnswer:" for s in STATEMENTS]
+    d = torch.randn(lm.d_model, generator=torch.Generator().manual_seed(0))
+    points = list(range(lm.n_layers + 1))
+    with (
+        lm.ablate(d, layers=points, keep_special=True, center="reference"),
+        lm.steer(d, layers=[2], alpha=0.5),
+    ):
+        plain = lm.rate(prompts, LIKERT, prefix_cache=False)
+        cached = lm.rate(prompts, LIKERT)
+    np.testing.assert_allclose(p_columns(cached, LIKERT), p_columns(plain, LIKERT), atol=2e-5, rtol=0)
+    with lm.steer(d, layers=[2], alpha=0.5, positions="last"):
+        with pytest.raises(ValueError, match="positions"):
+            lm.rate(prompts, LIKERT, prefix_cache=True)
+        with record(lm.layout.embed) as ids:
+            lm.rate(prompts, LIKERT)  # falls back to whole sequences: "last" stays the decision token
+    assert all(x.shape[0] == len(prompts) for x in ids)

@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any, Literal, Protocol
 
 import torch
+from torch import nn
 from torch.utils.hooks import RemovableHandle
 
 from valuescope.models.hooks import hook_output, hook_read_point, normalize_blocks, normalize_read_points
@@ -26,7 +27,12 @@ class Host(Protocol):
     active_interventions: list[Intervention]
     last_positions: torch.Tensor | None
 
+    @property
+    def special_token_ids(self) -> frozenset[int]: ...
+
     def mean_residual_norm(self, read_point: int) -> float: ...
+
+    def mean_residual(self, read_point: int) -> torch.Tensor: ...
 
 
 def _tensor_digest(t: torch.Tensor) -> str:
@@ -52,6 +58,10 @@ def _as_vector(host: Host, v: object, argument: str) -> torch.Tensor:
 
 class Intervention:
     """Base class: subclasses implement ``_install`` and ``fingerprint``."""
+
+    position_free: bool = True
+    """True when the edit depends on no token position, so a forward pass may be split (a shared
+    prefix run once through a KV cache, then each suffix) without changing what it does."""
 
     def __init__(self, host: Host) -> None:
         self.host = host
@@ -110,6 +120,7 @@ class Steer(Intervention):
             raise ValueError(f"positions={positions!r}: use 'all', 'last' or a list of token positions")
         self.positions = positions if isinstance(positions, str) else [int(p) for p in positions]
         self.raw = raw
+        self.position_free = self.positions == "all"
 
     def added(self, read_point: int) -> torch.Tensor:
         """The exact vector added at ``read_point``."""
@@ -155,10 +166,30 @@ class Steer(Intervention):
         }
 
 
-class Ablate(Intervention):
-    """Project a direction out of the residual stream (and optionally out of every sublayer output)."""
+Center = float | Mapping[int, float] | Literal["reference"] | None
 
-    def __init__(self, host: Host, direction: object, layers: object, sublayers: bool = False) -> None:
+
+class Ablate(Intervention):
+    """Project a direction out of the residual stream (and optionally out of every sublayer output).
+
+    ``center`` is the value the component along the direction is set to: None or 0 for a plain
+    projection, a number for every read point, ``{read_point: value}``, or ``"reference"`` for the
+    component's mean over the neutral reference text at each read point (mean ablation: the
+    variation along the direction goes, its typical offset stays). ``keep_special`` leaves the
+    positions of special tokens (BOS, chat markers) untouched: in several families the BOS position
+    holds massive activations that act as an attention sink, and editing it damages the model for
+    reasons that have nothing to do with the direction. Sublayer outputs are always projected to 0.
+    """
+
+    def __init__(
+        self,
+        host: Host,
+        direction: object,
+        layers: object,
+        sublayers: bool = False,
+        center: Center = None,
+        keep_special: bool = False,
+    ) -> None:
         super().__init__(host)
         d = _as_vector(host, direction, "direction")
         norm = float(d.norm())
@@ -167,27 +198,90 @@ class Ablate(Intervention):
         self.unit = d / norm
         self.layers = normalize_read_points(host.layout, layers)
         self.sublayers = sublayers
+        self.centers = self._centers(center)
+        self.keep_special = bool(keep_special)
+        self._special_ids = torch.tensor(sorted(host.special_token_ids), dtype=torch.long)
+        self._special: torch.Tensor | None = None
 
-    def _project_out(self, h: torch.Tensor) -> torch.Tensor:
+    def _centers(self, center: Center) -> dict[int, float]:
+        if center is None:
+            return {rp: 0.0 for rp in self.layers}
+        if isinstance(center, str):
+            if center != "reference":
+                raise ValueError(
+                    f"center={center!r}: use None, a number, {{read_point: value}} or 'reference'"
+                )
+            return {rp: float(self.host.mean_residual(rp).float() @ self.unit) for rp in self.layers}
+        if isinstance(center, Mapping):
+            points = {
+                rp: v
+                for rp, v in zip(
+                    normalize_read_points(self.host.layout, list(center)), center.values(), strict=True
+                )
+            }
+            missing = [rp for rp in self.layers if rp not in points]
+            if missing:
+                raise ValueError(
+                    f"center has no value for read points {missing}; give one per ablated read point"
+                )
+            return {rp: float(points[rp]) for rp in self.layers}
+        if isinstance(center, bool) or not isinstance(center, int | float):
+            raise TypeError(
+                f"center must be None, a number, a mapping or 'reference', not {type(center).__name__}"
+            )
+        return {rp: float(center) for rp in self.layers}
+
+    def _project(self, h: torch.Tensor, center: float) -> torch.Tensor:
         u = self.unit.to(device=h.device, dtype=h.dtype)
-        return h - (h @ u)[..., None] * u
+        out = h - ((h @ u) - center)[..., None] * u
+        special = self._special
+        if special is not None and special.shape == h.shape[:2]:
+            out = torch.where(special.to(h.device)[..., None], h, out)
+        return out
+
+    def _record_special(self, ids: object) -> None:
+        if not isinstance(ids, torch.Tensor) or ids.ndim != 2 or ids.dtype != torch.long:
+            self._special = None  # embeddings given directly: positions are unknown, nothing is kept
+            return
+        self._special = torch.isin(ids, self._special_ids.to(ids.device))
 
     def _install(self) -> list[RemovableHandle]:
         layout = self.host.layout
-        handles = [hook_read_point(layout, rp, self._project_out) for rp in self.layers]
+        handles = []
+        if self.keep_special:
+
+            def record(_mod: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+                self._record_special(args[0] if args else kwargs.get("input"))
+
+            handles.append(layout.embed.register_forward_pre_hook(record, with_kwargs=True))
+        for rp in self.layers:
+
+            def fn(h: torch.Tensor, c: float = self.centers[rp]) -> torch.Tensor:
+                return self._project(h, c)
+
+            handles.append(hook_read_point(layout, rp, fn))
         if self.sublayers:
             for b in range(layout.n_layers):
-                handles.append(hook_output(layout.attn_out(b), self._project_out))
-                handles.append(hook_output(layout.mlp_out(b), self._project_out))
+                handles.append(hook_output(layout.attn_out(b), lambda h: self._project(h, 0.0)))
+                handles.append(hook_output(layout.mlp_out(b), lambda h: self._project(h, 0.0)))
         return handles
 
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        self._special = None
+
     def fingerprint(self) -> dict[str, Any]:
-        return {
+        out: dict[str, Any] = {
             "kind": "ablate",
             "direction": _tensor_digest(self.unit),
             "layers": self.layers,
             "sublayers": self.sublayers,
         }
+        if any(self.centers.values()):
+            out["centers"] = [round(self.centers[rp], 6) for rp in self.layers]
+        if self.keep_special:
+            out["keep_special"] = True
+        return out
 
 
 class ScaleNeurons(Intervention):

@@ -6,6 +6,8 @@ transformers ``*ForCausalLM`` model (``body``, ``blocks``, ...) or to one block 
 
 from __future__ import annotations
 
+import functools
+import inspect
 from dataclasses import dataclass
 
 import torch
@@ -142,6 +144,12 @@ class Layout:
     @property
     def n_layers(self) -> int:
         return len(self.blocks)
+
+    @functools.cached_property
+    def cache_argument(self) -> str:
+        """Name of the body's KV-cache keyword: ``cache`` (transformers >= 5.24) or ``past_key_values``."""
+        params = inspect.signature(self.body.forward).parameters
+        return "cache" if "cache" in params else "past_key_values"
 
     @property
     def mlp_post_norm(self) -> bool:

@@ -461,9 +461,8 @@ def _decode_batch(
     head = _LastLogits(lm, n)
     scratch = torch.empty_like(head.buffer, dtype=torch.float32) if u is not None else None
     lm.last_positions = torch.full((n,), width - 1, dtype=torch.long)
-    hidden = body(
-        input_ids=ids, attention_mask=mask, position_ids=positions, past_key_values=cache, use_cache=True
-    )
+    cache_kw: dict[str, object] = {lm.layout.cache_argument: cache}
+    hidden = body(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **cache_kw)
     lm.last_positions = None
     logits = head(hidden.last_hidden_state)
     active = list(range(n))  # rows of this batch still generating, in cache order
@@ -509,8 +508,8 @@ def _decode_batch(
             input_ids=tokens.unsqueeze(-1),
             attention_mask=mask,
             position_ids=next_pos,
-            past_key_values=cache,
             use_cache=True,
+            **cache_kw,
         )
         next_pos = next_pos + 1
         logits = head(hidden.last_hidden_state)

@@ -19,7 +19,7 @@ import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
-from valuescope.readout.batching import Encoded, make_batches, validate_items
+from valuescope.readout.batching import validate_items
 
 if TYPE_CHECKING:
     from valuescope.language_model import LanguageModel
@@ -202,50 +202,141 @@ def _softcap(lm: LanguageModel) -> float | None:
     return float(cap) if cap else None
 
 
+MIN_PREFIX = 8
+"""Shortest shared prefix (tokens) worth running once through a KV cache for a batch."""
+
+
+@dataclass
+class _Run:
+    """One batch: sequence indices, and how many leading tokens they share (run once, 0 = none)."""
+
+    index: list[int]
+    prefix: int
+
+
+def _common(a: list[int], b: list[int], limit: int) -> int:
+    j = 0
+    while j < limit and j < len(a) and j < len(b) and a[j] == b[j]:
+        j += 1
+    return j
+
+
+def _shared_prefix(seqs: list[_Sequence], index: list[int]) -> int:
+    """Leading tokens every sequence in ``index`` (in token order) shares before its first scored position."""
+    limit = min(min(q[0] for q in seqs[i].queries) for i in index)
+    return _common(seqs[index[0]].ids, seqs[index[-1]].ids, limit)
+
+
+def _by_length(index: list[int], seqs: list[_Sequence], batch_size: int) -> list[_Run]:
+    order = sorted(index, key=lambda i: -len(seqs[i].ids))
+    return [_Run(order[s : s + batch_size], 0) for s in range(0, len(order), batch_size)]
+
+
+def _runs(seqs: list[_Sequence], batch_size: int, use_prefix: bool) -> list[_Run]:
+    """Batches: by length, or (``use_prefix``) runs of sequences sharing at least ``MIN_PREFIX``
+    leading tokens, in token order, each with its shared prefix; sequences sharing none go by length."""
+    if not use_prefix:
+        return _by_length(list(range(len(seqs))), seqs, batch_size)
+    order = sorted(range(len(seqs)), key=lambda i: seqs[i].ids)
+    groups: list[list[int]] = []
+    for i in order:
+        if groups and _shared_prefix(seqs, [groups[-1][0], i]) >= MIN_PREFIX:
+            groups[-1].append(i)
+        else:
+            groups.append([i])
+    runs: list[_Run] = []
+    alone: list[int] = []
+    for group in groups:
+        for s in range(0, len(group), batch_size):
+            chunk = group[s : s + batch_size]
+            if len(chunk) == 1:
+                alone.extend(chunk)
+            else:
+                runs.append(_Run(chunk, _shared_prefix(seqs, chunk)))
+    return runs + _by_length(alone, seqs, batch_size)
+
+
+def prefix_cache_supported(lm: LanguageModel) -> bool:
+    """Whether every layer of the model's KV cache is a plain key/value layer (not linear attention)."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    return all(isinstance(layer, DynamicLayer) for layer in DynamicCache(config=lm.model.config).layers)
+
+
+def _prefix_cache(lm: LanguageModel, ids: list[int], batch: int) -> object:
+    """Run ``ids`` once into a fresh KV cache and expand it (without copying) to ``batch`` rows."""
+    from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
+
+    cache = DynamicCache(config=lm.model.config)
+    kwargs: dict[str, object] = {lm.layout.cache_argument: cache}
+    lm.layout.body(input_ids=torch.tensor([ids], device=lm.device), use_cache=True, **kwargs)
+    for layer in cache.layers:
+        assert isinstance(layer, DynamicLayer) and layer.keys is not None and layer.values is not None
+        layer.keys = layer.keys.expand(batch, -1, -1, -1)
+        layer.values = layer.values.expand(batch, -1, -1, -1)
+    return cache
+
+
+def _forward(lm: LanguageModel, seqs: list[_Sequence], run: _Run, pad_id: int) -> torch.Tensor:
+    """Hidden states (batch, width, d) of the run's tokens after its shared prefix."""
+    device = lm.device
+    p = run.prefix
+    rows = [seqs[i].ids[p:] for i in run.index]
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), p + width), dtype=torch.long)
+    mask[:, :p] = 1
+    for row, r in enumerate(rows):
+        ids[row, : len(r)] = torch.tensor(r)
+        mask[row, p : p + len(r)] = 1
+    kwargs: dict[str, object] = {"use_cache": False}
+    if p:
+        cache = _prefix_cache(lm, seqs[run.index[0]].ids[:p], len(rows))
+        positions = (p + torch.arange(width)).expand(len(rows), width)
+        kwargs = {lm.layout.cache_argument: cache, "position_ids": positions.to(device), "use_cache": True}
+    lm.last_positions = torch.tensor([seqs[i].decision - p for i in run.index], dtype=torch.long)
+    try:
+        out = lm.layout.body(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs)
+    finally:
+        lm.last_positions = None
+    return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+
+
 def _score(
-    lm: LanguageModel, plan: _Plan, batch_size: int, progress: bool | None
+    lm: LanguageModel, plan: _Plan, batch_size: int, progress: bool | None, prefix_cache: bool
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed log-probabilities (n_items, n_options) of each option and (n_items,) of the shared tokens."""
     tok = lm.tokenizer
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
     seqs = plan.sequences
-    encoded = [Encoded(ids=s.ids, span_start=0, span_mask=[True] * len(s.ids)) for s in seqs]
-    batches = list(make_batches(encoded, batch_size, pad_id))
+    runs = _runs(seqs, batch_size, prefix_cache)
     k = plan.n_options
     option_lp = torch.zeros(plan.n_items * k, dtype=torch.float64)
     shared_lp = torch.zeros(plan.n_items, dtype=torch.float64)
     cap = _softcap(lm)
-    device = lm.device
     head_device = next(lm.layout.lm_head.parameters()).device
     show = progress if progress is not None else plan.n_items >= PROGRESS_MIN_ITEMS
     with torch.inference_mode():
-        for batch in tqdm(batches, desc="rating", unit="batch", disable=not show, leave=False):
+        for run in tqdm(runs, desc="rating", unit="batch", disable=not show, leave=False):
             rows: list[int] = []
             positions: list[int] = []
             where: dict[tuple[int, int], int] = {}
             q_at: list[int] = []
             q_target: list[int] = []
             q_slot: list[int] = []
-            for row, i in enumerate(batch.index):
+            for row, i in enumerate(run.index):
                 for pos, target, item, slot in seqs[i].queries:
-                    key = (row, pos)
+                    key = (row, pos - run.prefix)
                     if key not in where:
                         where[key] = len(rows)
                         rows.append(row)
-                        positions.append(pos)
+                        positions.append(pos - run.prefix)
                     q_at.append(where[key])
                     q_target.append(target)
                     q_slot.append(item * k + slot if slot != SHARED else -1 - item)
-            lm.last_positions = torch.tensor([seqs[i].decision for i in batch.index], dtype=torch.long)
-            try:
-                out = lm.layout.body(
-                    input_ids=batch.input_ids.to(device),
-                    attention_mask=batch.attention_mask.to(device),
-                    use_cache=False,
-                )
-            finally:
-                lm.last_positions = None
-            hidden = out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
+            hidden = _forward(lm, seqs, run, pad_id)
             dev = hidden.device
             picked = hidden[torch.tensor(rows, device=dev), torch.tensor(positions, device=dev)]
             logits = lm.layout.lm_head(picked.to(head_device)).float()
@@ -273,6 +364,7 @@ def rate(
     system: str | None = None,
     batch_size: int = 32,
     progress: bool | None = None,
+    prefix_cache: bool | None = None,
 ) -> pd.DataFrame:
     """Rate each prompt on ``options`` from the model's probabilities of continuing with each option.
 
@@ -282,7 +374,10 @@ def rate(
     (default: the options themselves if numeric, else 1..k). A ``reverse`` item's expected rating
     is ``min + max - expected``. Active interventions apply; during each forward pass
     ``lm.last_positions`` marks the token that predicts the first distinguishing option token (for
-    ``positions="last"``).
+    ``positions="last"``). ``prefix_cache`` (default: on unless an active intervention depends on
+    token positions) batches prompts in token order and runs the leading tokens a batch shares (an
+    instruction, a system prompt) once through a KV cache; the probabilities are the same to
+    float precision.
 
     Returns one row per prompt, in input order: ``prompt``, ``p_<option>`` (renormalised over the
     options), ``mass`` (raw probability that the continuation is one of the options' token
@@ -304,7 +399,17 @@ def rate(
     texts, add_special = _contexts(lm, prompt_list, use_chat, system)
     plan = _plan(lm, texts, opts, joiner, add_special)
 
-    option_lp, shared_lp = _score(lm, plan, batch_size, progress)
+    free = all(iv.position_free for iv in lm.active_interventions)
+    if prefix_cache and not free:
+        raise ValueError(
+            "prefix_cache=True with an active intervention that edits chosen token positions "
+            "(a steer with positions=...); its positions would shift: leave prefix_cache unset"
+        )
+    supported = prefix_cache_supported(lm)
+    if prefix_cache and not supported:
+        raise ValueError(f"prefix_cache=True: the KV cache of {lm.name} is not a plain key/value cache")
+    use_prefix = free and supported if prefix_cache is None else bool(prefix_cache)
+    option_lp, shared_lp = _score(lm, plan, batch_size, progress, use_prefix)
     total = torch.logsumexp(option_lp, dim=1)
     probs = torch.exp(option_lp - total[:, None]).numpy()
     mass = torch.exp(total + shared_lp).numpy()

@@ -531,6 +531,14 @@ def _study(run: _Run, study: str, anchor: str) -> str:
         parts.append(f'<p class="description">{esc(text(info.get("description")))}</p>')
     if info.get("reference"):
         parts.append(f'<p class="reference">{esc(text(info.get("reference")))}</p>')
+    findings = _dict(info.get("findings"))
+    if findings:
+        parts.append("<h3>Findings</h3>")
+        for model in [*run.models, *[m for m in findings if m not in run.models]]:
+            sentences = [text(x) for x in _list(findings.get(model)) if text(x)]
+            if sentences:
+                items = "".join(f"<li>{esc(_clip(x))}</li>" for x in sentences)
+                parts.append(f'<div class="findings"><h4>{esc(model)}</h4><ul>{items}</ul></div>')
     summary = run.study_summary(study)
     descriptions = _dict(info.get("metrics"))
     metrics = _metric_table(summary, run.models, descriptions) + _metric_table(

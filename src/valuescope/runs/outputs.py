@@ -56,6 +56,7 @@ def assemble(plan: RunPlan, run_id: str) -> dict[str, Result]:
             per_model[ALL_MODELS] = compared
         result = Result(name, config, per_model)
         result.figures = study.make_figures(result)
+        result.findings = study.findings(result)
         results[name] = result
         outputs[name] = _write_outputs(root, result)
     summary = {name: r.summary() for name, r in results.items()}
@@ -75,6 +76,7 @@ def assemble(plan: RunPlan, run_id: str) -> dict[str, Result]:
                 "profile": r.config.profile,
                 "config": r.config.model_dump(mode="json"),
                 "metrics": dict(get_study(name).metrics),
+                "findings": r.findings,
             }
             for name, r in results.items()
         },

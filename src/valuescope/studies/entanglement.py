@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 OPTIONS = [str(i) for i in range(1, 8)]
+HUMAN_NOTE = "; model index minus the human index (human_ratings)"
 DOMAINS = ("grammar", "economic")
 LEVEL = {"grammar": ("version", "grammatical"), "economic": ("version", "good_deal")}
 """Non-moral level column and its positive value, per domain."""
@@ -83,8 +84,25 @@ class EntanglementConfig(StudyConfig):
     repair_read_point: Literal["middle", "best"] | int = "best"
     """Where the moral direction is read: the middle read point, the best one for separating the
     moral-only items (cross-validated), or a fixed read point."""
+    moral_direction: Literal["quiet", "mean_difference"] = "quiet"
+    """How the moral direction is fit: ``quiet`` weighs the good-bad mean difference by the inverse
+    covariance of the neutral reference text at that read point (the direction that carries the
+    contrast while moving ordinary text least; see ``analysis.entanglement.quiet_direction``), or
+    the plain ``mean_difference`` (in Gemma it points along massive-activation dimensions)."""
+    shrinkage: float = 0.1
+    """Ridge for the ``quiet`` direction, as a fraction of the mean reference variance."""
+    ablation_center: Literal["reference", "zero"] = "reference"
+    """Set the ablated component to its mean on the reference text (mean ablation) or to 0."""
+    keep_special: bool = True
+    """Leave special-token positions (BOS, chat markers) unedited."""
     n_random: int = 19
     """Random directions (matched projected variance) ablated as the repair's control."""
+    random_match: Literal["reference", "items"] = "reference"
+    """Where the random directions' projected variance matches the moral direction's: on the neutral
+    reference text's tokens at that read point (so that a random edit is as large, and about as damaging,
+    as the repair), or on the moral-only items inside the rating template."""
+    n_random_damage: int = 3
+    """How many of the random directions also get their damage measured (KL on neutral text)."""
     ablate_sublayers: bool = False
     """Also project the direction out of every attention and MLP output (very damaging in Gemma)."""
     n_boot: int = 1000
@@ -104,6 +122,7 @@ class EntanglementConfig(StudyConfig):
             "n_frames": 6,
             "paraphrases": 2,
             "n_random": 5,
+            "n_random_damage": 1,
             "n_boot": 300,
             "n_perm": 300,
             "n_null": 300,
@@ -114,6 +133,7 @@ class EntanglementConfig(StudyConfig):
             "paraphrases": 3,
             "reversed_paraphrases": 3,
             "n_random": 49,
+            "n_random_damage": 10,
             "n_boot": 2000,
             "n_perm": 2000,
         },
@@ -216,12 +236,22 @@ def _ratings_step(ctx: UnitContext) -> Artifacts:
         flag = em.uninterpretable(disc)
         text = em.describe_entanglement(ent, domain)
         note = text + ("; UNINTERPRETABLE: the intended discrimination's CI covers 0" if flag else "")
-        note += "" if human_scores is not None else "; human index 0 by construction"
+        note += HUMAN_NOTE if human_scores is not None else "; human index 0 by construction"
         metrics[f"{domain}_entanglement"] = ent.as_metric(better="lower", note=note)
         metrics[f"{domain}_discrimination"] = disc.as_metric(
             better="higher", note=f"Cohen's d, {positive} vs the other version, on the {domain} rating"
         )
         notes.append({"domain": domain, "statement": note, "uninterpretable": flag})
+        if cfg.reversed_paraphrases >= 1:
+            for label, rev in (("normal", False), ("reversed", True)):
+                rows_ = ratings[(ratings["domain"] == domain) & (ratings["reversed"] == rev)]
+                sub = item_scores(rows_[rows_["paraphrase"] < cfg.reversed_paraphrases], domain)
+                est = em.entanglement_estimate(sub, "score", level, human=_human(human, sub, domain), **kw)
+                metrics[f"{domain}_entanglement_{label}_scale"] = est.as_metric(
+                    better="lower",
+                    note=f"only the {label}-scale ratings of the paraphrases asked both ways (a model that "
+                    "answers the same digit whatever the anchors say flips sign between the two)",
+                )
     moral_items = item_scores(ratings, "moral")
     moral = em.discrimination(
         moral_items, "score", "valence", "good", n_boot=cfg.n_boot, n_perm=cfg.n_perm, seed=ctx.seed
@@ -448,6 +478,14 @@ def _embedding_step(ctx: UnitContext) -> Artifacts:
 # ----------------------------------------------------------------------------------------------- repair
 
 
+def _reference_tokens(lm: Any, rp: int) -> np.ndarray:
+    """Residuals (tokens, d) of the neutral reference text's own tokens at read point ``rp``."""
+    from valuescope.language_model import reference_texts
+
+    ref = lm.residuals(reference_texts(), layers=[rp], pool="all")
+    return ref.values[:, 0][ref.mask].double().numpy()
+
+
 def _repair_step(ctx: UnitContext) -> Artifacts:
     cfg = _config(ctx)
     lm = ctx.lm
@@ -459,8 +497,13 @@ def _repair_step(ctx: UnitContext) -> Artifacts:
     templated = [prompt("moral", 0, False, t) for t in moral["text"]]
     x = lm.residuals(templated, layers=[rp], pool="last", progress=ctx.progress)[:, 0].double().numpy()
     y = (moral["valence"] == "good").to_numpy()
-    direction = em.diff_of_means(x, y)
-    randoms = em.matched_random_directions(x, direction, cfg.n_random, ctx.seed)
+    reference = _reference_tokens(lm, rp)
+    if cfg.moral_direction == "quiet":
+        direction = em.quiet_direction(x, y, reference, cfg.shrinkage)
+    else:
+        direction = em.diff_of_means(x, y)
+    match = reference if cfg.random_match == "reference" else x
+    randoms = em.matched_random_directions(match, direction, cfg.n_random, ctx.seed)
 
     held: dict[str, pd.DataFrame] = {}
     for domain in DOMAINS:
@@ -472,16 +515,26 @@ def _repair_step(ctx: UnitContext) -> Artifacts:
     def rows_for(kinds: Callable[[str], list[str]]) -> pd.DataFrame:
         return pd.concat([_rating_rows(held[d], kinds(d), 1, 0) for d in DOMAINS], ignore_index=True)
 
-    moral_edit = lm.ablate(
-        torch.from_numpy(direction).float(), layers=targets, sublayers=cfg.ablate_sublayers
-    )
+    def edit(v: np.ndarray) -> Any:
+        return lm.ablate(
+            torch.from_numpy(v).float(),
+            layers=targets,
+            sublayers=cfg.ablate_sublayers,
+            center="reference" if cfg.ablation_center == "reference" else None,
+            keep_special=cfg.keep_special,
+        )
+
+    moral_edit = edit(direction)
     with moral_edit:
         after = _rate(lm, rows_for(lambda d: [d, "moral"]), ctx.progress)
     cost = lm.damage(moral_edit)
-    random_tables = []
+    random_tables, random_kl = [], []
     for i, r in enumerate(randoms):
-        with lm.ablate(torch.from_numpy(r).float(), layers=targets, sublayers=cfg.ablate_sublayers):
+        random_edit = edit(r)
+        with random_edit:
             random_tables.append(_rate(lm, rows_for(lambda d: [d]), ctx.progress).assign(direction=i))
+        if i < cfg.n_random_damage:
+            random_kl.append(lm.damage(random_edit)["kl_mean"])
     random_all = pd.concat(random_tables, ignore_index=True)
 
     base = (ratings["paraphrase"] == 0) & ~ratings["reversed"]
@@ -559,6 +612,17 @@ def _repair_step(ctx: UnitContext) -> Artifacts:
         better="lower",
         note="KL(base || edited) per token on neutral reference text",
     )
+    if random_kl:
+        metrics["random_ablation_kl"] = metric(
+            float(np.median(random_kl)),
+            float(np.min(random_kl)),
+            float(np.max(random_kl)),
+            n=len(random_kl),
+            layer=rp,
+            better="lower",
+            note=f"median KL of {len(random_kl)} of the random ablations (interval: their range); a random "
+            "edit much more damaging than the repair would make the control unfair",
+        )
     metrics["repair_ppl_ratio"] = metric(
         cost["ppl_ratio"],
         cost["ppl_ratio_ci_low"],
@@ -580,6 +644,123 @@ def _repair_step(ctx: UnitContext) -> Artifacts:
         },
         metrics=metrics,
     )
+
+
+# ----------------------------------------------------------------------------------------------- findings
+
+
+def _ci(m: dict[str, Any], digits: int = 2) -> str:
+    est, lo, hi = (m.get(k) for k in ("estimate", "ci_low", "ci_high"))
+    if not isinstance(est, int | float) or not np.isfinite(est):
+        return "n/a"
+    out = f"{est:.{digits}f}"
+    if isinstance(lo, int | float) and isinstance(hi, int | float):
+        out += f" [{lo:.{digits}f}, {hi:.{digits}f}]"
+    p = m.get("p")
+    if isinstance(p, int | float):
+        out += ", p < 0.001" if p < 0.001 else f", p = {p:.3f}"
+    return out
+
+
+def _excludes_zero(m: dict[str, Any] | None) -> bool:
+    if not m or not isinstance(m.get("ci_low"), int | float) or not isinstance(m.get("ci_high"), int | float):
+        return False
+    return bool(m["ci_low"] > 0 or m["ci_high"] < 0)
+
+
+_CONTRAST = {"grammar": "grammatical from ungrammatical sentences", "economic": "good from bad deals"}
+_VERDICT = {
+    "works": "the repair works: entanglement fell beyond every random-direction ablation while the intended "
+    "discrimination stayed within its CI",
+    "entanglement unchanged": "the repair does not work: entanglement after it is within the range of "
+    "random-direction ablations",
+    "damages discrimination": "the repair does not count: it moved the intended discrimination outside "
+    "its CI",
+    "no entanglement to repair": "there was no reliable entanglement on the held-out frames to repair",
+}
+
+
+def _significant(m: dict[str, Any]) -> bool:
+    p = m.get("p")
+    return _excludes_zero(m) and isinstance(p, int | float) and p < 0.05
+
+
+def model_findings(metrics: dict[str, dict[str, Any]], repair: pd.DataFrame | None) -> list[str]:
+    """Plain-words sentences on one model's entanglement results: first the overall answer per
+    domain, then the evidence, the inside view and the repair. A leak is claimed only when the
+    bootstrap CI excludes 0 and the permutation p is below 0.05."""
+    out: list[str] = []
+    status: list[str] = []
+    for domain in DOMAINS:
+        ent, disc = metrics.get(f"{domain}_entanglement"), metrics.get(f"{domain}_discrimination")
+        if not ent or not disc:
+            continue
+        human = ", relative to the human ratings" if HUMAN_NOTE in str(ent.get("note", "")) else ""
+        if not _excludes_zero(disc) or (disc.get("estimate") or 0) <= 0:
+            out.append(
+                f"{domain.capitalize()}: the model does not reliably tell {_CONTRAST[domain]} on its own "
+                f"rating (d = {_ci(disc)}), so its {domain} entanglement (d = {_ci(ent)}) cannot be "
+                "interpreted."
+            )
+            status.append(f"cannot be judged on {domain} value (it does not tell {_CONTRAST[domain]})")
+            continue
+        sign = "raises" if (ent.get("estimate") or 0) > 0 else "lowers"
+        if _significant(ent):
+            verdict = f"moral goodness {sign} its {domain} ratings"
+            status.append(f"entangles moral with {domain} value (d = {ent['estimate']:.2f}{human})")
+        elif _excludes_zero(ent):
+            verdict = (
+                f"the bootstrap CI says moral goodness {sign} its {domain} ratings but the permutation "
+                "test does not confirm it"
+            )
+            status.append(f"may entangle moral with {domain} value (mixed evidence)")
+        else:
+            verdict = f"moral goodness does not reliably change its {domain} ratings"
+            status.append(f"shows no reliable moral leak into {domain} value")
+        adj = metrics.get(f"{domain}_entanglement_logprob_adjusted")
+        adj_text = f"; adjusted for the items' log-probability d = {_ci(adj)}" if adj else ""
+        out.append(
+            f"{domain.capitalize()}: the model tells {_CONTRAST[domain]} (d = {_ci(disc)}); {verdict} "
+            f"(entanglement d = {_ci(ent)}{human or ', human norm 0'}){adj_text}."
+        )
+    if status:
+        out.insert(0, "In its ratings this model " + "; it ".join(status) + ".")
+    par, rev = metrics.get("agreement_paraphrase"), metrics.get("agreement_reversal")
+    if par and rev:
+        text = (
+            f"Ratings agree across instruction paraphrases r = {_ci(par)} and across reversed scales "
+            f"r = {_ci(rev)}"
+        )
+        if (rev.get("estimate") or 0) < 0:
+            text += (
+                "; the negative reversal agreement means the model gives the same answer whatever the "
+                "anchors say, which pooled ratings cancel (see the per-scale indices)"
+            )
+        out.append(text + ".")
+    auroc, transfer = (
+        metrics.get("moral_direction_auroc_grammar_items"),
+        metrics.get("moral_to_grammar_transfer_auroc"),
+    )
+    if auroc and transfer:
+        out.append(
+            f"Inside the model (read point {auroc.get('layer')}), a moral direction fit on moral-only items "
+            f"separates morally good from bad grammar items with AUROC {_ci(auroc)} and scores grammatical "
+            f"above ungrammatical with AUROC {_ci(transfer)} (0.5 = chance)."
+        )
+    kl = metrics.get("repair_kl")
+    if repair is not None and kl:
+        rkl = metrics.get("random_ablation_kl")
+        cost = f"KL {_ci(kl, 3)} per token on neutral text" + (
+            f", random ablations {_ci(rkl, 3)}" if rkl else ""
+        )
+        for row in repair.to_dict("records"):
+            out.append(
+                f"Repair, {row['domain']} (moral direction ablated at every read point; {cost}): "
+                f"entanglement {row['before']:.2f} before, {row['after']:.2f} after, random directions "
+                f"{row['random_median']:.2f} (95% range {row['random_low']:.2f} to {row['random_high']:.2f}, "
+                f"rank p = {row['rank_p']:.3f}); {_VERDICT.get(str(row['verdict']), str(row['verdict']))}."
+            )
+    return out
 
 
 class Entanglement(Study):
@@ -639,6 +820,13 @@ class Entanglement(Study):
             Step("residuals", _residual_step),
             Step("repair", _repair_step),
         ]
+
+    def findings(self, result: Result) -> dict[str, list[str]]:
+        out = {}
+        for model in result.models:
+            art = result.per_model[model]
+            out[model] = model_findings(art.metrics, art.tables.get("repair"))
+        return out
 
     def make_figures(self, result: Result) -> dict[str, Figure]:
         import matplotlib

@@ -128,6 +128,8 @@ class Result:
     config: StudyConfig
     per_model: dict[str, Artifacts]
     figures: dict[str, Figure] = field(default_factory=dict)
+    findings: dict[str, list[str]] = field(default_factory=dict)
+    """Plain-words sentences per model (``Study.findings``)."""
 
     @property
     def models(self) -> list[str]:
@@ -178,4 +180,9 @@ class Study:
 
     def make_figures(self, result: Result) -> dict[str, Figure]:
         """Figures drawn from the finished artifacts; none by default."""
+        return {}
+
+    def findings(self, result: Result) -> dict[str, list[str]]:
+        """What the results say in plain words, per model: a few sentences each (shown first in
+        the report, escaped). None by default."""
         return {}
