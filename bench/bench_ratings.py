@@ -17,10 +17,11 @@ min-max of the repeats. Probabilities are compared with ``lm.rate``'s, option by
 - harness, grouped: lm-eval's default ``logits_cache=True`` groups requests whose context +
   continuation[:-1] match, so here (every option is ``▁`` + one digit) it runs one full-LM-head
   forward per item.
-- KV prefix (hand-written, for reference): the prompts' common leading tokens run once (``use_cache=True``); each batch gets a copy
-  of that ``DynamicCache`` expanded to the batch and runs only the right-padded suffixes (position ids
-  and attention mask continue the prefix). Measured for the short instruction (~30 tokens) and a
-  long one (~300 tokens, the instruction plus definitions); the harness is not run on the long one.
+- KV prefix (hand-written, for reference): the prompts' common leading tokens run once
+  (``use_cache=True``); each batch gets a copy of that ``DynamicCache`` expanded to the batch and
+  runs only the right-padded suffixes (position ids and attention mask continue the prefix).
+  Measured for the short instruction (~30 tokens) and a long one (~300 tokens, the instruction plus
+  definitions); the harness is not run on the long one.
 
 Run ``python -m bench.bench_ratings [--quick]`` for a markdown table.
 """
