@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 import torch
 from conftest import TEXTS, get_model
@@ -126,11 +128,41 @@ def test_keep_special_leaves_bos_positions_exactly_as_they_were() -> None:
 def test_keep_special_also_holds_during_generation_with_left_padding() -> None:
     lm = get_model("tiny-gemma3")
     d = random_direction(lm, seed=5)
+    u = d / d.norm()
     prompts = ["Hello there", "A much longer prompt than the other one here"]
+    seen: list[tuple[torch.Tensor, torch.Tensor]] = []
+    ids_seen: list[torch.Tensor] = []
+
+    def ids_hook(_m: Any, args: tuple[Any, ...]) -> None:
+        ids_seen.append(args[0].detach().clone())
+
+    def out_hook(_m: Any, _a: Any, out: Any) -> None:
+        h = out if isinstance(out, torch.Tensor) else out[0]
+        seen.append((ids_seen[-1], h.detach().clone()))
+
     with lm.ablate(d, layers=list(range(lm.n_layers + 1)), keep_special=True):
-        batched = lm.generate(prompts, max_new_tokens=5)
+        handles = [  # registered after the ablation's hooks, so they see the edited stream
+            lm.layout.embed.register_forward_pre_hook(ids_hook),
+            lm.layout.blocks[0].register_forward_hook(out_hook),
+        ]
+        try:
+            batched = lm.generate(prompts, max_new_tokens=5)
+        finally:
+            for h in handles:
+                h.remove()
         single = [lm.generate([p], max_new_tokens=5)[0] for p in prompts]
     assert batched == single
+    ids, h = seen[0]  # the left-padded prefill
+    assert ids.shape[0] == 2 and ids.shape[1] > 2
+    special = torch.isin(ids, torch.tensor(sorted(lm.special_token_ids)))
+    bos = ids == lm.tokenizer.bos_token_id
+    assert bos.sum() == 2 and not bos[:, 0].all()  # one row is left-padded: its BOS is not at 0
+    proj = (h @ u).abs()
+    assert float(proj[bos].min()) > 1e-3  # BOS kept, wherever padding puts it
+    assert float(proj[~special].max()) < 1e-4 * float(h.norm(dim=-1).max())  # the rest ablated
+    for ids, h in seen[1:]:  # decoding steps: one new (non-special) token per row
+        assert ids.shape[1] == 1
+        assert float((h @ u)[~torch.isin(ids, torch.tensor(sorted(lm.special_token_ids)))].abs().max()) < 1e-3
 
 
 def test_ablation_fingerprint_names_center_and_kept_positions(tiny: LanguageModel) -> None:

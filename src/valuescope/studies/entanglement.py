@@ -751,7 +751,10 @@ def model_findings(metrics: dict[str, dict[str, Any]], repair: pd.DataFrame | No
     if repair is not None and kl:
         rkl = metrics.get("random_ablation_kl")
         cost = f"KL {_ci(kl, 3)} per token on neutral text" + (
-            f", random ablations {_ci(rkl, 3)}" if rkl else ""
+            f", random ablations median {rkl['estimate']:.3f} (range {rkl['ci_low']:.3f} to "
+            f"{rkl['ci_high']:.3f})"
+            if rkl
+            else ""
         )
         for row in repair.to_dict("records"):
             out.append(
