@@ -432,3 +432,15 @@ def test_prefix_cache_under_interventions() -> None:
         with record(lm.layout.embed) as ids:
             lm.rate(prompts, LIKERT)  # falls back to whole sequences: "last" stays the decision token
     assert all(x.shape[0] == len(prompts) for x in ids)
+
+
+@pytest.mark.parametrize("family", ["tiny-llama", "tiny-gemma3", "tiny-gpt2"])
+def test_prefix_runs_once_for_every_batch_that_shares_it(family: str) -> None:
+    lm = tiny(family)
+    prompts = [INSTRUCTION + s + "\nAnswer:" for s in STATEMENTS * 2]  # 8 prompts, 4 batches of 2
+    plain = lm.rate(prompts, LIKERT, prefix_cache=False, batch_size=2)
+    with record(lm.layout.embed) as ids:
+        cached = lm.rate(prompts, LIKERT, prefix_cache=True, batch_size=2)
+    np.testing.assert_allclose(p_columns(cached, LIKERT), p_columns(plain, LIKERT), atol=2e-5, rtol=0)
+    assert [int(x.shape[0]) for x in ids].count(1) == 1  # one prefix forward
+    assert [int(x.shape[0]) for x in ids].count(2) == 4  # then the four batches' suffixes

@@ -9,9 +9,10 @@ Only the positions that are scored go through the LM head.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -247,12 +248,13 @@ def _runs(seqs: list[_Sequence], batch_size: int, use_prefix: bool) -> list[_Run
     runs: list[_Run] = []
     alone: list[int] = []
     for group in groups:
+        shared = _shared_prefix(seqs, group)  # one prefix per group, so its KV cache is computed once
         for s in range(0, len(group), batch_size):
             chunk = group[s : s + batch_size]
             if len(chunk) == 1:
                 alone.extend(chunk)
             else:
-                runs.append(_Run(chunk, _shared_prefix(seqs, chunk)))
+                runs.append(_Run(chunk, shared))
     return runs + _by_length(alone, seqs, batch_size)
 
 
@@ -264,22 +266,38 @@ def prefix_cache_supported(lm: LanguageModel) -> bool:
     return all(isinstance(layer, DynamicLayer) for layer in DynamicCache(config=lm.model.config).layers)
 
 
-def _prefix_cache(lm: LanguageModel, ids: list[int], batch: int) -> object:
-    """Run ``ids`` once into a fresh KV cache and expand it (without copying) to ``batch`` rows."""
-    from transformers import DynamicCache
-    from transformers.cache_utils import DynamicLayer
+class _PrefixCache:
+    """The KV cache of the last prefix run (batch 1), handed out expanded to each batch that shares it."""
 
-    cache = DynamicCache(config=lm.model.config)
-    kwargs: dict[str, object] = {lm.layout.cache_argument: cache}
-    lm.layout.body(input_ids=torch.tensor([ids], device=lm.device), use_cache=True, **kwargs)
-    for layer in cache.layers:
-        assert isinstance(layer, DynamicLayer) and layer.keys is not None and layer.values is not None
-        layer.keys = layer.keys.expand(batch, -1, -1, -1)
-        layer.values = layer.values.expand(batch, -1, -1, -1)
-    return cache
+    def __init__(self, lm: LanguageModel) -> None:
+        self.lm = lm
+        self.ids: list[int] | None = None
+        self.base: Any = None
+
+    def expanded(self, ids: list[int], batch: int) -> object:
+        """A cache holding ``ids``' keys and values for ``batch`` rows (views of one copy, no copying)."""
+        from transformers import DynamicCache
+        from transformers.cache_utils import DynamicLayer
+
+        if ids != self.ids:
+            lm = self.lm
+            base = DynamicCache(config=lm.model.config)
+            kwargs: dict[str, object] = {lm.layout.cache_argument: base}
+            lm.layout.body(input_ids=torch.tensor([ids], device=lm.device), use_cache=True, **kwargs)
+            self.ids, self.base = list(ids), base
+        cache = copy.copy(self.base)
+        # layers copied shallowly: forward replaces (never writes into) their key and value tensors
+        cache.layers = [copy.copy(layer) for layer in self.base.layers]
+        for layer in cache.layers:
+            assert isinstance(layer, DynamicLayer) and layer.keys is not None and layer.values is not None
+            layer.keys = layer.keys.expand(batch, -1, -1, -1)
+            layer.values = layer.values.expand(batch, -1, -1, -1)
+        return cache
 
 
-def _forward(lm: LanguageModel, seqs: list[_Sequence], run: _Run, pad_id: int) -> torch.Tensor:
+def _forward(
+    lm: LanguageModel, seqs: list[_Sequence], run: _Run, pad_id: int, prefixes: _PrefixCache
+) -> torch.Tensor:
     """Hidden states (batch, width, d) of the run's tokens after its shared prefix."""
     device = lm.device
     p = run.prefix
@@ -293,7 +311,7 @@ def _forward(lm: LanguageModel, seqs: list[_Sequence], run: _Run, pad_id: int) -
         mask[row, p : p + len(r)] = 1
     kwargs: dict[str, object] = {"use_cache": False}
     if p:
-        cache = _prefix_cache(lm, seqs[run.index[0]].ids[:p], len(rows))
+        cache = prefixes.expanded(seqs[run.index[0]].ids[:p], len(rows))
         positions = (p + torch.arange(width)).expand(len(rows), width)
         kwargs = {lm.layout.cache_argument: cache, "position_ids": positions.to(device), "use_cache": True}
     lm.last_positions = torch.tensor([seqs[i].decision - p for i in run.index], dtype=torch.long)
@@ -312,6 +330,7 @@ def _score(
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
     seqs = plan.sequences
     runs = _runs(seqs, batch_size, prefix_cache)
+    prefixes = _PrefixCache(lm)
     k = plan.n_options
     option_lp = torch.zeros(plan.n_items * k, dtype=torch.float64)
     shared_lp = torch.zeros(plan.n_items, dtype=torch.float64)
@@ -336,7 +355,7 @@ def _score(
                     q_at.append(where[key])
                     q_target.append(target)
                     q_slot.append(item * k + slot if slot != SHARED else -1 - item)
-            hidden = _forward(lm, seqs, run, pad_id)
+            hidden = _forward(lm, seqs, run, pad_id, prefixes)
             dev = hidden.device
             picked = hidden[torch.tensor(rows, device=dev), torch.tensor(positions, device=dev)]
             logits = lm.layout.lm_head(picked.to(head_device)).float()
