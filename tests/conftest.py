@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
@@ -10,6 +11,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import pytest
 
 from valuescope import LanguageModel, load_model
+from valuescope.stimuli.sources import DATA_ENV
 
 TINY = [
     "tiny-gpt2", "tiny-llama", "tiny-qwen3", "tiny-gemma3", "tiny-gptneox",
@@ -48,3 +50,13 @@ TEXTS = [
     "The committee postponed the vote until next week again.",
     "Rate it from 1 to 7: 4",
 ]
+
+
+@pytest.fixture
+def shared_data() -> Path:
+    """The real third-party data: ``$VALUESCOPE_DATA``, else ``<repo>/../shared/data``; skip if absent."""
+    env = os.environ.get(DATA_ENV)
+    root = Path(env) if env else Path(__file__).resolve().parents[1].parent / "shared" / "data"
+    if not root.is_dir():
+        pytest.skip(f"no shared data folder at {root} (set {DATA_ENV})")
+    return root

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from valuescope.edit.interventions import Ablate, Intervention, Positions, ScaleNeurons, Steer
+from valuescope.edit.interventions import Ablate, Intervention, Positions, ScaleNeurons, Steer, SteerEach
 from valuescope.models.gguf_cache import cache_root
 from valuescope.models.hooks import normalize_blocks, normalize_read_points
 from valuescope.models.layout import Layout, resolve_layout
@@ -41,6 +41,8 @@ class LanguageModel:
         self.layout: Layout = resolve_layout(model)
         self.active_interventions: list[Intervention] = []
         self.last_positions: torch.Tensor | None = None
+        self.batch_items: list[int] | None = None
+        """During ``generate``: which prompt (index in the caller's list) each batch row is."""
         self._norms: list[float] | None = None
         self._means: torch.Tensor | None = None
 
@@ -212,6 +214,17 @@ class LanguageModel:
         the component to its mean on the reference text instead of 0 (mean ablation);
         ``keep_special`` leaves special-token positions (BOS) untouched."""
         return Ablate(self, direction, layers, sublayers, center, keep_special)  # type: ignore[arg-type]
+
+    def steer_each(
+        self,
+        vectors: torch.Tensor,
+        layers: Sequence[int] | int,
+        alphas: float | Sequence[float] = 1.0,
+        raw: bool = False,
+    ) -> SteerEach:
+        """Steer prompt i of the next ``generate`` call with ``vectors[i]`` (alpha ``alphas[i]``), so that
+        many steering vectors share one batched generation; see ``edit.interventions.SteerEach``."""
+        return SteerEach(self, vectors, layers, alphas, raw)
 
     def scale_neurons(self, neurons: Mapping[int, Sequence[int]], factor: float) -> ScaleNeurons:
         """Scale MLP neurons ``{block: [indices]}`` by ``factor`` (0 zeroes them)."""

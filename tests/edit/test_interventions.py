@@ -292,6 +292,22 @@ def test_damage_kl_matches_a_direct_computation() -> None:
     assert got["kl_mean"] == pytest.approx(sum(kls) / 2, rel=1e-4)
 
 
+def test_damage_meter_reuses_the_unedited_pass_and_matches_damage() -> None:
+    from valuescope.readout.damage import DamageMeter
+
+    lm = get_model("tiny-qwen3")
+    texts = [TEXTS[0], TEXTS[2], TEXTS[1]]
+    meter = DamageMeter(lm, texts)
+    for alpha in (1.0, 3.0):
+        edit = lm.steer(random_direction(lm), layers=[2], alpha=alpha)
+        once, again = lm.damage(edit, texts=texts), meter(edit)
+        for key in ("kl_mean", "kl_ci_low", "kl_ci_high", "ppl_ratio", "n_tokens"):
+            assert again[key] == pytest.approx(once[key], rel=1e-5, abs=1e-7), key
+    assert meter._base is not None and len(meter._base) == len(meter.batches)
+    with lm.steer(random_direction(lm), layers=[1]), pytest.raises(RuntimeError, match="no intervention"):
+        DamageMeter(lm, texts)(lm.steer(random_direction(lm), layers=[2]))
+
+
 @pytest.mark.parametrize(
     ("make", "message"),
     [

@@ -392,3 +392,28 @@ def test_smollm2_chat_generation_is_sane_and_seeded() -> None:
     assert all(g.text.strip() for g in a)
     assert all(g.prompt_tokens > len(lm.tokenizer(p)["input_ids"]) for g, p in zip(a, prompts, strict=True))
     assert generate(lm, prompts, **kw) == a
+
+
+def test_steer_each_gives_each_prompt_what_its_own_steer_gives() -> None:
+    """One batched generation with a vector per prompt equals one generation per vector (greedy),
+    whatever the batch composition and however rows finish early."""
+    import torch
+
+    from tests.conftest import get_model
+
+    lm = get_model("tiny-llama")
+    prompts = ["The cat", "A long sentence about the weather today", "Hello"]
+    g = torch.Generator().manual_seed(0)
+    vectors = torch.randn(3, lm.d_model, generator=g)
+    alphas = [0.5, 2.0, 4.0]
+    expected = []
+    for p, v, a in zip(prompts, vectors, alphas, strict=True):
+        with lm.steer(v, [1], alpha=a):
+            expected.append(lm.generate([p], max_new_tokens=8)[0])
+    with lm.steer_each(vectors, [1], alphas=alphas):
+        got = lm.generate(prompts, max_new_tokens=8, batch_size=2)
+    assert got == expected
+    with lm.steer_each(vectors, [1]), pytest.raises(RuntimeError, match=r"only inside lm\.generate"):
+        lm.residuals(prompts, layers=[1])
+    with pytest.raises(ValueError, match="alphas"):
+        lm.steer_each(vectors, [1], alphas=[1.0])

@@ -444,3 +444,11 @@ def test_prefix_runs_once_for_every_batch_that_shares_it(family: str) -> None:
     np.testing.assert_allclose(p_columns(cached, LIKERT), p_columns(plain, LIKERT), atol=2e-5, rtol=0)
     assert [int(x.shape[0]) for x in ids].count(1) == 1  # one prefix forward
     assert [int(x.shape[0]) for x in ids].count(2) == 4  # then the four batches' suffixes
+
+
+def test_a_prompt_longer_than_the_model_reads_is_named() -> None:
+    from tests.conftest import get_model
+
+    lm = get_model("tiny-llama")
+    with pytest.raises(ValueError, match=r"prompts\[1\] is \d+ tokens .* at most 512 positions"):
+        lm.rate(["Short.", "word " * 600], ["1", "2"])

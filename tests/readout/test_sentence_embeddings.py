@@ -29,3 +29,14 @@ def test_similar_sentences_are_closer() -> None:
 def test_bad_input() -> None:
     with pytest.raises(ValueError, match="non-empty"):
         sentence_embeddings([])
+
+
+def test_the_disk_cache_returns_the_same_embeddings(tmp_path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    monkeypatch.setenv("VALUESCOPE_CACHE", str(tmp_path))
+    first = sentence_embeddings(TEXTS, cache=True)
+    files = list((tmp_path / "sentence-embeddings").glob("*.safetensors"))
+    assert len(files) == 1
+    assert np.array_equal(sentence_embeddings(TEXTS, cache=True), first)
+    assert np.allclose(first, sentence_embeddings(TEXTS), atol=1e-6)
+    sentence_embeddings(TEXTS[:2], cache=True)
+    assert len(list((tmp_path / "sentence-embeddings").glob("*.safetensors"))) == 2

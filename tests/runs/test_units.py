@@ -49,3 +49,26 @@ def test_slugs_are_safe_and_distinct() -> None:
 def test_unit_seeds_are_stable_and_differ_by_part() -> None:
     assert unit_seed(0, "s", "m", "x") == unit_seed(0, "s", "m", "x")
     assert unit_seed(0, "s", "m", "x") != unit_seed(0, "s", "m", "y") != unit_seed(1, "s", "m", "y")
+
+
+def test_a_recorded_table_comes_back_exactly(tmp_path: Path) -> None:
+    """Texts that CSV readers turn into NaN or numbers ("NA", "null", "1", "") stay texts."""
+    import numpy as np
+    import pandas as pd
+
+    from valuescope.runs.units import read_unit, write_unit
+    from valuescope.studies.protocol import Artifacts
+
+    table = pd.DataFrame(
+        {
+            "text": ["NA", "null", "1", "", "None"],
+            "x": [1.0, np.nan, 2.5, 3.0, 4.0],
+            "flag": [True, False] * 2 + [True],
+        }
+    )
+    write_unit(tmp_path / "u", Artifacts(tables={"t": table}), {"study": "s", "model": "m", "step": "x"})
+    got = read_unit(tmp_path / "u")
+    assert got is not None
+    back = got[0].tables["t"]
+    assert list(back["text"]) == ["NA", "null", "1", "", "None"]
+    assert np.isnan(back["x"][1]) and back["flag"].dtype == bool

@@ -166,6 +166,87 @@ class Steer(Intervention):
         }
 
 
+class SteerEach(Intervention):
+    """Steer each prompt of one ``generate`` call with its own vector: row i of ``vectors`` (one per
+    prompt, in the caller's order) times ``alphas[i]`` (in units of the mean residual norm unless
+    ``raw``), added at every position of that prompt. Many steering vectors then share one batched
+    generation instead of one small batch each. Only ``generate`` says which prompt each batch row
+    is (``host.batch_items``); anything else refuses to run under it."""
+
+    position_free = False
+
+    def __init__(
+        self,
+        host: Host,
+        vectors: object,
+        layers: object,
+        alphas: float | Sequence[float] = 1.0,
+        raw: bool = False,
+    ) -> None:
+        super().__init__(host)
+        v = (
+            torch.as_tensor(vectors, dtype=torch.float32)
+            if not isinstance(vectors, torch.Tensor)
+            else vectors
+        )
+        d_model = host.layout.d_model
+        if v.ndim != 2 or v.shape[1] != d_model or v.shape[0] == 0:
+            raise ValueError(f"vectors has shape {tuple(v.shape)}; it must be (n_prompts, {d_model})")
+        if not torch.isfinite(v).all():
+            raise ValueError("vectors contains NaN or infinite values")
+        a = (
+            torch.full((v.shape[0],), float(alphas))
+            if isinstance(alphas, int | float)
+            else torch.tensor([float(x) for x in alphas])
+        )
+        if a.shape[0] != v.shape[0]:
+            raise ValueError(
+                f"{a.shape[0]} alphas for {v.shape[0]} vectors; give one per prompt (or one float)"
+            )
+        if not raw and bool((v.norm(dim=1) == 0).any()):
+            raise ValueError("a row of vectors is all zeros; every prompt needs a non-zero direction")
+        self.vectors, self.alphas = v.detach().float(), a
+        self.layers = normalize_read_points(host.layout, layers)
+        self.raw = raw
+
+    def added(self, read_point: int) -> torch.Tensor:
+        """(n_prompts, d_model): the exact vector added to each prompt at ``read_point``."""
+        if self.raw:
+            return self.alphas[:, None] * self.vectors
+        unit = self.vectors / self.vectors.norm(dim=1, keepdim=True)
+        return self.alphas[:, None] * self.host.mean_residual_norm(read_point) * unit
+
+    def _install(self) -> list[RemovableHandle]:
+        handles = []
+        for rp in self.layers:
+            delta = self.added(rp)
+
+            def fn(h: torch.Tensor, delta: torch.Tensor = delta) -> torch.Tensor:
+                items = getattr(self.host, "batch_items", None)
+                if items is None or len(items) != h.shape[0]:
+                    raise RuntimeError(
+                        "SteerEach works only inside lm.generate (which says which prompt each row is); "
+                        "use lm.steer for ratings and readouts"
+                    )
+                if max(items) >= delta.shape[0]:
+                    raise RuntimeError(
+                        f"generate has {max(items) + 1}+ prompts but SteerEach {delta.shape[0]} vectors"
+                    )
+                return h + delta[items].to(device=h.device, dtype=h.dtype)[:, None, :]
+
+            handles.append(hook_read_point(self.host.layout, rp, fn))
+        return handles
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {
+            "kind": "steer_each",
+            "vectors": _tensor_digest(self.vectors),
+            "alphas": _tensor_digest(self.alphas),
+            "layers": self.layers,
+            "raw": self.raw,
+        }
+
+
 Center = float | Mapping[int, float] | Literal["reference"] | None
 
 

@@ -32,40 +32,90 @@ def damage(
     ``ppl_edit``, ``ppl_ratio`` (edited / base) with its interval from the same resamples
     (``ppl_ratio_ci_low``, ``ppl_ratio_ci_high``), ``n_texts`` and ``n_tokens``.
     """
-    from valuescope.language_model import reference_texts
+    return DamageMeter(lm, texts, batch_size, n_boot, seed, keep_base=False)(intervention)
 
-    chosen = reference_texts() if texts is None else validate_items(texts, "texts")
-    plain = [t for t in chosen if isinstance(t, str)]
-    if len(plain) != len(chosen):
-        raise TypeError("damage texts must be plain strings, not (context, text) pairs")
-    if intervention in lm.active_interventions:
-        raise RuntimeError(
-            "call damage() outside the intervention's `with` block; it applies the edit itself"
-        )
-    encoded = [encode(lm.tokenizer, t) for t in plain]
-    if any(len(e.ids) < 2 for e in encoded):
-        raise ValueError("damage texts are too short: each needs at least two tokens")
-    pad = lm.tokenizer.pad_token_id or 0
-    kl_per_text = np.zeros(len(plain))
-    nll_base_text = np.zeros(len(plain))
-    nll_edit_text = np.zeros(len(plain))
-    tok_text = np.zeros(len(plain))
-    with torch.inference_mode():
-        for batch in make_batches(encoded, batch_size, pad):
-            base = next_token_logprobs(lm, batch)
-            with intervention:
-                edited = next_token_logprobs(lm, batch)
-            targets = batch.input_ids[:, 1:].to(base.device)
-            valid = batch.attention_mask[:, 1:].bool().to(base.device)
-            kl = (base.exp() * (base - edited)).sum(-1)  # (batch, seq-1)
-            kl_text = (kl * valid).sum(1) / valid.sum(1)
-            kl_per_text[batch.index] = kl_text.cpu().numpy()
-            idx = batch.index
-            nll_base_text[idx] = -(base.gather(2, targets[..., None])[..., 0] * valid).sum(1).cpu().numpy()
-            nll_edit_text[idx] = -(edited.gather(2, targets[..., None])[..., 0] * valid).sum(1).cpu().numpy()
-            tok_text[idx] = valid.sum(1).cpu().numpy()
+
+class DamageMeter:
+    """``damage`` for many edits on the same texts: the unedited log-probabilities are computed once
+    (kept in memory, so keep ``texts`` short: tokens x vocabulary floats) and reused by every call."""
+
+    def __init__(
+        self,
+        lm: LanguageModel,
+        texts: Sequence[str] | None = None,
+        batch_size: int = 8,
+        n_boot: int = 1000,
+        seed: int = 0,
+        *,
+        keep_base: bool = True,
+    ) -> None:
+        from valuescope.language_model import reference_texts
+
+        chosen = reference_texts() if texts is None else validate_items(texts, "texts")
+        plain = [t for t in chosen if isinstance(t, str)]
+        if len(plain) != len(chosen):
+            raise TypeError("damage texts must be plain strings, not (context, text) pairs")
+        encoded = [encode(lm.tokenizer, t) for t in plain]
+        if any(len(e.ids) < 2 for e in encoded):
+            raise ValueError("damage texts are too short: each needs at least two tokens")
+        pad = lm.tokenizer.pad_token_id or 0
+        self.lm, self.n_texts, self.n_boot, self.seed = lm, len(plain), n_boot, seed
+        self.batches = list(make_batches(encoded, batch_size, pad))
+        self.keep_base = keep_base
+        self._base: list[torch.Tensor] | None = None
+
+    def _base_logprobs(self, i: int) -> torch.Tensor:
+        if not self.keep_base:
+            return next_token_logprobs(self.lm, self.batches[i])
+        if self._base is None:
+            if self.lm.active_interventions:
+                raise RuntimeError("create the first damage reading with no intervention active on the model")
+            with torch.inference_mode():
+                self._base = [next_token_logprobs(self.lm, b) for b in self.batches]
+        return self._base[i]
+
+    def __call__(self, intervention: Intervention) -> dict[str, float]:
+        lm, n = self.lm, self.n_texts
+        if intervention in lm.active_interventions:
+            raise RuntimeError(
+                "call damage() outside the intervention's `with` block; it applies the edit itself"
+            )
+        kl_per_text = np.zeros(n)
+        nll_base_text = np.zeros(n)
+        nll_edit_text = np.zeros(n)
+        tok_text = np.zeros(n)
+        with torch.inference_mode():
+            for i, batch in enumerate(self.batches):
+                base = self._base_logprobs(i)
+                with intervention:
+                    edited = next_token_logprobs(lm, batch)
+                targets = batch.input_ids[:, 1:].to(base.device)
+                valid = batch.attention_mask[:, 1:].bool().to(base.device)
+                kl = (base.exp() * (base - edited)).sum(-1)  # (batch, seq-1)
+                kl_text = (kl * valid).sum(1) / valid.sum(1)
+                idx = batch.index
+                kl_per_text[idx] = kl_text.cpu().numpy()
+                nll_base_text[idx] = (
+                    -(base.gather(2, targets[..., None])[..., 0] * valid).sum(1).cpu().numpy()
+                )
+                nll_edit_text[idx] = (
+                    -(edited.gather(2, targets[..., None])[..., 0] * valid).sum(1).cpu().numpy()
+                )
+                tok_text[idx] = valid.sum(1).cpu().numpy()
+        return _summarise(kl_per_text, nll_base_text, nll_edit_text, tok_text, self.n_boot, self.seed)
+
+
+def _summarise(
+    kl_per_text: np.ndarray,
+    nll_base_text: np.ndarray,
+    nll_edit_text: np.ndarray,
+    tok_text: np.ndarray,
+    n_boot: int,
+    seed: int,
+) -> dict[str, float]:
+    n = len(kl_per_text)
     rng = np.random.default_rng(seed)
-    draws = rng.integers(0, len(plain), (n_boot, len(plain)))
+    draws = rng.integers(0, n, (n_boot, n))
     boots = kl_per_text[draws].mean(1)
     n_tok = tok_text.sum()
     ppl_base = math.exp(nll_base_text.sum() / n_tok)
@@ -83,6 +133,6 @@ def damage(
         "ppl_ratio": ratio,
         "ppl_ratio_ci_low": min(ratio, float(np.quantile(ratio_boots, 0.025))),
         "ppl_ratio_ci_high": max(ratio, float(np.quantile(ratio_boots, 0.975))),
-        "n_texts": float(len(plain)),
+        "n_texts": float(n),
         "n_tokens": float(n_tok),
     }

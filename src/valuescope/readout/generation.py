@@ -151,7 +151,8 @@ def _eos_ids(lm: LanguageModel) -> set[int]:
     return ids
 
 
-def _max_positions(lm: LanguageModel) -> int | None:
+def max_positions(lm: LanguageModel) -> int | None:
+    """The most positions the model reads (from its config), or None if the config does not say."""
     config = lm.model.config
     for key in ("max_position_embeddings", "n_positions"):
         value = getattr(config, key, None)
@@ -461,6 +462,7 @@ def _decode_batch(
     head = _LastLogits(lm, n)
     scratch = torch.empty_like(head.buffer, dtype=torch.float32) if u is not None else None
     lm.last_positions = torch.full((n,), width - 1, dtype=torch.long)
+    lm.batch_items = list(rows)
     cache_kw: dict[str, object] = {lm.layout.cache_argument: cache}
     hidden = body(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **cache_kw)
     lm.last_positions = None
@@ -504,6 +506,7 @@ def _decode_batch(
             tokens, mask, next_pos = tokens[sel], mask[sel], next_pos[sel]
             active = [active[j] for j in keep]
         mask = torch.cat([mask, ones[: len(active)]], dim=1)
+        lm.batch_items = [rows[r] for r in active]
         hidden = body(
             input_ids=tokens.unsqueeze(-1),
             attention_mask=mask,
@@ -608,7 +611,7 @@ def generate(
     for i, e in enumerate(encoded):
         if not e:
             raise ValueError(f"prompts[{i}] tokenizes to no tokens")
-    limit = _max_positions(lm)
+    limit = max_positions(lm)
     longest = max(len(e) for e in encoded)
     if limit is not None and longest + max_new_tokens > limit:
         raise ValueError(
@@ -635,6 +638,7 @@ def generate(
                 )
     finally:
         lm.last_positions = saved_last
+        lm.batch_items = None
     done = [r for r in results if r is not None]
     assert len(done) == len(items)
     return done if return_details else [r.text for r in done]

@@ -140,6 +140,22 @@ def _tokenize(tok: PreTrainedTokenizerBase, texts: list[str], add_special: bool)
     return ids
 
 
+def _check_lengths(lm: LanguageModel, plan: _Plan) -> None:
+    """A prompt (with its longest option) that the model cannot read is an error naming it."""
+    from valuescope.readout.generation import max_positions
+
+    limit = max_positions(lm)
+    if limit is None:
+        return
+    for seq in plan.sequences:
+        if len(seq.ids) > limit:
+            item = seq.queries[0][2] if seq.queries else -1
+            raise ValueError(
+                f"prompts[{item}] is {len(seq.ids)} tokens with its option; {lm.name} reads at most {limit} "
+                "positions: shorten it"
+            )
+
+
 def _plan(lm: LanguageModel, texts: list[str], options: list[str], sep: str, add_special: bool) -> _Plan:
     """Tokenize every (prompt, option) and decide what to run; raise on options that do not tokenize."""
     tok = lm.tokenizer
@@ -417,6 +433,7 @@ def rate(
     joiner = sep if sep is not None else ("" if use_chat else " ")
     texts, add_special = _contexts(lm, prompt_list, use_chat, system)
     plan = _plan(lm, texts, opts, joiner, add_special)
+    _check_lengths(lm, plan)
 
     free = all(iv.position_free for iv in lm.active_interventions)
     if prefix_cache and not free:

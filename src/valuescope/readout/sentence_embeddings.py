@@ -37,12 +37,41 @@ def _load() -> tuple[Any, Any]:
     return tokenizer, model
 
 
-def sentence_embeddings(texts: Sequence[str], *, batch_size: int = 64) -> np.ndarray:
+def sentence_embeddings(texts: Sequence[str], *, batch_size: int = 64, cache: bool = False) -> np.ndarray:
     """(n, 384) unit-norm embeddings: mean of the last hidden states over real tokens, then L2
-    normalisation, as all-MiniLM-L6-v2's own sentence-transformers pipeline does."""
+    normalisation, as all-MiniLM-L6-v2's own sentence-transformers pipeline does. ``cache`` keeps
+    the result on disk (safetensors under the valuescope cache, keyed by the texts' hash) for lists
+    embedded again, such as a dataset every model of a run is checked against."""
     items = list(texts)
     if not items or not all(isinstance(t, str) and t for t in items):
         raise ValueError("texts must be a non-empty list of non-empty strings")
+    if cache:
+        return _cached(items, batch_size)
+    return _embed(items, batch_size)
+
+
+def _cached(items: list[str], batch_size: int) -> np.ndarray:
+    import hashlib
+
+    from valuescope.models.gguf_cache import cache_root
+    from valuescope.tensors import load_tensors, save_tensors
+
+    digest = hashlib.sha256()
+    for t in items:
+        digest.update(t.encode("utf-8") + b"\0")
+    path = cache_root() / "sentence-embeddings" / f"all-MiniLM-L6-v2-{digest.hexdigest()[:32]}.safetensors"
+    if path.is_file():
+        tensors, _ = load_tensors(path)
+        got = tensors["embeddings"].double().numpy()
+        if got.shape == (len(items), 384):
+            return got
+    out = _embed(items, batch_size)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_tensors(path, {"embeddings": torch.from_numpy(out)}, {"n": len(items)})
+    return out
+
+
+def _embed(items: list[str], batch_size: int) -> np.ndarray:
     tokenizer, model = _load()
     out = []
     with torch.inference_mode():

@@ -8,6 +8,7 @@ either exists complete or not at all, so a run killed at any moment resumes from
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import re
@@ -61,7 +62,8 @@ def write_unit(folder: Path, artifacts: Artifacts, meta: dict[str, Any]) -> None
     try:
         for name, table in artifacts.tables.items():
             (tmp / "tables").mkdir(exist_ok=True)
-            table.to_csv(tmp / "tables" / f"{name}.csv", index=False)
+            # JSON table schema: a text such as "NA" or "1" comes back as that text, dtypes as they were
+            (tmp / "tables" / f"{name}.json").write_text(table.to_json(orient="table", index=False), "utf-8")
         if artifacts.tensors:
             save_tensors(tmp / "tensors.safetensors", artifacts.tensors)
         for name, rows in artifacts.generations.items():
@@ -84,7 +86,9 @@ def read_unit(folder: Path) -> tuple[Artifacts, dict[str, Any]] | None:
     if not info.is_file():
         return None
     record = json.loads(info.read_text("utf-8"))
-    tables = {p.stem: pd.read_csv(p) for p in sorted((folder / "tables").glob("*.csv"))}
+    tables = {p.stem: pd.read_csv(p) for p in sorted((folder / "tables").glob("*.csv"))}  # older units
+    for p in sorted((folder / "tables").glob("*.json")):
+        tables[p.stem] = pd.read_json(io.StringIO(p.read_text("utf-8")), orient="table")
     tensors: dict[str, Any] = {}
     if (folder / "tensors.safetensors").is_file():
         tensors, _ = load_tensors(folder / "tensors.safetensors")

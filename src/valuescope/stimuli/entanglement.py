@@ -35,13 +35,16 @@ the column, and the fix.
 
 from __future__ import annotations
 
-import csv
-import io
 from collections.abc import Sequence
-from importlib import resources
 from pathlib import Path
 
 import pandas as pd
+
+from valuescope.stimuli.csvfile import LINE as _LINE
+from valuescope.stimuli.csvfile import StimulusError, read_frame
+from valuescope.stimuli.csvfile import fail as _fail
+from valuescope.stimuli.csvfile import finish as _finish
+from valuescope.stimuli.csvfile import read_records as _read
 
 VALENCES = ("good", "bad")
 GRAMMAR_VERSIONS = ("grammatical", "ungrammatical")
@@ -53,79 +56,10 @@ GRAMMAR_COLUMNS = ("item_id", "frame", "pair", "base", "valence", "version", "er
 ECONOMIC_COLUMNS = ("item_id", "frame", "pair", "base", "valence", "version", "text")
 MORAL_COLUMNS = ("item_id", "frame", "pair", "valence", "text")
 
-_LINE = "_line"
-
-
-class StimulusError(ValueError):
-    """A stimulus or human-ratings file that breaks its schema."""
-
-
-def _fail(source: str, line: int, column: str, problem: str, fix: str) -> StimulusError:
-    return StimulusError(f"{source}: row {line}, column {column!r}: {problem}; {fix}")
-
-
-def _read(path: str | Path | None, default: str) -> tuple[str, list[str], list[tuple[int, list[str]]]]:
-    """(source name, header, [(CSV line of the record, cells)]), skipping blank lines."""
-    if path is None:
-        ref = resources.files("valuescope.stimuli").joinpath("data", default)
-        source, text = str(ref), ref.read_text(encoding="utf-8-sig")
-    else:
-        source, text = str(path), Path(path).read_text(encoding="utf-8-sig")
-    reader = csv.reader(io.StringIO(text, newline=""))
-    header: list[str] | None = None
-    records: list[tuple[int, list[str]]] = []
-    start = 1
-    for cells in reader:
-        if cells and any(c.strip() for c in cells):
-            if header is None:
-                header = [c.strip() for c in cells]
-            else:
-                records.append((start, [c.strip() for c in cells]))
-        start = reader.line_num + 1
-    if header is None:
-        raise StimulusError(f"{source}: row 1: the file is empty; write a header row and one row per item")
-    return source, header, records
-
 
 def _frame(path: str | Path | None, default: str, columns: Sequence[str]) -> tuple[str, pd.DataFrame]:
-    """The file as strings (plus its CSV line per row), with header and cells checked."""
-    source, header, records = _read(path, default)
-    missing = [c for c in columns if c not in header]
-    if missing:
-        raise StimulusError(
-            f"{source}: row 1 (header), column {missing[0]!r}: missing columns {', '.join(missing)}; "
-            f"the header must name {', '.join(columns)}"
-        )
-    rows = []
-    for line, cells in records:
-        if len(cells) != len(header):
-            raise StimulusError(
-                f"{source}: row {line}, column {header[min(len(cells), len(header)) - 1]!r}: "
-                f"{len(cells)} cells for {len(header)} columns; quote cells that contain commas"
-            )
-        for column in columns:
-            if not cells[header.index(column)]:
-                raise _fail(source, line, column, "empty", f"fill in the {column}")
-        rows.append(cells)
-    df = pd.DataFrame(rows, columns=header, dtype=object)
-    df = df[list(columns) + [c for c in header if c not in columns]]
-    df[_LINE] = [line for line, _ in records]
-    _check_ids(source, df)
-    return source, df
-
-
-def _check_ids(source: str, df: pd.DataFrame) -> None:
-    first: dict[str, int] = {}
-    for item, line in zip(df["item_id"], df[_LINE], strict=True):
-        if item in first:
-            raise _fail(
-                source,
-                line,
-                "item_id",
-                f"{item!r} repeats row {first[item]}",
-                "give every row its own item_id",
-            )
-        first[item] = line
+    """The file as strings (plus its CSV line per row), with header, cells and unique item ids checked."""
+    return read_frame(path, default, columns, id_column="item_id")
 
 
 def _check_labels(source: str, df: pd.DataFrame, column: str, allowed: Sequence[str]) -> None:
@@ -234,10 +168,6 @@ def _check_pair_errors(source: str, df: pd.DataFrame) -> None:
                     f"(row {first[_LINE]})",
                     "give both ungrammatical versions of a pair the same error at the same place",
                 )
-
-
-def _finish(df: pd.DataFrame) -> pd.DataFrame:
-    return df.drop(columns=[_LINE]).reset_index(drop=True)
 
 
 def load_grammar(path: str | Path | None = None) -> pd.DataFrame:

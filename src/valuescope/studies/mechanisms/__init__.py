@@ -1,0 +1,119 @@
+"""``mechanisms``: do values a model expresses of its own accord ("intrinsic") and on request
+("prompted") share machinery? After Han, Lim, Kong & Jo, "Dual Mechanisms of Value Expression".
+
+Per model: answers to everyday queries without and with a value framing; which values each answer
+expresses (a pluggable labeller, checked against ValuePortrait); value vectors from the residual
+stream over the answer's own tokens, read without the framing; their shared and unique axes; value
+neurons; steering with each kind of vector and scaling value neurons at matched damage, read in the
+model's self-ratings; the diversity of steered answers; and the circumplex geometry of the vectors
+against Schwartz's circle and human data, net of what the labeller alone produces.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, ClassVar
+
+from valuescope.stimuli.valueportrait import VALUEPORTRAIT_HUMANS, VALUEPORTRAIT_RESPONSES
+from valuescope.studies.mechanisms.circumplex import circumplex_step
+from valuescope.studies.mechanisms.config import MechanismsConfig
+from valuescope.studies.mechanisms.findings import model_findings
+from valuescope.studies.mechanisms.neurons import neurons_step
+from valuescope.studies.mechanisms.responses import labels_step, responses_step
+from valuescope.studies.mechanisms.steering import diversity_step, self_ratings_step, steering_step
+from valuescope.studies.mechanisms.vectors import vectors_step
+from valuescope.studies.protocol import Result, Step, Study, StudyConfig
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = ["Mechanisms", "MechanismsConfig"]
+
+
+class Mechanisms(Study):
+    name = "mechanisms"
+    title = "Value mechanisms: intrinsic vs prompted value expression"
+    description = (
+        "Do the values a model expresses of its own accord (intrinsic) and when told to prioritise them "
+        "(prompted) run through the same internal directions? Value vectors are differences of mean "
+        "residuals "
+        "over the answer tokens of responses that do and do not express each Schwartz value, read "
+        "without the "
+        "framing in context, at a read point chosen on half of the queries and reported on the other half. "
+        "Their cosine is set against a split-half reliability ceiling, a shuffled-label null and the cosine "
+        "between different values. Steering with each kind of vector at matched damage moves the model's "
+        "self-ratings; the circumplex geometry of the vectors is compared with Schwartz's circle and with "
+        "569 people's value correlations, net of a noise and a sentence-embedding baseline."
+    )
+    reference = (
+        "Han, Lim, Kong & Jo (2025). Dual Mechanisms of Value Expression: Intrinsic vs. Prompted Values in "
+        "LLMs."
+    )
+    Config = MechanismsConfig
+    data_metrics: ClassVar[dict[str, tuple[str, ...]]] = {
+        VALUEPORTRAIT_RESPONSES: ("labeller_agreement",),
+        VALUEPORTRAIT_HUMANS: (
+            "circumplex_fit_human",
+            "circumplex_fit_human_excess_noise",
+            "circumplex_fit_human_excess_embedding",
+        ),
+    }
+    metrics: ClassVar[dict[str, str]] = {
+        "intrinsic_prompted_cosine": "Cosine of intrinsic and prompted value vectors (mean over values).",
+        "intrinsic_prompted_cosine_excess": "That cosine minus the cosine between different values.",
+        "intrinsic_prompted_reliability_ceiling": "The cosine two estimates of one vector would reach.",
+        "steering_shift_intrinsic": "Self-rating shift of the steered value, intrinsic vectors.",
+        "steering_shift_prompted": "Self-rating shift of the steered value, prompted vectors.",
+        "steering_shift_shared": "Self-rating shift of the steered value, shared axes.",
+        "steering_shift_random": "Self-rating shift under random vectors of the same norm.",
+        "steering_shift_neurons": "Self-rating shift when the value's neurons are scaled up.",
+        "distinct2_intrinsic": "Distinct-2 of answers steered with intrinsic vectors.",
+        "distinct2_prompted": "Distinct-2 of answers steered with prompted vectors.",
+        "circumplex_fit_theory": "Spearman of the vectors' cosines with Schwartz's circle.",
+        "circumplex_fit_human": "Spearman of the vectors' cosines with human value correlations.",
+        "value_neurons_shared_fraction": "Share of value neurons aligned with the shared axis.",
+        "labeller_agreement": "AUROC of the labeller against ValuePortrait's human-validated tags.",
+    }
+    tables: ClassVar[dict[str, str]] = {
+        "responses": "Every answer: query, condition (intrinsic / prompted), the framed value.",
+        "label_counts": "Per condition and value: positives, whether the fallback chose them, framing lift.",
+        "labeller_agreement": "Per value: the labeller's AUROC on ValuePortrait's top vs bottom quartile.",
+        "vector_cosines": "Per value: intrinsic-prompted cosine, reliability ceiling, shuffled-label range.",
+        "vector_layers": "Per read point: selection AUROC (selection half), cosine (report half).",
+        "circumplex": "Circumplex fit of residual vectors, sentence-embedding and noise baselines.",
+        "circumplex_by_vectors": "Circumplex fit of pooled, intrinsic, prompted vectors and shared axes.",
+        "neuron_counts": "Value neurons per block, value and kind (shared / intrinsic / prompted).",
+        "neuron_overlap": "Jaccard overlap of the neuron sets of every pair of values.",
+        "self_ratings": "The unsteered model's rating of every statement.",
+        "steering": "Per kind of edit and value: steering shift, circumplex neighbour response.",
+        "steering_damage": "Per edit: alpha, KL on neutral text (CI), perplexity ratio, matched or not.",
+        "diversity": "Per steering vector and value: Distinct-2 and embedding diversity of the answers.",
+    }
+    figures: ClassVar[dict[str, str]] = {
+        "vector_cosines": "Cosine of each value's intrinsic and prompted vectors (report half), with the "
+        "reliability ceiling (tick) and the shuffled-label 95% range (grey).",
+        "circumplex": "The ten values placed by the geometry of the model's value vectors (classical MDS of "
+        "their cosines) and of human value correlations; lines join Schwartz's circular order.",
+        "steering": "Steering shift by kind of edit at matched damage (mean over values, 95% CI).",
+    }
+
+    def steps(self, config: StudyConfig) -> list[Step]:
+        assert isinstance(config, MechanismsConfig)
+        judge_self = config.labeller == "judge" and config.judge_model is None
+        return [
+            Step("responses", responses_step, needs="none" if config.corpus else "behaviour"),
+            Step("labels", labels_step, needs="behaviour" if judge_self else "none"),
+            Step("self_ratings", self_ratings_step, needs="behaviour"),
+            Step("vectors", vectors_step),
+            Step("circumplex", circumplex_step),
+            Step("neurons", neurons_step),
+            Step("steering", steering_step),
+            Step("diversity", diversity_step),
+        ]
+
+    def findings(self, result: Result) -> dict[str, list[str]]:
+        return {m: model_findings(result.per_model[m].metrics) for m in result.models}
+
+    def make_figures(self, result: Result) -> dict[str, Figure]:
+        from valuescope.studies.mechanisms.figures import figures
+
+        return figures(result)

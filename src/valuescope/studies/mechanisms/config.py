@@ -1,0 +1,118 @@
+"""Configuration of the ``mechanisms`` study, with its quick / demo / full profiles."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, ClassVar, Literal
+
+from pydantic import Field
+
+from valuescope.studies.protocol import StudyConfig
+
+
+class MechanismsConfig(StudyConfig):
+    n_queries: Annotated[int, Field(ge=4)] = 30
+    """Queries used (the first n of the query file); each is answered with and without framings."""
+    intrinsic_samples: Annotated[int, Field(ge=1)] = 2
+    """Sampled answers per query without a value framing (the intrinsic condition)."""
+    framings_per_query: Annotated[int, Field(ge=1, le=10)] = 5
+    """How many of the ten value framings each query is answered under (rotating, so every value is
+    framed equally often); 10 answers every query under every framing."""
+    max_new_tokens: Annotated[int, Field(ge=2)] = 32
+    """Length of every answer, in tokens (short by default: generation is this study's cost)."""
+    temperature: float = 0.8
+    top_p: float = 0.95
+    queries: str | None = None
+    """User CSV of queries (``query_id,topic,query``), replacing the package's."""
+    framings: str | None = None
+    """User CSV of value framings (``value,style,paraphrase,text``)."""
+    statements: str | None = None
+    """User CSV of self-rating statements (``statement_id,value,reverse,text``)."""
+    corpus: str | None = None
+    """User CSV of responses to use instead of generating them: ``query_id,query,condition,response``
+    (condition ``intrinsic`` | ``prompted``), optionally one 0/1 column per value (then no labeller)."""
+    pvq40: bool = True
+    """Also rate ValueBench's PVQ40 items (a second questionnaire) when the data folder has them."""
+    steer_pvq40: bool = False
+    """Also read every steering edit on the PVQ40 items (costs two thirds more steering time)."""
+
+    labeller: Literal["embedding", "judge"] = "embedding"
+    """Who decides whether a response expresses a value: the offline embedding labeller or a model
+    asked Yes/No (``judge_model``, default the model under study)."""
+    judge_model: str | None = None
+    label_threshold: float | None = None
+    """Score at which a response counts as expressing a value (None: the labeller's own default)."""
+    min_positive: Annotated[int, Field(ge=1)] = 5
+    """Fewest positive (and negative) responses per value and condition; a value with fewer takes its
+    highest-scoring responses instead (recorded in ``label_counts``)."""
+
+    read_point: Literal["best", "middle"] | int = "best"
+    """Where value vectors are compared and steering is applied: chosen on half of the queries by
+    cross-validated AUROC of the vectors (``best``), the middle read point, or a fixed one."""
+    n_splits: Annotated[int, Field(ge=1)] = 4
+    """Random splits of the report queries into halves; intrinsic and prompted vectors are always fit on
+    different halves, and each condition's two halves give its reliability."""
+    neuron_top_fraction: Annotated[float, Field(gt=0, le=1)] = 0.01
+    """Share of each block's MLP neurons kept as value neurons (by write-direction projection)."""
+    neuron_angle: Annotated[float, Field(gt=0, lt=90)] = 30.0
+    """Degrees from the shared axis within which a value neuron counts as shared."""
+
+    alpha_rule: Literal["matched_kl", "fixed"] = "matched_kl"
+    """How strongly to steer: every vector at the alpha whose damage (KL on neutral text) is
+    ``target_kl`` (``matched_kl``), or every vector at ``alpha`` (``fixed``)."""
+    target_kl: Annotated[float, Field(gt=0)] = 0.5
+    alpha: float = 1.0
+    """Fixed alpha, and the first probe of ``matched_kl`` (units of the mean residual norm)."""
+    alpha_max: Annotated[float, Field(gt=0)] = 16.0
+    kl_tolerance: Annotated[float, Field(gt=0, lt=1)] = 0.35
+    """Relative band around ``target_kl`` that counts as matched (0.35: 0.65x to 1.35x)."""
+    damage_texts: Annotated[int, Field(ge=2)] = 6
+    """Reference sentences used to measure every edit's damage."""
+    n_random: Annotated[int, Field(ge=1)] = 1
+    """Random directions per value at the norm of that value's prompted vector."""
+    random_matched: bool = False
+    """Also steer with random directions whose alpha is matched to the same damage (a fairer control:
+    at equal norm a random direction is far more damaging than a value vector)."""
+    steer_statements: Annotated[int, Field(ge=1)] = 3
+    """Statements per value read under every steering edit (a third of them reverse-keyed; the
+    unsteered ratings always use all)."""
+    neuron_scale: float = 3.0
+    """Factor applied to a value's neurons (and to as many random neurons in the same blocks)."""
+    diversity_queries: Annotated[int, Field(ge=2)] = 4
+    """Queries answered under each steering vector for the diversity measures."""
+    n_noise: Annotated[int, Field(ge=1)] = 20
+    """Gaussian-noise replicates of the circumplex baseline."""
+    n_boot: int = 500
+    n_perm: int = 500
+    min_n_per_cell: int = 10
+
+    PROFILE_OVERRIDES: ClassVar[dict[str, dict[str, Any]]] = {
+        "quick": {
+            "n_queries": 12,
+            "intrinsic_samples": 2,
+            "framings_per_query": 5,
+            "max_new_tokens": 20,
+            "min_positive": 3,
+            "damage_texts": 4,
+            "diversity_queries": 3,
+            "n_noise": 5,
+            "n_boot": 150,
+            "n_perm": 100,
+            "min_n_per_cell": 5,
+        },
+        "full": {
+            "n_queries": 10_000,
+            "intrinsic_samples": 5,
+            "framings_per_query": 10,
+            "steer_pvq40": True,
+            "random_matched": True,
+            "steer_statements": 100,
+            "max_new_tokens": 96,
+            "min_positive": 10,
+            "damage_texts": 40,
+            "n_random": 5,
+            "diversity_queries": 30,
+            "n_noise": 100,
+            "n_boot": 2000,
+            "n_perm": 2000,
+        },
+    }

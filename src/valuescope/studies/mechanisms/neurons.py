@@ -1,0 +1,160 @@
+"""Step 5 of ``mechanisms``: value neurons. Each MLP neuron of block b is scored by how its write
+direction projects on a value's shared and difference axes at read point b + 1; the top fraction
+are that value's neurons, shared or intrinsic-only / prompted-only by angle."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from valuescope.analysis import mechanisms as mech
+from valuescope.analysis import stats
+from valuescope.stimuli.values import SCHWARTZ_VALUES
+from valuescope.studies.mechanisms.responses import config_of
+from valuescope.studies.mechanisms.vectors import ResponseReadout, fit_each, read_responses
+from valuescope.studies.metrics import metric
+from valuescope.studies.protocol import Artifacts, UnitContext
+
+VALUES = list(SCHWARTZ_VALUES)
+KINDS = ("none", "shared", "intrinsic", "prompted")
+"""Codes 0-3 of the ``value_neurons`` tensor."""
+
+
+def neuron_kinds(
+    write: np.ndarray, shared: np.ndarray, difference: np.ndarray, top_fraction: float, angle_deg: float
+) -> np.ndarray:
+    """(V, n_neurons) codes (``KINDS``) for V values at once; the rule of ``mech.classify_neurons``."""
+    a = write @ shared.T  # (n, V)
+    c = write @ difference.T
+    score = np.hypot(a, c)
+    k = mech.top_count(top_fraction, write.shape[0])
+    top = np.argpartition(-score, k - 1, axis=0)[:k]  # (k, V)
+    angle = np.degrees(np.arctan2(c * np.where(a >= 0, 1.0, -1.0), np.abs(a)))
+    codes = np.zeros(score.T.shape, dtype=np.int8)
+    for v in range(shared.shape[0]):
+        chosen = top[:, v]
+        th = angle[chosen, v]
+        codes[v, chosen] = np.where(np.abs(th) <= angle_deg, 1, np.where(th > 0, 2, 3))
+    return codes
+
+
+def _axes(r: ResponseReadout, rp: int, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Shared and difference axes (10, d) from rows ``idx``; NaN rows for values that cannot be fit."""
+    c = r.condition[idx]
+    vi = fit_each(r.x[idx, rp][c == "intrinsic"], r.labels[idx][c == "intrinsic"])
+    vp = fit_each(r.x[idx, rp][c == "prompted"], r.labels[idx][c == "prompted"])
+    shared, difference = np.full_like(vi, np.nan), np.full_like(vi, np.nan)
+    ok = ~(np.isnan(vi).any(1) | np.isnan(vp).any(1))
+    if ok.any():
+        shared[ok], difference[ok] = mech.shared_and_difference_axes(vi[ok], vp[ok])
+    return shared, difference
+
+
+def _shared_fraction(codes: list[np.ndarray]) -> float:
+    """Mean over values of shared / kept neurons, pooled over blocks (values with no kept neuron skipped)."""
+    stacked = np.concatenate(codes, axis=1)
+    kept = (stacked > 0).sum(1)
+    ok = kept > 0
+    return float(np.mean((stacked[ok] == 1).sum(1) / kept[ok])) if ok.any() else float("nan")
+
+
+def neurons_step(ctx: UnitContext) -> Artifacts:
+    cfg = config_of(ctx)
+    lm = ctx.lm
+    r = read_responses(ctx)
+    writes = [lm.neuron_write_directions(b).double().numpy() for b in range(lm.n_layers)]
+    every = np.arange(len(r.queries))
+
+    def codes_for(idx: np.ndarray) -> list[np.ndarray]:
+        """Per block (10, n_neurons) codes; an all-zero row for a value unfit on these rows."""
+        out = []
+        for b, w in enumerate(writes):
+            shared, difference = _axes(r, b + 1, idx)
+            ok = ~np.isnan(shared).any(1)
+            block = np.zeros((len(VALUES), w.shape[0]), dtype=np.int8)
+            if ok.any():
+                block[ok] = neuron_kinds(
+                    w, shared[ok], difference[ok], cfg.neuron_top_fraction, cfg.neuron_angle
+                )
+            out.append(block)
+        return out
+
+    codes = codes_for(every)
+
+    def stat(idx: np.ndarray) -> float:
+        return _shared_fraction(codes_for(idx))
+
+    est, lo, hi = stats.bootstrap(
+        stat, len(every), groups=r.queries, n_boot=max(50, cfg.n_boot // 5), seed=ctx.seed
+    )
+    rng = np.random.default_rng(ctx.seed)
+    null = []
+    for _ in range(max(20, cfg.n_perm // 10)):
+        rand = []
+        for w in writes:
+            q, _ = np.linalg.qr(rng.standard_normal((w.shape[1], 2 * len(VALUES))))
+            rand.append(
+                neuron_kinds(
+                    w, q[:, : len(VALUES)].T, q[:, len(VALUES) :].T, cfg.neuron_top_fraction, cfg.neuron_angle
+                )
+            )
+        null.append(_shared_fraction(rand))
+    null_arr = np.array(null)
+    p = (1 + int((null_arr >= est).sum())) / (1 + len(null_arr))
+    counts = []
+    for b, block_codes in enumerate(codes):
+        for v, value in enumerate(VALUES):
+            for code, kind in enumerate(KINDS[1:], start=1):
+                counts.append(
+                    {"block": b, "value": value, "kind": kind, "count": int((block_codes[v] == code).sum())}
+                )
+    all_codes = np.stack(codes, axis=1)  # (V, blocks, n)
+    overlaps: list[dict[str, Any]] = []
+    for a, va in enumerate(VALUES):
+        for b, vb in enumerate(VALUES):
+            sa, sb = all_codes[a] > 0, all_codes[b] > 0
+            overlaps.append(
+                {
+                    "value_a": va,
+                    "value_b": vb,
+                    "jaccard": float((sa & sb).sum() / max(1, (sa | sb).sum())),
+                    "shared_jaccard": float(
+                        ((all_codes[a] == 1) & (all_codes[b] == 1)).sum()
+                        / max(1, ((all_codes[a] == 1) | (all_codes[b] == 1)).sum())
+                    ),
+                }
+            )
+    cross = np.array([float(o["jaccard"]) for o in overlaps if o["value_a"] != o["value_b"]])
+    count_table = pd.DataFrame(counts)
+    totals = count_table.groupby("kind")["count"].sum()
+    metrics: dict[str, dict[str, Any]] = {
+        "value_neurons_shared_fraction": metric(
+            est,
+            lo,
+            hi,
+            p=p,
+            n=len(np.unique(r.queries)),
+            better=None,
+            note=f"share of value neurons (top {cfg.neuron_top_fraction:.0%} of each block by projection on "
+            f"the value's shared and difference axes) within {cfg.neuron_angle:g} degrees of the "
+            "shared axis, "
+            f"mean over values; random planes give {null_arr.mean():.2f} (uniform angles "
+            f"{mech.shared_fraction_null(cfg.neuron_angle):.2f}), p against them; all values: "
+            + ", ".join(f"{k} {int(totals.get(k, 0))}" for k in KINDS[1:]),
+        ),
+        "value_neurons_overlap": metric(
+            float(np.mean(cross)),
+            float(np.min(cross)),
+            float(np.max(cross)),
+            n=len(VALUES),
+            note="mean Jaccard overlap of two different values' neuron sets (interval: min-max over pairs)",
+        ),
+    }
+    return Artifacts(
+        tables={"neuron_counts": count_table, "neuron_overlap": pd.DataFrame(overlaps)},
+        tensors={"value_neurons": torch.from_numpy(all_codes)},
+        metrics=metrics,
+    )

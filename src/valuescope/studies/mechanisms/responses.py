@@ -1,0 +1,296 @@
+"""Steps 1-2 of ``mechanisms``: answers to everyday queries with and without a value framing, and
+which values each answer expresses."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from valuescope.readout import value_labels
+from valuescope.stimuli import mechanisms as stimuli
+from valuescope.stimuli.valueportrait import VALUEPORTRAIT_RESPONSES, load_valueportrait_responses
+from valuescope.stimuli.values import SCHWARTZ_VALUES, canonical_value
+from valuescope.studies.mechanisms.config import MechanismsConfig
+from valuescope.studies.metrics import metric, missing
+from valuescope.studies.protocol import Artifacts, UnitContext
+
+CONDITIONS = ("intrinsic", "prompted")
+STOP = ["\nQuestion:", "\n\n\n"]
+
+
+def config_of(ctx: UnitContext) -> MechanismsConfig:
+    assert isinstance(ctx.config, MechanismsConfig)
+    return ctx.config
+
+
+def render(lm: Any, query: str, framing: str | None) -> str:
+    """The prompt text for ``query`` as the model reads it: a chat model gets the chat template
+    (``framing`` as the system message), a base model ``Question: ...\\nAnswer:`` after ``framing``
+    as a preface. Without BOS when the tokenizer adds it itself, so ``tokenizer(text)`` has it once."""
+    if not lm.instruct:
+        head = f"{framing.strip()}\n\n" if framing else ""
+        return f"{head}Question: {query.strip()}\nAnswer:"
+    tokenizer = lm.tokenizer
+    messages = [{"role": "system", "content": framing}] if framing else []
+    messages.append({"role": "user", "content": query.strip()})
+    text = str(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
+    bos = tokenizer.bos_token
+    ids = tokenizer("a")["input_ids"]
+    if bos and ids and ids[0] == tokenizer.bos_token_id and text.startswith(bos):
+        text = text[len(bos) :]
+    return text
+
+
+def load_corpus(path: str) -> pd.DataFrame:
+    """A user's responses: ``query_id,query,condition,response`` and optional 0/1 value columns."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    need = ("query_id", "query", "condition", "response")
+    absent = [c for c in need if c not in frame.columns]
+    if absent:
+        raise ValueError(f"{path}: corpus lacks column(s) {', '.join(absent)}; it needs {', '.join(need)}")
+    for i, row in enumerate(frame.itertuples(index=False), start=2):
+        if row.condition not in CONDITIONS:
+            raise ValueError(
+                f"{path}: row {i}, column 'condition': {row.condition!r}; use 'intrinsic' or 'prompted'"
+            )
+        if not str(row.response).strip():
+            raise ValueError(f"{path}: row {i}, column 'response' is empty; drop the row or give it text")
+    labelled = {}
+    for column in frame.columns:
+        if column in need or column in ("framed_value", "sample"):
+            continue
+        value = canonical_value(column, source=f"{path} column {column!r}")
+        cells = frame[column].str.strip().str.lower()
+        bad = ~cells.isin(["0", "1", "true", "false"])
+        if bad.any():
+            line = int(np.flatnonzero(bad.to_numpy())[0]) + 2
+            raise ValueError(f"{path}: row {line}, column {column!r}: labels must be 0/1 or true/false")
+        labelled[value] = cells.isin(["1", "true"]).to_numpy()
+    if labelled and set(labelled) != set(SCHWARTZ_VALUES):
+        absent_values = ", ".join(v for v in SCHWARTZ_VALUES if v not in labelled)
+        raise ValueError(
+            f"{path}: label columns cover some values but not {absent_values}; give all ten or none"
+        )
+    out = frame[list(need)].copy()
+    out["framed_value"] = frame["framed_value"] if "framed_value" in frame.columns else ""
+    for value, flags in labelled.items():
+        out[f"label_{value}"] = flags
+    return out
+
+
+def _generate(ctx: UnitContext) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    cfg = config_of(ctx)
+    lm = ctx.lm
+    queries = stimuli.load_queries(str(ctx.data.use(cfg.queries)) if cfg.queries else None).head(
+        cfg.n_queries
+    )
+    framings = stimuli.load_framings(str(ctx.data.use(cfg.framings)) if cfg.framings else None)
+    style = "system" if lm.instruct else "preface"
+    rows = []
+    for i, q in enumerate(queries.itertuples(index=False)):
+        for s in range(cfg.intrinsic_samples):
+            rows.append(
+                {
+                    "query_id": q.query_id,
+                    "query": q.query,
+                    "condition": "intrinsic",
+                    "framed_value": "",
+                    "paraphrase": -1,
+                    "sample": s,
+                    "framing": "",
+                }
+            )
+        for t in range(cfg.framings_per_query):
+            j = (i + t) % len(SCHWARTZ_VALUES)
+            value = SCHWARTZ_VALUES[j]
+            options = framings[(framings["value"] == value) & (framings["style"] == style)]
+            pick = options.iloc[(i // len(SCHWARTZ_VALUES) + j) % len(options)]
+            rows.append(
+                {
+                    "query_id": q.query_id,
+                    "query": q.query,
+                    "condition": "prompted",
+                    "framed_value": value,
+                    "paraphrase": int(pick["paraphrase"]),
+                    "sample": 0,
+                    "framing": str(pick["text"]),
+                }
+            )
+    table = pd.DataFrame(rows)
+    prompts = [render(lm, q, f) for q, f in zip(table["query"], table["framing"], strict=True)]
+    texts = lm.generate(
+        prompts,
+        max_new_tokens=cfg.max_new_tokens,
+        temperature=cfg.temperature,
+        top_p=cfg.top_p,
+        seed=ctx.seed,
+        stop=None if lm.instruct else STOP,
+        chat=False,
+        progress=ctx.progress,
+    )
+    table["response"] = [t.strip() for t in texts]
+    records = [
+        {str(k): (v or None) if k == "framing" else v for k, v in row.items()}
+        for row in table.to_dict("records")
+    ]
+    return table.drop(columns=["framing"]), records
+
+
+def responses_step(ctx: UnitContext) -> Artifacts:
+    cfg = config_of(ctx)
+    if cfg.corpus:
+        table = load_corpus(str(ctx.data.use(cfg.corpus)))
+        generations: list[dict[str, Any]] = []
+    else:
+        table, generations = _generate(ctx)
+    empty = table["response"].str.strip() == ""
+    kept = table[~empty].reset_index(drop=True)
+    counts = kept.groupby("condition").size()
+    for condition in CONDITIONS:
+        if counts.get(condition, 0) < 2 * cfg.min_positive:
+            raise ValueError(
+                f"mechanisms: only {counts.get(condition, 0)} non-empty {condition} responses; need at least "
+                f"{2 * cfg.min_positive} (2 x min_positive): raise n_queries or max_new_tokens"
+            )
+    metrics = {
+        "n_responses": metric(len(kept), n=len(kept), note=f"{int(empty.sum())} empty responses dropped"),
+    }
+    return Artifacts(tables={"responses": kept}, generations={"responses": generations}, metrics=metrics)
+
+
+def labeller_for(ctx: UnitContext) -> value_labels.ValueLabeller:
+    cfg = config_of(ctx)
+    labeller: value_labels.ValueLabeller
+    if cfg.labeller == "embedding":
+        labeller = value_labels.EmbeddingLabeller()
+    else:
+        if cfg.judge_model is None:
+            judge = ctx.lm
+        else:
+            from valuescope import load_model
+
+            judge = load_model(cfg.judge_model)
+        labeller = value_labels.JudgeLabeller(judge)
+    if cfg.label_threshold is not None:
+        labeller.threshold = cfg.label_threshold
+    return labeller
+
+
+def labels_step(ctx: UnitContext) -> Artifacts:
+    cfg = config_of(ctx)
+    responses = ctx.previous["responses"].tables["responses"]
+    given = [f"label_{v}" for v in SCHWARTZ_VALUES]
+    labeller = labeller_for(ctx)
+    table = responses[["query_id", "condition", "framed_value"]].copy()
+    counts = []
+    if all(c in responses.columns for c in given):
+        labels = responses[given].to_numpy(dtype=bool)
+        scores = labels.astype(np.float64)
+        source = "the corpus's own labels"
+        fallback = dict.fromkeys(SCHWARTZ_VALUES, False)
+        for condition in CONDITIONS:
+            rows = (responses["condition"] == condition).to_numpy()
+            for j, value in enumerate(SCHWARTZ_VALUES):
+                k = int(labels[rows, j].sum())
+                if k == 0 or k == rows.sum():
+                    raise ValueError(
+                        f"mechanisms corpus: no {'positive' if k == 0 else 'negative'} {condition} responses "
+                        f"for {value}; every value needs both in each condition"
+                    )
+        fallbacks = {c: fallback for c in CONDITIONS}
+    else:
+        scores = labeller.scores(list(responses["query"]), list(responses["response"]))
+        labels = np.zeros_like(scores, dtype=bool)
+        source = labeller.name
+        fallbacks = {}
+        for condition in CONDITIONS:
+            rows = (responses["condition"] == condition).to_numpy()
+            got = value_labels.binary_labels(scores[rows], labeller.threshold, cfg.min_positive)
+            labels[rows] = got.labels
+            fallbacks[condition] = got.fallback
+    for j, value in enumerate(SCHWARTZ_VALUES):
+        table[f"score_{value}"] = scores[:, j]
+        table[f"label_{value}"] = labels[:, j]
+    for condition in CONDITIONS:
+        rows = (responses["condition"] == condition).to_numpy()
+        for j, value in enumerate(SCHWARTZ_VALUES):
+            framed = rows & (responses["framed_value"] == value).to_numpy()
+            counts.append(
+                {
+                    "condition": condition,
+                    "value": value,
+                    "n_responses": int(rows.sum()),
+                    "n_positive": int(labels[rows, j].sum()),
+                    "fallback": bool(fallbacks[condition][value]),
+                    "positive_rate_when_framed": float(labels[framed, j].mean()) if framed.any() else None,
+                    "positive_rate_otherwise": float(labels[rows & ~framed, j].mean()),
+                }
+            )
+    count_table = pd.DataFrame(counts)
+    n_fallback = int(count_table["fallback"].sum())
+    metrics: dict[str, dict[str, Any]] = {
+        "n_label_fallbacks": metric(
+            n_fallback,
+            n=len(count_table),
+            note=f"labels from {source}; value x condition cells whose positives are their "
+            f"{cfg.min_positive} highest-scoring responses because fewer reached the threshold",
+        )
+    }
+    prompted = count_table[count_table["condition"] == "prompted"]
+    lift = (prompted["positive_rate_when_framed"] - prompted["positive_rate_otherwise"]).to_numpy(dtype=float)
+    metrics["framing_label_lift"] = _framing_lift(responses, labels, ctx.seed, cfg.n_boot, lift)
+    tables = {"labels": table, "label_counts": count_table}
+    path = ctx.data.find(VALUEPORTRAIT_RESPONSES)
+    if path is None:
+        metrics["labeller_agreement"] = missing(
+            f"needs ValuePortrait ({VALUEPORTRAIT_RESPONSES} in the data folder; set VALUESCOPE_DATA "
+            "or --data)"
+        )
+    else:
+        portrait = load_valueportrait_responses(ctx.data.use(path))
+        portrait_scores = labeller.scores(list(portrait["query"]), list(portrait["response"]))
+        est, per_value = value_labels.valueportrait_agreement(
+            portrait_scores, portrait, n_boot=cfg.n_boot, seed=ctx.seed
+        )
+        metrics["labeller_agreement"] = est.as_metric(
+            better="higher",
+            note=f"{labeller.name}: AUROC of its scores for ValuePortrait's top vs bottom quartile of each "
+            "value's human-validated correlation, mean over values (CI over queries; p: scores shuffled "
+            "within each query)",
+        )
+        tables["labeller_agreement"] = per_value
+    return Artifacts(tables=tables, metrics=metrics)
+
+
+def _framing_lift(
+    responses: pd.DataFrame, labels: np.ndarray, seed: int, n_boot: int, lift: np.ndarray
+) -> dict[str, Any]:
+    """Mean over values of P(label v | framed with v) - P(label v | framed otherwise), CI over queries."""
+    from valuescope.analysis import stats
+
+    rows = np.flatnonzero((responses["condition"] == "prompted").to_numpy())
+    framed = responses["framed_value"].to_numpy()[rows]
+    lab = labels[rows]
+    groups = responses["query_id"].to_numpy()[rows]
+
+    def stat(idx: np.ndarray) -> float:
+        out = []
+        for j, value in enumerate(SCHWARTZ_VALUES):
+            on = framed[idx] == value
+            if on.any() and (~on).any():
+                out.append(lab[idx][on, j].mean() - lab[idx][~on, j].mean())
+        return float(np.mean(out)) if out else float("nan")
+
+    est, lo, hi = stats.bootstrap(stat, len(rows), groups=groups, n_boot=n_boot, seed=seed)
+    return metric(
+        est,
+        lo,
+        hi,
+        n=len(np.unique(groups)),
+        better="higher",
+        note="how much more often a prompted response is labelled with the value it was told to prioritise "
+        f"than with other framings (per value: {', '.join(f'{x:.2f}' for x in lift)}); a manipulation check "
+        "of the framings and the labeller together",
+    )

@@ -1,0 +1,390 @@
+"""Steps 3-4 of ``mechanisms``: value vectors from the residual stream over each response's own
+tokens (read without the framing), intrinsic against prompted, and their shared and unique axes."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+
+from valuescope.analysis import mechanisms as mech
+from valuescope.analysis import stats
+from valuescope.models.gguf_cache import cache_root
+from valuescope.stimuli.values import SCHWARTZ_VALUES
+from valuescope.studies.mechanisms.config import MechanismsConfig
+from valuescope.studies.mechanisms.responses import config_of, render
+from valuescope.studies.metrics import metric as make_metric
+from valuescope.studies.metrics import missing
+from valuescope.studies.protocol import Artifacts, UnitContext
+
+VALUES = list(SCHWARTZ_VALUES)
+
+
+@dataclass
+class ResponseReadout:
+    """Residuals of every response (n, read points, d), its labels (n, 10) and bookkeeping."""
+
+    x: np.ndarray
+    labels: np.ndarray
+    queries: np.ndarray
+    condition: np.ndarray
+
+    def rows(self, condition: str, mask: np.ndarray | None = None) -> np.ndarray:
+        keep = self.condition == condition
+        return keep if mask is None else keep & mask
+
+
+def reading_item(lm: Any, query: str, response: str) -> tuple[str, str]:
+    """(context, text) to read a response as the model would have produced it without any framing."""
+    return render(lm, query, None), response if lm.instruct else " " + response
+
+
+def read_responses(ctx: UnitContext) -> ResponseReadout:
+    """Every response's residuals at every read point, mean-pooled over its own tokens (cached on disk,
+    so later steps read them again for free)."""
+    lm = ctx.lm
+    responses = ctx.previous["responses"].tables["responses"]
+    labels = ctx.previous["labels"].tables["labels"]
+    items = [reading_item(lm, q, r) for q, r in zip(responses["query"], responses["response"], strict=True)]
+    x = lm.residuals(
+        items,
+        layers=list(range(lm.n_layers + 1)),
+        pool="mean",
+        progress=ctx.progress,
+        store=cache_root() / "residuals",
+    )
+    return ResponseReadout(
+        x=x.double().numpy(),
+        labels=labels[[f"label_{v}" for v in VALUES]].to_numpy(dtype=bool),
+        queries=responses["query_id"].astype(str).to_numpy(),
+        condition=responses["condition"].to_numpy(),
+    )
+
+
+def fit(x: np.ndarray, labels: np.ndarray) -> np.ndarray | None:
+    """Value vectors (10, d), or None when some value has no positive or no negative row here."""
+    v = fit_each(x, labels)
+    return None if np.isnan(v).any() else v
+
+
+def fit_each(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """Value vectors (10, d): mean of the positive rows minus mean of the negative rows per value; a NaN
+    row for each value without both positive and negative rows here (``mech.value_vectors`` raises)."""
+    pos = labels.astype(np.float64)
+    n_pos, n_neg = pos.sum(0), (1 - pos).sum(0)
+    with np.errstate(all="ignore"):
+        out = (pos.T @ x) / n_pos[:, None] - ((1 - pos).T @ x) / n_neg[:, None]
+    out[(n_pos == 0) | (n_neg == 0)] = np.nan
+    return np.asarray(out)
+
+
+def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """cos(a[v], b[v]) per row; NaN where either row is NaN."""
+    return np.asarray((a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1)))
+
+
+def _cv_auroc(x: np.ndarray, labels: np.ndarray, groups: np.ndarray, seed: int) -> float:
+    """Mean over values of the 2-fold (grouped) AUROC of projections on held-out value vectors."""
+    out = []
+    if len(np.unique(groups)) < 2:
+        return float("nan")
+    for train, test in stats.grouped_folds(groups, 2, seed=seed):
+        v = fit_each(x[train], labels[train])
+        for j in range(len(VALUES)):
+            y = labels[test, j]
+            if not np.isnan(v[j]).any() and y.any() and (~y).any():
+                out.append(stats.auroc(x[test] @ v[j], y))
+    return float(np.mean(out)) if out else float("nan")
+
+
+def choose_read_point(
+    cfg: MechanismsConfig, r: ResponseReadout, n_layers: int, seed: int
+) -> stats.LayerChoice:
+    """The read point by the config's rule; ``best`` maximises cross-validated AUROC of both
+    conditions' vectors on a random half of the queries (the other half reports)."""
+
+    def score(rp: int, select: np.ndarray) -> float:
+        values = []
+        for condition in ("intrinsic", "prompted"):
+            rows = r.rows(condition, select)
+            values.append(_cv_auroc(r.x[rows, rp], r.labels[rows], r.queries[rows], seed))
+        return _mean(np.array(values))
+
+    rule = cfg.read_point
+    layers = list(range(1, n_layers + 1))
+    if isinstance(rule, int):
+        if not 0 <= rule <= n_layers:
+            raise ValueError(f"mechanisms.read_point={rule} is outside 0..{n_layers}")
+        layers = [rule]
+    elif rule == "middle":
+        layers = [n_layers // 2]
+    return stats.choose_layer(score, layers, r.queries, seed=seed)
+
+
+def _pair(
+    r: ResponseReadout, rp: int, idx: np.ndarray, labels: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """Intrinsic and prompted vectors fit on rows ``idx`` (NaN rows where a value cannot be fit)."""
+    lab = (r.labels if labels is None else labels)[idx]
+    sub_x, sub_c = r.x[idx, rp], r.condition[idx]
+    return (
+        fit_each(sub_x[sub_c == "intrinsic"], lab[sub_c == "intrinsic"]),
+        fit_each(sub_x[sub_c == "prompted"], lab[sub_c == "prompted"]),
+    )
+
+
+def _mean(x: np.ndarray) -> float:
+    return float(np.nanmean(x)) if np.isfinite(x).any() else float("nan")
+
+
+@dataclass
+class CrossFit:
+    """Per value, averaged over random splits of the queries into halves A and B: the cosine of one
+    condition's vector from A with the other's from B (``cosine``), each condition's vectors from A
+    and B (``reliability_*``), and the mean cosine between different values across conditions."""
+
+    cosine: np.ndarray
+    reliability_intrinsic: np.ndarray
+    reliability_prompted: np.ndarray
+    cross_value: float
+
+    @property
+    def ceiling(self) -> np.ndarray:
+        """sqrt(r_intrinsic * r_prompted): what the cosine reaches if both conditions share one vector."""
+        return np.sqrt(np.clip(self.reliability_intrinsic, 0, 1) * np.clip(self.reliability_prompted, 0, 1))
+
+    @property
+    def disattenuated(self) -> np.ndarray:
+        c = self.ceiling
+        return np.where(c > 0.05, self.cosine / np.where(c > 0.05, c, 1.0), np.nan)
+
+
+def _off_mean(a: np.ndarray, b: np.ndarray) -> float:
+    """Mean cos(a[v], b[w]) over v != w, skipping NaN rows."""
+    with np.errstate(all="ignore"):
+        m = (a / np.linalg.norm(a, axis=1, keepdims=True)) @ (b / np.linalg.norm(b, axis=1, keepdims=True)).T
+    keep = np.isfinite(m) & ~np.eye(len(a), dtype=bool)
+    return float(m[keep].mean()) if keep.any() else float("nan")
+
+
+def cross_fit(
+    r: ResponseReadout, rp: int, idx: np.ndarray, seed: int, n_splits: int, labels: np.ndarray | None = None
+) -> CrossFit:
+    """``CrossFit`` on rows ``idx``: intrinsic and prompted vectors never come from the same queries,
+    so a query's topic cannot make them look alike (it cannot do so across halves either)."""
+    cos, rel_i, rel_p, cross = [], [], [], []
+    if len(np.unique(r.queries[idx])) < 2:
+        nan = np.full(len(VALUES), np.nan)
+        return CrossFit(nan, nan, nan, float("nan"))
+    for s in range(n_splits):
+        first, second = stats.split_half(r.queries[idx], seed=seed + s)
+        ia, pa = _pair(r, rp, idx[first], labels)
+        ib, pb = _pair(r, rp, idx[second], labels)
+        cos.append((row_cosines(ia, pb) + row_cosines(ib, pa)) / 2)
+        rel_i.append(row_cosines(ia, ib))
+        rel_p.append(row_cosines(pa, pb))
+        cross.append((_off_mean(ia, pb) + _off_mean(ib, pa)) / 2)
+    with np.errstate(all="ignore"):
+        return CrossFit(
+            cosine=np.array([_mean(c) for c in np.array(cos).T]),
+            reliability_intrinsic=np.array([_mean(c) for c in np.array(rel_i).T]),
+            reliability_prompted=np.array([_mean(c) for c in np.array(rel_p).T]),
+            cross_value=_mean(np.array(cross)),
+        )
+
+
+def _shuffled(r: ResponseReadout, rng: np.random.Generator) -> np.ndarray:
+    """Labels with whole rows permuted within each condition (each response keeps a label set)."""
+    out = r.labels.copy()
+    for condition in ("intrinsic", "prompted"):
+        rows = np.flatnonzero(r.condition == condition)
+        out[rows] = r.labels[rng.permutation(rows)]
+    return out
+
+
+def vectors_step(ctx: UnitContext) -> Artifacts:
+    cfg = config_of(ctx)
+    lm = ctx.lm
+    r = read_responses(ctx)
+    choice = choose_read_point(cfg, r, lm.n_layers, ctx.seed)
+    rp = choice.layer
+    idx = np.flatnonzero(choice.report)
+    groups = r.queries[idx]
+    k = cfg.n_splits
+    fit_all = cross_fit(r, rp, idx, ctx.seed, k)
+    per_value = fit_all.cosine
+    ok = np.isfinite(per_value)
+    if not ok.any():
+        raise ValueError(
+            "mechanisms: no value has positive and negative responses in both conditions in both halves "
+            "of the report queries; raise n_queries or min_positive"
+        )
+    kw: dict[str, Any] = {"groups": groups, "n_boot": cfg.n_boot, "seed": ctx.seed}
+
+    memo: dict[bytes, CrossFit] = {}
+
+    def resampled(rows: np.ndarray) -> CrossFit:
+        key = rows.tobytes()
+        if key not in memo:
+            memo[key] = cross_fit(r, rp, idx[rows], ctx.seed, k)
+        return memo[key]
+
+    def boot(f: Callable[[CrossFit], float]) -> tuple[float, float, float]:
+        """Every statistic sees the same resamples (same seed), so each resample is fit once. NaN
+        bounds when too many resamples leave a value unfit in some query half."""
+        try:
+            return stats.bootstrap(lambda rows: f(resampled(rows)), len(idx), **kw)
+        except ValueError:
+            return f(resampled(np.arange(len(idx)))), float("nan"), float("nan")
+
+    est, lo, hi = boot(lambda c: _mean(c.cosine))
+    ex, ex_lo, ex_hi = boot(lambda c: _mean(c.cosine) - c.cross_value)
+    ceil, c_lo, c_hi = boot(lambda c: _mean(c.ceiling))
+    dis, d_lo, d_hi = boot(lambda c: _mean(c.disattenuated))
+    cross, x_lo, x_hi = boot(lambda c: c.cross_value)
+    rng = np.random.default_rng(ctx.seed)
+    null = np.array([cross_fit(r, rp, idx, ctx.seed, k, _shuffled(r, rng)).cosine for _ in range(cfg.n_perm)])
+    null_mean = np.array([_mean(n) for n in null])
+    p = (1 + int((null_mean >= est).sum())) / (1 + len(null_mean))
+    n_q = len(np.unique(groups))
+    small = cfg.small_cell(n_q, "report-half queries")
+    context = (
+        f"read point {rp} (chosen on the other half of the queries); intrinsic and prompted vectors from "
+        f"disjoint halves of the report queries ({k} random splits); reliability ceiling {ceil:.2f}, "
+        f"cross-value baseline {cross:.2f}, shuffled-label null 95th percentile "
+        f"{np.nanquantile(null_mean, 0.95):.2f}" + (f"; {small}" if small else "")
+    )
+
+    def metric(est: float, lo: float, hi: float, **kw: Any) -> dict[str, Any]:
+        if not (np.isfinite(est) and np.isfinite(lo) and np.isfinite(hi)):
+            return missing(
+                "too few positive responses per query half to estimate this (or its CI); raise n_queries",
+                n=kw.get("n"),
+            )
+        return make_metric(est, lo, hi, **kw)
+
+    metrics = {
+        "intrinsic_prompted_cosine": metric(
+            est,
+            lo,
+            hi,
+            p=p,
+            n=n_q,
+            layer=rp,
+            better="higher",
+            note="mean over values of cos(intrinsic, prompted vector); CI over queries, p against "
+            "shuffled labels; " + context,
+        ),
+        "intrinsic_prompted_cosine_excess": metric(
+            ex,
+            ex_lo,
+            ex_hi,
+            n=n_q,
+            layer=rp,
+            better="higher",
+            note="same-value cosine minus the mean cosine between different values' intrinsic and prompted "
+            "vectors (the share not explained by a common value-laden-text axis)",
+        ),
+        "intrinsic_prompted_reliability_ceiling": metric(
+            ceil,
+            c_lo,
+            c_hi,
+            n=n_q,
+            layer=rp,
+            note="the cosine if both conditions shared one vector: geometric mean of each condition's "
+            "cosine between its vectors from the two query halves",
+        ),
+        "intrinsic_prompted_cosine_disattenuated": metric(
+            dis,
+            d_lo,
+            d_hi,
+            n=n_q,
+            layer=rp,
+            note="cosine / reliability ceiling per value (values with a ceiling below 0.05 left out): "
+            "1 = one shared vector, below 1 = each condition has a part of its own",
+        ),
+        "intrinsic_prompted_cross_value_cosine": metric(
+            cross,
+            x_lo,
+            x_hi,
+            n=n_q,
+            layer=rp,
+            note="mean cos(intrinsic v, prompted w) over v != w, across query halves; CI over queries",
+        ),
+    }
+    p_value = np.full(len(VALUES), np.nan)
+    p_value[ok] = (1 + (null[:, ok] >= per_value[ok]).sum(0)) / (1 + len(null))
+    table = pd.DataFrame(
+        {
+            "value": VALUES,
+            "cosine": per_value,
+            "reliability_intrinsic": fit_all.reliability_intrinsic,
+            "reliability_prompted": fit_all.reliability_prompted,
+            "reliability_ceiling": fit_all.ceiling,
+            "null_low": [_quantile(c, 0.025) for c in null.T],
+            "null_high": [_quantile(c, 0.975) for c in null.T],
+            "p": p_value,
+        }
+    )
+    table["q"] = np.nan
+    table.loc[ok, "q"] = stats.fdr_bh(p_value[ok])
+    layers_table = _layer_table(r, choice, lm.n_layers, ctx.seed, k)
+    tensors = _all_vectors(r, lm.n_layers)
+    vi_all = tensors["intrinsic_vectors"][:, rp].double().numpy()
+    vp_all = tensors["prompted_vectors"][:, rp].double().numpy()
+    shared, difference = mech.shared_and_difference_axes(vi_all, vp_all)
+    tensors.update(
+        {
+            "shared_axes": torch.from_numpy(shared).float(),
+            "difference_axes": torch.from_numpy(difference).float(),
+            "intrinsic_only": torch.from_numpy(mech.orthogonalise(vi_all, vp_all)).float(),
+            "prompted_only": torch.from_numpy(mech.orthogonalise(vp_all, vi_all)).float(),
+        }
+    )
+    return Artifacts(
+        tables={"vector_cosines": table, "vector_layers": layers_table},
+        tensors=tensors,
+        metrics=metrics,
+        data={"read_point": rp},
+    )
+
+
+def _quantile(x: np.ndarray, q: float) -> float:
+    x = x[np.isfinite(x)]
+    return float(np.quantile(x, q)) if len(x) else float("nan")
+
+
+def _layer_table(
+    r: ResponseReadout, choice: stats.LayerChoice, n_layers: int, seed: int, k: int
+) -> pd.DataFrame:
+    rows = []
+    report = np.flatnonzero(choice.report)
+    for rp in range(n_layers + 1):
+        c = cross_fit(r, rp, report, seed, k)
+        rows.append(
+            {
+                "read_point": rp,
+                "selection_auroc": choice.scores.get(rp),
+                "cosine_report_half": _mean(c.cosine),
+                "ceiling_report_half": _mean(c.ceiling),
+                "chosen": rp == choice.layer,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _all_vectors(r: ResponseReadout, n_layers: int) -> dict[str, torch.Tensor]:
+    """Vectors fit on every response, at every read point: (10, read points, d) per condition and pooled."""
+    out = {}
+    for name, rows in (
+        ("intrinsic_vectors", r.condition == "intrinsic"),
+        ("prompted_vectors", r.condition == "prompted"),
+        ("pooled_vectors", np.ones(len(r.condition), dtype=bool)),
+    ):
+        per_rp = [mech.value_vectors(r.x[rows, rp], r.labels[rows], VALUES) for rp in range(n_layers + 1)]
+        out[name] = torch.from_numpy(np.stack(per_rp, axis=1)).float()
+    return out
