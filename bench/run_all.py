@@ -30,7 +30,14 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCH = ROOT / "bench"
-ORDER = ("bench_residuals", "bench_memory", "bench_generation", "bench_ratings", "bench_profiles")
+ORDER = (
+    "bench_residuals",
+    "bench_memory",
+    "bench_generation",
+    "bench_ratings",
+    "bench_steering",
+    "bench_profiles",
+)
 MARKER = "@@BENCH_ROWS@@ "
 PACKAGES = ("torch", "transformers", "transformer-lens", "nnsight", "valuescope", "numpy")
 
