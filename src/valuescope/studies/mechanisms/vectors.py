@@ -258,6 +258,12 @@ def vectors_step(ctx: UnitContext) -> Artifacts:
         f"cross-value baseline {cross:.2f}, shuffled-label null 95th percentile "
         f"{np.nanquantile(null_mean, 0.95):.2f}" + (f"; {small}" if small else "")
     )
+    unfit = [v for v, k in zip(VALUES, ok, strict=True) if not k]
+    if unfit:
+        context += (
+            f"; mean over {int(ok.sum())} of 10 values ({', '.join(unfit)}: too few positive answers in a "
+            "query half)"
+        )
 
     def metric(est: float, lo: float, hi: float, **kw: Any) -> dict[str, Any]:
         if not (np.isfinite(est) and np.isfinite(lo) and np.isfinite(hi)):
