@@ -195,6 +195,20 @@ def test_classify_neurons_rejects_bad_arguments() -> None:
         mech.classify_neurons(write, e[0], e[0] + e[1], 0.5, 30.0)
 
 
+def test_neuron_kinds_matches_classify_neurons_value_by_value() -> None:
+    rng = np.random.default_rng(0)
+    write = rng.normal(size=(200, 16))
+    q, _ = np.linalg.qr(rng.normal(size=(16, 6)))
+    shared, difference = q[:, :3].T, q[:, 3:].T
+    codes = mech.neuron_kinds(write, shared, difference, 0.1, 30.0)
+    names = {1: "shared", 2: "intrinsic", 3: "prompted"}
+    for v in range(3):
+        table = mech.classify_neurons(write, shared[v], difference[v], 0.1, 30.0)
+        expect = dict(zip(table["neuron"], table["kind"], strict=True))
+        got = {int(i): names[int(c)] for i, c in enumerate(codes[v]) if c}
+        assert got == expect
+
+
 def test_random_plane_null_matches_uniform_angle_null_for_isotropic_writes() -> None:
     assert mech.shared_fraction_null(30.0) == pytest.approx(1 / 3)
     write = np.random.default_rng(7).standard_normal((2000, 16))
@@ -378,123 +392,6 @@ def test_embedding_diversity_known_values() -> None:
 
 
 # ----------------------------------------------------------------------------------- reliability and nulls
-
-
-def test_split_half_cosine_high_for_planted_vectors_and_spearman_brown() -> None:
-    rng = np.random.default_rng(12)
-    x, labels = _planted(rng, 3.0 * _orthonormal(rng, 32, 4), 600)
-    groups = np.repeat(np.arange(150), 4)
-    r = mech.split_half_cosine(x, labels, NAMES, groups, seed=0)
-    assert r.shape == (4,)
-    assert r.min() > 0.85
-    assert (mech.spearman_brown(r) >= r).all()
-    np.testing.assert_allclose(mech.spearman_brown(np.array([0.5, 0.0, 1.0, 1.2])), [2 / 3, 0.0, 1.0, 1.0])
-    assert np.isnan(mech.spearman_brown(-1.0))
-
-
-def test_split_half_cosine_keeps_whole_groups_in_one_half() -> None:
-    """A group's own offset shared by all its rows (and labels) is no reliability once groups stay whole."""
-    rng = np.random.default_rng(13)
-    n_groups, size, d = 60, 20, 32
-    groups = np.repeat(np.arange(n_groups), size)
-    labels = (rng.random((n_groups, 4)) < 0.5)[groups]
-    x = rng.normal(0, 3.0, (n_groups, d))[groups] + rng.normal(0, 0.3, (n_groups * size, d))
-    by_group = mech.split_half_cosine(x, labels, NAMES, groups, seed=1)
-    by_row = mech.split_half_cosine(x, labels, NAMES, None, seed=1)
-    assert abs(by_group.mean()) < 0.25
-    assert by_row.min() > 0.6
-
-
-def test_shuffled_label_null_is_centred_and_below_a_planted_cosine() -> None:
-    rng = np.random.default_rng(14)
-    directions = 2.0 * _orthonormal(rng, 64, 4)
-    x_a, lab_a = _planted(rng, directions, 200)
-    x_b, lab_b = _planted(rng, directions, 240)
-    observed = np.diag(
-        mech.cosine_matrix(mech.value_vectors(x_a, lab_a, NAMES), mech.value_vectors(x_b, lab_b, NAMES))
-    )
-    null = mech.shuffled_label_cosines(x_a, lab_a, x_b, lab_b, NAMES, None, None, n_perm=300, seed=0)
-    assert null.shape == (300, 4)
-    assert np.abs(null.mean(axis=0)).max() < 0.05
-    assert (observed > np.quantile(null, 0.99, axis=0) + 0.3).all()
-    np.testing.assert_array_equal(
-        null, mech.shuffled_label_cosines(x_a, lab_a, x_b, lab_b, NAMES, None, None, n_perm=300, seed=0)
-    )
-
-
-def test_shuffled_label_null_covers_the_cosine_of_unrelated_labels() -> None:
-    rng = np.random.default_rng(15)
-    x_a, lab_a = _planted(rng, np.zeros((4, 64)), 200)
-    x_b, lab_b = _planted(rng, np.zeros((4, 64)), 200)
-    observed = np.diag(
-        mech.cosine_matrix(mech.value_vectors(x_a, lab_a, NAMES), mech.value_vectors(x_b, lab_b, NAMES))
-    )
-    null = mech.shuffled_label_cosines(x_a, lab_a, x_b, lab_b, NAMES, None, None, n_perm=300, seed=1)
-    assert (np.abs(observed) < np.quantile(np.abs(null), 0.995, axis=0)).all()
-
-
-def test_grouped_null_keeps_a_query_confound_that_the_ungrouped_null_breaks() -> None:
-    """Queries (groups) share a topic in both conditions and lean toward some values: the cosine of a and
-    b is high with no value signal at all. Shuffling within queries keeps that; shuffling all rows does not.
-    """
-    rng = np.random.default_rng(16)
-    n_queries, size, d = 60, 20, 48
-    topic = rng.normal(0, 2.0, (n_queries, d))
-    lean = rng.uniform(0.1, 0.9, (n_queries, 4))
-    groups = np.repeat(np.arange(n_queries), size)
-
-    def condition() -> tuple[np.ndarray, np.ndarray]:
-        labels = rng.random((n_queries * size, 4)) < lean[groups]
-        return topic[groups] + rng.normal(0, 1.0, (n_queries * size, d)), labels
-
-    (x_a, lab_a), (x_b, lab_b) = condition(), condition()
-    observed = np.diag(
-        mech.cosine_matrix(mech.value_vectors(x_a, lab_a, NAMES), mech.value_vectors(x_b, lab_b, NAMES))
-    )
-    grouped = mech.shuffled_label_cosines(x_a, lab_a, x_b, lab_b, NAMES, groups, groups, n_perm=200, seed=2)
-    ungrouped = mech.shuffled_label_cosines(x_a, lab_a, x_b, lab_b, NAMES, None, None, n_perm=200, seed=2)
-    assert observed.min() > 0.4
-    assert (observed > np.quantile(ungrouped, 0.99, axis=0)).all()
-    assert (observed < np.quantile(grouped, 0.99, axis=0)).all()
-    assert np.abs(grouped.mean(axis=0) - observed).max() < 0.1
-
-
-def test_labels_constant_within_groups_permute_whole_groups() -> None:
-    """One label row per group: groups swap label rows, so each null refit keeps labels constant within
-    groups, and a value shift that follows the groups is still far above the null."""
-    rng = np.random.default_rng(17)
-    sizes = rng.integers(1, 6, 50)  # unequal groups: the positive counts change, never to zero
-    groups = np.repeat(np.arange(50), sizes)
-    directions = 2.0 * _orthonormal(rng, 32, 4)
-    labels = (rng.random((50, 4)) < 0.5)[groups]
-    x = rng.normal(0, 1.0, (len(groups), 32)) + labels @ directions
-    x_b = rng.normal(0, 1.0, (len(groups), 32)) + labels @ directions
-    v_a, v_b = mech.value_vectors(x, labels, NAMES), mech.value_vectors(x_b, labels, NAMES)
-    observed = np.diag(mech.cosine_matrix(v_a, v_b))
-    null = mech.shuffled_label_cosines(x, labels, x_b, labels, NAMES, groups, groups, n_perm=200, seed=0)
-    assert np.isfinite(null).all()
-    assert np.abs(null.mean(axis=0)).max() < 0.1
-    assert (observed > np.quantile(null, 0.99, axis=0)).all()
-    singletons = mech.shuffled_label_cosines(x, labels, x, labels, NAMES, None, np.arange(len(x)), 200, 0)
-    assert np.abs(singletons.mean(axis=0)).max() < 0.1  # groups of one row: an ordinary shuffle
-    with pytest.raises(ValueError, match="n_perm"):
-        mech.shuffled_label_cosines(x, labels, x, labels, NAMES, None, None, n_perm=0, seed=0)
-
-
-def test_label_shuffles_keep_what_the_groups_fix() -> None:
-    rng = np.random.default_rng(18)
-    groups = np.repeat(np.arange(8), 5)
-    varying = rng.random((40, 4)) < 0.5
-    constant = (rng.random((8, 4)) < 0.5)[groups]
-    within, between = mech._label_shuffler(varying, groups, "a"), mech._label_shuffler(constant, groups, "a")
-    for _ in range(20):
-        shuffled = within(rng)
-        for g in range(8):  # each group keeps its own label rows, reordered
-            rows = groups == g
-            assert sorted(map(tuple, shuffled[rows])) == sorted(map(tuple, varying[rows]))
-        moved = between(rng)
-        assert all((moved[groups == g] == moved[groups == g][0]).all() for g in range(8))
-        assert sorted(map(tuple, moved[::5])) == sorted(map(tuple, constant[::5]))
 
 
 def test_cross_value_and_excess_cosine_with_a_common_component() -> None:

@@ -7,14 +7,12 @@ import json
 import os
 from pathlib import Path
 
-import numpy as np
 import pytest
 
 from valuescope.runs.config import make_plan
 from valuescope.runs.execute import execute
 from valuescope.stimuli.values import SCHWARTZ_VALUES
 from valuescope.studies.mechanisms.findings import model_findings
-from valuescope.studies.mechanisms.neurons import neuron_kinds
 from valuescope.studies.mechanisms.responses import load_corpus, render
 from valuescope.studies.metrics import check_metric
 
@@ -91,22 +89,6 @@ def test_prompted_responses_cover_every_value_and_conditions(tiny_run: Path) -> 
     prompted = table[table["condition"] == "prompted"]
     assert set(prompted["framed_value"]) == set(SCHWARTZ_VALUES)
     assert (table["condition"] == "intrinsic").sum() == 16 * 2
-
-
-def test_neuron_kinds_matches_classify_neurons() -> None:
-    from valuescope.analysis.mechanisms import classify_neurons
-
-    rng = np.random.default_rng(0)
-    write = rng.normal(size=(200, 16))
-    q, _ = np.linalg.qr(rng.normal(size=(16, 6)))
-    shared, difference = q[:, :3].T, q[:, 3:].T
-    codes = neuron_kinds(write, shared, difference, 0.1, 30.0)
-    names = {1: "shared", 2: "intrinsic", 3: "prompted"}
-    for v in range(3):
-        table = classify_neurons(write, shared[v], difference[v], 0.1, 30.0)
-        expect = dict(zip(table["neuron"], table["kind"], strict=True))
-        got = {int(i): names[int(c)] for i, c in enumerate(codes[v]) if c}
-        assert got == expect
 
 
 def test_a_base_model_reads_question_answer_and_a_chat_model_its_template() -> None:

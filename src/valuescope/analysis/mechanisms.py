@@ -3,12 +3,13 @@
 The math of the study, on plain float64 arrays:
 
 - Value vectors: per value, the mean activation of responses labelled with it minus the mean of the rest
-  (``value_vectors``), their reliability (``split_half_cosine``, ``spearman_brown``) and the null for the
-  intrinsic-vs-prompted cosine (``shuffled_label_cosines``, ``cross_value_cosine``, ``excess_cosine``).
+  (``value_vectors``) and what different values' vectors share (``cross_value_cosine``,
+  ``excess_cosine``).
 - Shared and unique axes: per value, the bisector of the two unit vectors (shared) and the direction from
   the prompted to the intrinsic one (difference) (``shared_and_difference_axes``, ``orthogonalise``).
 - Value neurons: MLP neurons whose write direction lies in a value's (shared, difference) plane, sorted
-  by their angle from the shared axis (``classify_neurons``, with two nulls).
+  by their angle from the shared axis (``classify_neurons``, ``neuron_kinds`` for many values at once,
+  with two nulls).
 - Circumplex geometry: Schwartz's circle of values as a cosine matrix, the rank fit of a model's value
   cosines to it with a label-permutation p, and 2-D coordinates for plotting (``circumplex_*``).
 - Steering: the shift in questionnaire self-ratings toward the steered value and its neighbours
@@ -22,14 +23,12 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 import pandas as pd
-from numpy.random import Generator
 from scipy.stats import rankdata
-
-from valuescope.analysis.stats import check_groups, split_half
 
 __all__ = [
     "circular_order_score",
@@ -43,14 +42,12 @@ __all__ = [
     "embedding_diversity",
     "excess_cosine",
     "neighbour_response",
+    "neuron_kinds",
     "offdiagonal",
     "orthogonalise",
     "random_plane_shared_fraction",
     "shared_and_difference_axes",
     "shared_fraction_null",
-    "shuffled_label_cosines",
-    "spearman_brown",
-    "split_half_cosine",
     "steering_shift",
     "unit",
     "value_deltas",
@@ -60,7 +57,6 @@ __all__ = [
 _AXIS_TOL = 1e-6
 _TIE_TOL = 1e-12
 _PLANE_CHUNK = 256
-_FIT_BATCH = 4_000_000  # label entries per batched refit in shuffled_label_cosines
 _WORD = re.compile(r"\w+(?:'\w+)?")
 
 # ----------------------------------------------------------------------------------------------------------
@@ -161,15 +157,25 @@ def _pair(a: np.ndarray, b: np.ndarray, names: tuple[str, str]) -> tuple[np.ndar
 # value vectors
 
 
-def value_vectors(x: np.ndarray, labels: np.ndarray, names: Sequence[str]) -> np.ndarray:
+def value_vectors(
+    x: np.ndarray, labels: np.ndarray, names: Sequence[str], *, missing: Literal["raise", "nan"] = "raise"
+) -> np.ndarray:
     """(V, d): per value, mean of ``x`` (n, d) over rows labelled True minus mean over rows labelled False.
 
     ``labels`` is (n, V) bool or 0/1, column j for value ``names[j]``; a response may carry several values.
+    A value with no positive or no negative row raises, naming it; with ``missing="nan"`` its row is NaN
+    instead (for resamples and halves where a rare value may be absent).
     """
     xa = _array(x, "x", 2)
     lab = _labels(labels, len(xa), names)
-    _check_classes(lab, names)
-    return _fit(xa, lab, xa.sum(axis=0))
+    if missing == "raise":
+        _check_classes(lab, names)
+        return _fit(xa, lab, xa.sum(axis=0))
+    n_pos = lab.sum(axis=0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = _fit(xa, lab, xa.sum(axis=0))
+    out[(n_pos == 0) | (n_pos == len(xa))] = np.nan
+    return out
 
 
 def unit(v: np.ndarray) -> np.ndarray:
@@ -192,102 +198,6 @@ def cosine_matrix(a: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
     if ua.shape[1] != ub.shape[1]:
         raise ValueError(f"a and b differ in width: {ua.shape[1]} vs {ub.shape[1]} features")
     return np.clip(ua @ ub.T, -1.0, 1.0)
-
-
-def split_half_cosine(
-    x: np.ndarray,
-    labels: np.ndarray,
-    names: Sequence[str],
-    groups: np.ndarray | None,
-    seed: int = 0,
-) -> np.ndarray:
-    """(V,) cosine, per value, between value vectors fit on two random halves of the groups.
-
-    Whole groups (e.g. query ids; ``None``: every row its own group) go to one half (``stats.split_half``).
-    A value without positive or negative rows in a half raises, naming it.
-    """
-    xa = _array(x, "x", 2)
-    lab = _labels(labels, len(xa), names)
-    g = check_groups(groups, len(xa), "groups")
-    first, second = split_half(g, seed=seed)
-    return _row_cosines(
-        value_vectors(xa[first], lab[first], names), value_vectors(xa[second], lab[second], names)
-    )
-
-
-def spearman_brown(r: np.ndarray | float) -> np.ndarray:
-    """Full-length reliability 2r / (1 + r) from a split-half r (clipped to [-1, 1]); r = -1 gives NaN."""
-    rr = np.clip(np.asarray(r, dtype=float), -1.0, 1.0)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return np.where(rr > -1.0, 2.0 * rr / (1.0 + rr), np.nan)
-
-
-def _label_shuffler(
-    lab: np.ndarray, groups: np.ndarray | None, which: str
-) -> Callable[[Generator], np.ndarray]:
-    """A function of an rng giving ``lab`` with its rows shuffled the way ``stats.permutation_p`` does.
-
-    Rows shuffle within groups; if every group's rows carry one label row, whole groups' label rows are
-    permuted among groups instead (a group of one row is then an ordinary row shuffle).
-    """
-    if groups is None:
-        return lambda rng: lab[rng.permutation(len(lab))]
-    codes = np.unique(check_groups(groups, len(lab), f"groups_{which}"), return_inverse=True)[1].reshape(-1)
-    n_groups = int(codes.max()) + 1
-    row_codes = np.unique(lab, axis=0, return_inverse=True)[1].reshape(-1)
-    if len(np.unique(codes.astype(np.int64) * (int(row_codes.max()) + 1) + row_codes)) == n_groups:
-        first = np.empty(n_groups, dtype=np.intp)
-        first[codes[::-1]] = np.arange(len(codes))[::-1]
-        group_rows = lab[first]
-        return lambda rng: group_rows[rng.permutation(n_groups)][codes]
-    order = np.argsort(codes, kind="stable")
-
-    def within(rng: Generator) -> np.ndarray:
-        perm = np.empty(len(codes), dtype=np.intp)
-        perm[order] = np.lexsort((rng.random(len(codes)), codes))
-        return lab[perm]
-
-    return within
-
-
-def shuffled_label_cosines(
-    x_a: np.ndarray,
-    labels_a: np.ndarray,
-    x_b: np.ndarray,
-    labels_b: np.ndarray,
-    names: Sequence[str],
-    groups_a: np.ndarray | None,
-    groups_b: np.ndarray | None,
-    n_perm: int = 1000,
-    seed: int = 0,
-) -> np.ndarray:
-    """(n_perm, V) null of the per-value cosine between the value vectors of conditions a and b.
-
-    Each permutation shuffles whole label rows (a response keeps a set of labels, another response's) in
-    each condition independently, refits both and takes the cosines. Label rows move only within their
-    group (``None``: among all rows), so what a group shares (a query's topic) stays with its labels in the
-    null; if labels are constant within every group, whole groups' label rows are permuted among groups.
-    Compare with ``_row_cosines`` of the observed vectors, e.g. ``np.diag(cosine_matrix(v_a, v_b))``.
-    """
-    n_perm = _check_count(n_perm, "n_perm")
-    xa, xb = _array(x_a, "x_a", 2), _array(x_b, "x_b", 2)
-    if xa.shape[1] != xb.shape[1]:
-        raise ValueError(f"x_a and x_b differ in width: {xa.shape[1]} vs {xb.shape[1]} features")
-    lab_a, lab_b = _labels(labels_a, len(xa), names), _labels(labels_b, len(xb), names)
-    _check_classes(lab_a, names)
-    _check_classes(lab_b, names)
-    shuffle_a, shuffle_b = _label_shuffler(lab_a, groups_a, "a"), _label_shuffler(lab_b, groups_b, "b")
-    total_a, total_b = xa.sum(axis=0), xb.sum(axis=0)
-    rng = np.random.default_rng(seed)
-    n_values = lab_a.shape[1]
-    chunk = max(1, _FIT_BATCH // (n_values * max(len(xa), len(xb))))
-    null = np.empty((n_perm, n_values))
-    for start in range(0, n_perm, chunk):
-        m = min(chunk, n_perm - start)
-        va = _fit(xa, np.stack([shuffle_a(rng) for _ in range(m)]), total_a)
-        vb = _fit(xb, np.stack([shuffle_b(rng) for _ in range(m)]), total_b)
-        null[start : start + m] = _row_cosines(va, vb)
-    return null
 
 
 def cross_value_cosine(a: np.ndarray, b: np.ndarray) -> float:
@@ -379,6 +289,26 @@ def classify_neurons(
     angle = _line_angles(a_proj[keep], c_proj[keep])
     kind = np.where(np.abs(angle) <= limit, "shared", np.where(angle > 0, "intrinsic", "prompted"))
     return pd.DataFrame({"neuron": keep.astype(int), "score": score[keep], "angle": angle, "kind": kind})
+
+
+def neuron_kinds(
+    write: np.ndarray, shared: np.ndarray, difference: np.ndarray, top_fraction: float, angle_deg: float
+) -> np.ndarray:
+    """``classify_neurons`` for V values at once: (V, n_neurons) int8 codes, 0 for a neuron not kept,
+    1 shared, 2 intrinsic, 3 prompted. ``shared`` and ``difference`` are (V, d), one axis pair per row."""
+    w = _array(write, "write", 2)
+    s, c = _array(shared, "shared", 2), _array(difference, "difference", 2)
+    if s.shape != c.shape or s.shape[1] != w.shape[1]:
+        raise ValueError(f"shared {s.shape} and difference {c.shape} must be (V, {w.shape[1]})")
+    k = top_count(top_fraction, len(w))
+    limit = _check_angle(angle_deg)
+    a_proj, c_proj = w @ s.T, w @ c.T  # (n_neurons, V)
+    keep = np.argsort(-np.hypot(a_proj, c_proj), axis=0, kind="stable")[:k]  # (k, V)
+    angle = _line_angles(np.take_along_axis(a_proj, keep, 0), np.take_along_axis(c_proj, keep, 0))
+    kinds = np.where(np.abs(angle) <= limit, 1, np.where(angle > 0, 2, 3)).astype(np.int8)
+    codes = np.zeros((s.shape[0], len(w)), dtype=np.int8)
+    np.put_along_axis(codes, keep.T, kinds.T, axis=1)
+    return codes
 
 
 def shared_fraction_null(angle_deg: float) -> float:

@@ -23,24 +23,6 @@ KINDS = ("none", "shared", "intrinsic", "prompted")
 """Codes 0-3 of the ``value_neurons`` tensor."""
 
 
-def neuron_kinds(
-    write: np.ndarray, shared: np.ndarray, difference: np.ndarray, top_fraction: float, angle_deg: float
-) -> np.ndarray:
-    """(V, n_neurons) codes (``KINDS``) for V values at once; the rule of ``mech.classify_neurons``."""
-    a = write @ shared.T  # (n, V)
-    c = write @ difference.T
-    score = np.hypot(a, c)
-    k = mech.top_count(top_fraction, write.shape[0])
-    top = np.argpartition(-score, k - 1, axis=0)[:k]  # (k, V)
-    angle = np.degrees(np.arctan2(c * np.where(a >= 0, 1.0, -1.0), np.abs(a)))
-    codes = np.zeros(score.T.shape, dtype=np.int8)
-    for v in range(shared.shape[0]):
-        chosen = top[:, v]
-        th = angle[chosen, v]
-        codes[v, chosen] = np.where(np.abs(th) <= angle_deg, 1, np.where(th > 0, 2, 3))
-    return codes
-
-
 def _axes(r: ResponseReadout, rp: int, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Shared and difference axes (10, d) from rows ``idx``; NaN rows for values that cannot be fit."""
     c = r.condition[idx]
@@ -76,7 +58,7 @@ def neurons_step(ctx: UnitContext) -> Artifacts:
             ok = ~np.isnan(shared).any(1)
             block = np.zeros((len(VALUES), w.shape[0]), dtype=np.int8)
             if ok.any():
-                block[ok] = neuron_kinds(
+                block[ok] = mech.neuron_kinds(
                     w, shared[ok], difference[ok], cfg.neuron_top_fraction, cfg.neuron_angle
                 )
             out.append(block)
@@ -90,18 +72,15 @@ def neurons_step(ctx: UnitContext) -> Artifacts:
     est, lo, hi = stats.bootstrap(
         stat, len(every), groups=r.queries, n_boot=max(50, cfg.n_boot // 5), seed=ctx.seed
     )
-    rng = np.random.default_rng(ctx.seed)
-    null = []
-    for _ in range(max(20, cfg.n_perm // 10)):
-        rand = []
-        for w in writes:
-            q, _ = np.linalg.qr(rng.standard_normal((w.shape[1], 2 * len(VALUES))))
-            rand.append(
-                neuron_kinds(
-                    w, q[:, : len(VALUES)].T, q[:, len(VALUES) :].T, cfg.neuron_top_fraction, cfg.neuron_angle
-                )
-            )
-        null.append(_shared_fraction(rand))
+    # a random plane per value and block, as many values as the real fraction averages over
+    n_null = max(20, cfg.n_perm // 10)
+    per_block = [
+        mech.random_plane_shared_fraction(
+            w, cfg.neuron_top_fraction, cfg.neuron_angle, n_null * len(VALUES), seed=ctx.seed + b
+        )
+        for b, w in enumerate(writes)
+    ]
+    null = np.mean(per_block, axis=0).reshape(n_null, len(VALUES)).mean(axis=1)
     null_arr = np.array(null)
     p = (1 + int((null_arr >= est).sum())) / (1 + len(null_arr))
     counts = []

@@ -72,14 +72,8 @@ def fit(x: np.ndarray, labels: np.ndarray) -> np.ndarray | None:
 
 
 def fit_each(x: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """Value vectors (10, d): mean of the positive rows minus mean of the negative rows per value; a NaN
-    row for each value without both positive and negative rows here (``mech.value_vectors`` raises)."""
-    pos = labels.astype(np.float64)
-    n_pos, n_neg = pos.sum(0), (1 - pos).sum(0)
-    with np.errstate(all="ignore"):
-        out = (pos.T @ x) / n_pos[:, None] - ((1 - pos).T @ x) / n_neg[:, None]
-    out[(n_pos == 0) | (n_neg == 0)] = np.nan
-    return np.asarray(out)
+    """Value vectors (10, d), a NaN row for each value without both positive and negative rows here."""
+    return mech.value_vectors(x, labels, VALUES, missing="nan")
 
 
 def row_cosines(a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -164,11 +158,9 @@ class CrossFit:
 
 
 def _off_mean(a: np.ndarray, b: np.ndarray) -> float:
-    """Mean cos(a[v], b[w]) over v != w, skipping NaN rows."""
-    with np.errstate(all="ignore"):
-        m = (a / np.linalg.norm(a, axis=1, keepdims=True)) @ (b / np.linalg.norm(b, axis=1, keepdims=True)).T
-    keep = np.isfinite(m) & ~np.eye(len(a), dtype=bool)
-    return float(m[keep].mean()) if keep.any() else float("nan")
+    """``mech.cross_value_cosine`` over the values fit in both (NaN if fewer than two)."""
+    ok = ~(np.isnan(a).any(1) | np.isnan(b).any(1))
+    return mech.cross_value_cosine(a[ok], b[ok]) if ok.sum() >= 2 else float("nan")
 
 
 def cross_fit(
