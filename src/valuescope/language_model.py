@@ -12,7 +12,15 @@ from typing import TYPE_CHECKING, Any
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from valuescope.edit.interventions import Ablate, Intervention, Positions, ScaleNeurons, Steer, SteerEach
+from valuescope.edit.interventions import (
+    Ablate,
+    EditSubspace,
+    Intervention,
+    Positions,
+    ScaleNeurons,
+    Steer,
+    SteerEach,
+)
 from valuescope.models.gguf_cache import cache_root
 from valuescope.models.hooks import normalize_blocks, normalize_read_points
 from valuescope.models.layout import Layout, resolve_layout
@@ -229,6 +237,19 @@ class LanguageModel:
     def scale_neurons(self, neurons: Mapping[int, Sequence[int]], factor: float) -> ScaleNeurons:
         """Scale MLP neurons ``{block: [indices]}`` by ``factor`` (0 zeroes them)."""
         return ScaleNeurons(self, neurons, factor)
+
+    def edit_subspace(
+        self,
+        basis: torch.Tensor,
+        matrix: torch.Tensor,
+        layers: Sequence[int] | int,
+        center: torch.Tensor | None = None,
+        keep_special: bool = True,
+    ) -> EditSubspace:
+        """Replace the residual's coordinates in the subspace spanned by ``basis`` (orthonormal rows,
+        measured from ``center``) by ``matrix`` times them, at ``layers``; the rest, and special-token
+        positions unless ``keep_special`` is False, are untouched."""
+        return EditSubspace(self, basis, matrix, layers, center, keep_special)
 
     def mean_residual_norm(self, read_point: int) -> float:
         """Mean per-token residual norm at ``read_point`` on the reference text, without any edit."""

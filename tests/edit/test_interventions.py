@@ -188,6 +188,50 @@ def test_ablation_with_sublayers_keeps_the_direction_out_of_every_later_read_poi
     assert float((leaky @ u).abs().max()) > 1e-3  # without sublayers it re-enters
 
 
+def _subspace(lm: LanguageModel, k: int, seed: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+    g = torch.Generator().manual_seed(seed)
+    basis = torch.linalg.qr(torch.randn(lm.d_model, k, generator=g))[0].T.contiguous()
+    matrix = torch.eye(k) + 0.5 * torch.randn(k, k, generator=g)
+    return basis, matrix
+
+
+def test_subspace_edit_maps_the_subspace_coordinates_and_leaves_the_complement(tiny: LanguageModel) -> None:
+    basis, matrix = _subspace(tiny, 3)
+    center = random_direction(tiny, seed=4)
+    base = tiny.residuals(TEXTS, layers=[2], pool="all")
+    edit = tiny.edit_subspace(basis, matrix, layers=[2], center=center)
+    with edit:
+        edited = tiny.residuals(TEXTS, layers=[2], pool="all")
+    mask = base.mask  # type: ignore[union-attr]
+    h, e = base.values[:, 0][mask], edited.values[:, 0][mask]  # type: ignore[union-attr]
+    torch.testing.assert_close(
+        (e - center) @ basis.T, ((h - center) @ basis.T) @ matrix.T, rtol=1e-4, atol=1e-4
+    )
+    complement = torch.eye(tiny.d_model) - basis.T @ basis
+    torch.testing.assert_close(e @ complement, h @ complement, rtol=1e-4, atol=1e-4)
+    torch.testing.assert_close(edit.apply(h), e, rtol=1e-4, atol=1e-4)
+    assert edit.edit_norm() == pytest.approx(float((matrix - torch.eye(3)).norm()), rel=1e-6)
+
+
+def test_identity_subspace_edit_changes_nothing_and_bad_bases_are_refused() -> None:
+    lm = get_model("tiny-llama")
+    basis, _ = _subspace(lm, 2)
+    before = last_logits(lm)
+    with lm.edit_subspace(basis, torch.eye(2), layers=[1]):
+        torch.testing.assert_close(last_logits(lm), before, rtol=1e-5, atol=1e-5)
+    base = lm.residuals(TEXTS, layers=[1], pool="all")
+    with lm.edit_subspace(basis, 3 * torch.eye(2), layers=[1]):
+        edited = lm.residuals(TEXTS, layers=[1], pool="all")
+    first = lm.tokenizer(TEXTS[0])["input_ids"][0]
+    assert first in lm.special_token_ids  # BOS: left as it was
+    torch.testing.assert_close(edited.values[:, 0, 0], base.values[:, 0, 0])  # type: ignore[union-attr]
+    assert not torch.allclose(edited.values[:, 0, 1], base.values[:, 0, 1])  # type: ignore[union-attr]
+    with pytest.raises(ValueError, match="orthonormal"):
+        lm.edit_subspace(2 * basis, torch.eye(2), layers=[1])
+    with pytest.raises(ValueError, match="matrix has shape"):
+        lm.edit_subspace(basis, torch.eye(3), layers=[1])
+
+
 def test_leaving_a_context_restores_bit_identical_logits(tiny: LanguageModel) -> None:
     before = last_logits(tiny)
     d = random_direction(tiny)

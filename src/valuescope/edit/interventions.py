@@ -406,3 +406,89 @@ class ScaleNeurons(Intervention):
             "neurons": {str(b): ids for b, ids in sorted(self.neurons.items())},
             "factor": self.factor,
         }
+
+
+class EditSubspace(Intervention):
+    """Apply a linear map inside a subspace of the residual stream, leaving its complement untouched.
+
+    With orthonormal ``basis`` rows B (k, d_model), ``matrix`` M (k, k) and ``center`` c, every
+    position's residual h at ``layers`` becomes ``h + ((h - c) B^T (M - I)^T) B``: its coordinates in
+    the subspace, measured from c, are replaced by M times them. M = I is the identity edit.
+    ``keep_special`` (default) leaves special-token positions (BOS, chat markers) as they were: their
+    residuals are far from any text's, and editing them damages the model for no reason of the edit's.
+    """
+
+    def __init__(
+        self,
+        host: Host,
+        basis: object,
+        matrix: object,
+        layers: object,
+        center: object | None = None,
+        keep_special: bool = True,
+    ) -> None:
+        super().__init__(host)
+        d_model = host.layout.d_model
+        b = torch.as_tensor(basis, dtype=torch.float32).detach()
+        if b.ndim != 2 or b.shape[1] != d_model or b.shape[0] < 1:
+            raise ValueError(f"basis has shape {tuple(b.shape)}; it must be (k, {d_model}) with k >= 1")
+        gram = b @ b.T
+        if not torch.allclose(gram, torch.eye(b.shape[0]), atol=1e-4):
+            raise ValueError(
+                "basis rows must be orthonormal (orthonormalise them, e.g. with torch.linalg.qr)"
+            )
+        m = torch.as_tensor(matrix, dtype=torch.float32).detach()
+        if m.shape != (b.shape[0], b.shape[0]):
+            raise ValueError(f"matrix has shape {tuple(m.shape)}; it must be ({b.shape[0]}, {b.shape[0]})")
+        if not (torch.isfinite(b).all() and torch.isfinite(m).all()):
+            raise ValueError("basis and matrix must be finite")
+        self.basis, self.matrix = b, m
+        self.center = torch.zeros(d_model) if center is None else _as_vector(host, center, "center")
+        self.layers = normalize_read_points(host.layout, layers)
+        self._delta = (m - torch.eye(b.shape[0])).T  # (k, k): z -> z (M - I)^T
+        self.keep_special = bool(keep_special)
+        self._special_ids = torch.tensor(sorted(host.special_token_ids), dtype=torch.long)
+        self._special: torch.Tensor | None = None
+
+    def edit_norm(self) -> float:
+        """Frobenius norm of M - I: the size of the edit (random controls match it)."""
+        return float(self._delta.norm())
+
+    def apply(self, h: torch.Tensor) -> torch.Tensor:
+        """The edited residuals (any leading shape, last dimension d_model)."""
+        b = self.basis.to(device=h.device, dtype=h.dtype)
+        z = (h - self.center.to(device=h.device, dtype=h.dtype)) @ b.T
+        out = h + (z @ self._delta.to(device=h.device, dtype=h.dtype)) @ b
+        special = self._special
+        if special is not None and special.shape == h.shape[:2]:
+            out = torch.where(special.to(h.device)[..., None], h, out)
+        return out
+
+    def _install(self) -> list[RemovableHandle]:
+        handles = []
+        if self.keep_special:
+
+            def record(_mod: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+                ids = args[0] if args else kwargs.get("input")
+                if isinstance(ids, torch.Tensor) and ids.ndim == 2 and ids.dtype == torch.long:
+                    self._special = torch.isin(ids, self._special_ids.to(ids.device))
+                else:
+                    self._special = None
+
+            handles.append(self.host.layout.embed.register_forward_pre_hook(record, with_kwargs=True))
+        handles += [hook_read_point(self.host.layout, rp, self.apply) for rp in self.layers]
+        return handles
+
+    def __exit__(self, *exc: object) -> None:
+        super().__exit__(*exc)
+        self._special = None
+
+    def fingerprint(self) -> dict[str, Any]:
+        return {
+            "kind": "edit_subspace",
+            "basis": _tensor_digest(self.basis),
+            "matrix": _tensor_digest(self.matrix),
+            "center": _tensor_digest(self.center),
+            "layers": self.layers,
+            "keep_special": self.keep_special,
+        }

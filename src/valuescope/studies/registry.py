@@ -6,11 +6,14 @@ from __future__ import annotations
 from importlib.metadata import entry_points
 
 from valuescope.studies.entanglement import Entanglement
+from valuescope.studies.indifference import Indifference
 from valuescope.studies.mechanisms import Mechanisms
 from valuescope.studies.protocol import Study
 from valuescope.studies.readout_check import ReadoutCheck
 
-BUILT_IN: dict[str, type[Study]] = {cls.name: cls for cls in (ReadoutCheck, Entanglement, Mechanisms)}
+BUILT_IN: dict[str, type[Study]] = {
+    cls.name: cls for cls in (ReadoutCheck, Entanglement, Mechanisms, Indifference)
+}
 
 ENTRY_POINTS = "valuescope.studies"
 _ADDED: dict[str, type[Study]] = {}

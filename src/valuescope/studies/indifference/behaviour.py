@@ -1,0 +1,93 @@
+"""Step 5 of ``indifference``: does the repair make answers to adversarial moral prompts better? A judge
+model compares answers with and without the edit, position-swapped, and only after it has passed a
+gate on shipped pairs whose better answer is known; nothing is generated when it fails."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import torch
+
+from valuescope.readout.pairwise_judge import PairwiseJudge, judge_gate, win_rate
+from valuescope.stimuli.flames import load_flames, load_moral_prompts
+from valuescope.studies.indifference.items import config_of
+from valuescope.studies.metrics import metric, missing
+from valuescope.studies.protocol import Artifacts, UnitContext
+
+
+def judge_of(ctx: UnitContext) -> Any:
+    cfg = config_of(ctx)
+    if cfg.judge_model in ("self", ctx.model):
+        return ctx.lm
+    from valuescope import load_model
+
+    return load_model(str(cfg.judge_model))
+
+
+def prompts_of(ctx: UnitContext) -> pd.DataFrame:
+    cfg = config_of(ctx)
+    if cfg.prompts is None:
+        table = load_moral_prompts()
+    elif Path(cfg.prompts).suffix.lower() == ".jsonl":
+        table = load_flames(ctx.data.use(cfg.prompts))
+    else:
+        table = load_moral_prompts(ctx.data.use(cfg.prompts))
+    if len(table) > cfg.n_prompts:
+        table = table.groupby("dimension", group_keys=False).apply(
+            lambda g: g.head(max(1, round(cfg.n_prompts * len(g) / len(table))))
+        )
+    return table.head(cfg.n_prompts).reset_index(drop=True)
+
+
+def behaviour_step(ctx: UnitContext) -> Artifacts:
+    cfg = config_of(ctx)
+    if cfg.judge_model is None:
+        return Artifacts(metrics={"judged_win_rate": missing("judge_model is None: behaviour not tested")})
+    judge = PairwiseJudge(judge_of(ctx))
+    gate = judge_gate(judge, min_consistency=cfg.min_consistency, min_accuracy=cfg.min_accuracy)
+    gate_table = pd.DataFrame(
+        [{"judge": getattr(judge.judge, "name", str(cfg.judge_model)), **gate.as_dict()}]
+    )
+    tables: dict[str, pd.DataFrame] = {"judge_gate": gate_table}
+    if not gate.passed:
+        note = f"no judge passed the gate ({gate.reason}); nothing was generated"
+        return Artifacts(tables=tables, metrics={"judged_win_rate": missing(note, n=gate.n_pairs)})
+    repaired = ctx.previous["repair"]
+    if "repair_basis" not in repaired.tensors:
+        return Artifacts(tables=tables, metrics={"judged_win_rate": missing("no repair was fitted")})
+    lm = ctx.lm
+    rp = int(repaired.data["repair_read_point"])
+    prompts = prompts_of(ctx)
+    texts = list(prompts["prompt"])
+    base = lm.generate(texts, max_new_tokens=cfg.max_new_tokens, seed=ctx.seed, progress=ctx.progress)
+    with lm.edit_subspace(
+        repaired.tensors["repair_basis"],
+        repaired.tensors["repair_matrix"],
+        layers=[rp],
+        center=repaired.tensors["repair_center"].to(torch.float32),
+    ):
+        edited = lm.generate(texts, max_new_tokens=cfg.max_new_tokens, seed=ctx.seed, progress=ctx.progress)
+    prefs = judge.prefer(texts, [e.strip() for e in edited], [b.strip() for b in base])
+    win = win_rate(prefs)
+    prefs.insert(0, "prompt_id", prompts["prompt_id"].to_numpy())
+    tables["judgements"] = prefs.drop(columns=[c for c in ("prompt",) if c in prefs.columns])
+    records = [
+        {"prompt_id": str(i), "prompt": p, "unedited": b, "repaired": e}
+        for i, p, b, e in zip(prompts["prompt_id"], texts, base, edited, strict=True)
+    ]
+    metrics = {
+        "judged_win_rate": metric(
+            win["estimate"],
+            win["ci_low"],
+            win["ci_high"],
+            p=win["p"],
+            n=win["n"],
+            layer=rp,
+            better="higher",
+            note=f"repaired vs unedited answers, position-swapped; {win['n_ties']} inconsistent (ties); "
+            f"judge consistency {gate.consistency:.2f}, accuracy {gate.accuracy:.2f} on shipped pairs",
+        )
+    }
+    return Artifacts(tables=tables, generations={"answers": records}, metrics=metrics)

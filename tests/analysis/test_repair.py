@@ -1,0 +1,77 @@
+"""Geometric repair: fitting a subspace edit to a ground-truth similarity structure."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from valuescope.analysis.repair import (
+    at_norm,
+    fit_repair,
+    normalised_gram,
+    on_random_subspace,
+    random_basis,
+    structure_loss,
+    subspace_basis,
+)
+
+
+def collapsed_items(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two foundations x two poles whose vice direction nearly equals the virtue one, in a 4-D
+    subspace of R^12 (the first four axes); ground-truth targets are one-hot times typicality."""
+    rng = np.random.default_rng(seed)
+    d = 12
+    u = np.eye(d)
+    directions = {0: u[0], 1: 0.95 * u[0] + 0.3 * u[2], 2: u[1], 3: 0.95 * u[1] + 0.3 * u[3]}
+    cls = rng.integers(0, 4, n)
+    typ = rng.uniform(0.2, 1.0, n)
+    x = np.stack([typ[i] * directions[c] for i, c in enumerate(cls)])
+    x[:, 4:] += 0.3 * rng.standard_normal((n, d - 4))
+    targets = np.zeros((n, 4))
+    targets[np.arange(n), cls] = typ
+    return x, targets, cls
+
+
+def pole_cosine(x: np.ndarray, cls: np.ndarray) -> float:
+    virtue, vice = x[cls == 0].mean(0), x[cls == 1].mean(0)
+    return float(virtue @ vice / np.linalg.norm(virtue) / np.linalg.norm(vice))
+
+
+def test_repair_learns_the_structure_and_it_holds_on_new_items() -> None:
+    x, t, _ = collapsed_items(200, seed=0)
+    keep = np.zeros((50, 12))
+    keep[:, 4:] = np.random.default_rng(1).standard_normal((50, 8))
+    basis = subspace_basis(np.eye(12)[:4])
+    repair = fit_repair(x, t, keep, basis, np.zeros(12), steps=600)
+    assert repair.structure_after < 0.3 * repair.structure_before
+    x_new, _, cls_new = collapsed_items(200, seed=2)
+    assert pole_cosine(x_new, cls_new) > 0.9
+    assert pole_cosine(repair.apply(x_new), cls_new) < 0.4
+    # the complement of the subspace is untouched
+    np.testing.assert_allclose(repair.apply(x_new)[:, 4:], x_new[:, 4:])
+    assert repair.keep_change == pytest.approx(0.0, abs=1e-12)
+
+
+def test_random_controls_keep_the_edit_norm() -> None:
+    x, t, _ = collapsed_items(60, seed=3)
+    repair = fit_repair(x, t, x[:5], subspace_basis(np.eye(12)[:4]), np.zeros(12), steps=50)
+    rng = np.random.default_rng(0)
+    moved = on_random_subspace(repair, rng)
+    assert moved.norm == pytest.approx(repair.norm)
+    np.testing.assert_allclose(moved.basis @ moved.basis.T, np.eye(4), atol=1e-10)
+    assert at_norm(repair, 2.0).norm == pytest.approx(2.0)
+
+
+def test_bases_grams_and_bad_input() -> None:
+    b = subspace_basis(np.array([[1.0, 0, 0], [2.0, 0, 0], [0, 1.0, 1.0]]))
+    assert b.shape == (2, 3)
+    np.testing.assert_allclose(b @ b.T, np.eye(2), atol=1e-12)
+    r = random_basis(3, 7, np.random.default_rng(0))
+    np.testing.assert_allclose(r @ r.T, np.eye(3), atol=1e-12)
+    g = normalised_gram(np.array([[1.0, 0.0], [0.0, 3.0]]))
+    np.testing.assert_allclose(np.diag(g).mean(), 1.0)
+    assert structure_loss(np.eye(3), 2 * np.eye(3)) == pytest.approx(0.0)
+    with pytest.raises(ValueError, match="all zero"):
+        subspace_basis(np.zeros((2, 3)))
+    with pytest.raises(ValueError, match="non-zero target"):
+        fit_repair(np.ones((4, 3)), np.zeros((4, 2)), np.ones((1, 3)), np.eye(3)[:1], np.zeros(3))
