@@ -62,6 +62,17 @@ def test_random_controls_keep_the_edit_norm() -> None:
     assert at_norm(repair, 2.0).norm == pytest.approx(2.0)
 
 
+def test_the_fast_gram_mismatch_equals_the_direct_one() -> None:
+    import torch
+
+    from valuescope.analysis.repair import _gram_mismatch
+
+    rng = np.random.default_rng(0)
+    z, t = rng.standard_normal((30, 4)), rng.random((30, 6))
+    direct = structure_loss(z, t)
+    assert float(_gram_mismatch(torch.as_tensor(z), torch.as_tensor(t))) == pytest.approx(direct, rel=1e-9)
+
+
 def test_bases_grams_and_bad_input() -> None:
     b = subspace_basis(np.array([[1.0, 0, 0], [2.0, 0, 0], [0, 1.0, 1.0]]))
     assert b.shape == (2, 3)

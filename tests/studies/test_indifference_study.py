@@ -142,3 +142,74 @@ def test_gemma_quick_run_reads_every_diagnostic(tmp_path: Path) -> None:
     assert 0 < summary["sae_fve"]["estimate"] <= 1
     win = summary["judged_win_rate"]
     assert win["estimate"] is not None or "gate" in win["note"]
+
+
+def test_a_pretrained_sae_in_saelens_layout_replaces_training(tmp_path: Path) -> None:
+    import torch
+    from conftest import get_model
+
+    from valuescope.analysis.sae import SAE
+    from valuescope.analysis.sae_io import save_sae
+
+    d = get_model("tiny-llama").d_model
+    g = torch.Generator().manual_seed(0)
+    sae = SAE(
+        W_enc=torch.randn(d, 96, generator=g),
+        b_enc=torch.zeros(96),
+        W_dec=torch.randn(96, d, generator=g),
+        b_dec=torch.zeros(d),
+        architecture="topk",
+        k=4,
+        metadata={"hook_name": "blocks.0.hook_resid_post"},
+    )
+    folder = save_sae(sae, tmp_path / "sae")
+    run = tmp_path / "run"
+    config = tmp_path / "c.yaml"
+    config.write_text(TINY.replace("judge_model: self", f"judge_model: null, sae: {folder}"))
+    execute(make_plan("indifference", ["tiny-llama"], run, config_file=config, profile="quick"), quiet=True)
+    summary = summary_of(run, "tiny-llama")
+    assert summary["sae_fve"]["layer"] == 1  # blocks.0.hook_resid_post is read point 1
+    assert "pretrained" in summary["sae_fve"]["note"]
+    assert summary["judged_win_rate"]["estimate"] is None
+
+
+def test_social_chem_ground_truth_read_as_bare_text(tmp_path: Path) -> None:
+    from valuescope.stimuli.moral_items import FOUNDATIONS
+
+    long_names = {
+        "care": "care-harm", "fairness": "fairness-cheating", "loyalty": "loyalty-betrayal",
+        "authority": "authority-subversion", "sanctity": "sanctity-degradation",
+    }  # fmt: skip
+    header = (
+        "area\tm\tsplit\trot-agree\trot-categorization\trot-moral-foundations\trot-char-targeting\trot-bad\t"
+        "rot-judgment\taction\taction-agency\taction-moral-judgment\taction-agree\taction-legal\t"
+        "action-pressure\taction-char-involved\taction-hypothetical\tsituation\tsituation-short-id\trot\t"
+        "rot-id\trot-worker-id\tbreakdown-worker-id\tn-characters\tcharacters"
+    )
+    lines = [header]
+    for f in FOUNDATIONS:
+        for pole, sign in (("virtue", 1), ("vice", -1)):
+            for i in range(8):
+                action = f"{pole} act number {i} concerning {f}"
+                cells = dict.fromkeys(header.split("\t"), "")
+                cells.update(
+                    {"rot-moral-foundations": long_names[f], "rot-bad": "0", "action": action, "rot": action,
+                     "action-moral-judgment": f"{sign * (1 + i % 2)}.0", "action-agree": "4.0",
+                     "rot-agree": "4.0"}
+                )  # fmt: skip
+                lines.append("\t".join(cells[c] for c in header.split("\t")))
+    tsv = tmp_path / "sc.tsv"
+    tsv.write_text("\n".join(lines) + "\n")
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "studies:\n  indifference: {lexicon: social-chem, social_chem: " + str(tsv) + ", carrier: null, "
+        "neutral_ratio: 0.5, n_blocks: 5, sae_width: 64, sae_k: 4, sae_steps: 30, sae_batch: 64, "
+        "repair_steps: 20, min_auroc: 0.55, judge_model: null}\n"
+    )
+    out = tmp_path / "run"
+    execute(make_plan("indifference", ["tiny-llama"], out, config_file=config, profile="quick"), quiet=True)
+    summary = summary_of(out, "tiny-llama")
+    for name in CONTRACT:
+        check_metric(name, summary[name], "indifference/tiny-llama")
+    assert summary["n_moral_lemmas"]["estimate"] == 80
+    assert summary["virtue_vice_cosine"]["estimate"] is not None

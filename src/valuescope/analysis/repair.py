@@ -112,18 +112,18 @@ def fit_repair(
     b = torch.as_tensor(basis)
     z = torch.as_tensor(x - center) @ b.T
     zk = torch.as_tensor(keep - center) @ b.T
-    g = torch.as_tensor(normalised_gram(t))
+    tt = torch.as_tensor(t)
     keep_scale = float((zk**2).sum(1).mean()) or 1.0
     eye = torch.eye(b.shape[0], dtype=torch.float64)
     m = eye.clone().requires_grad_(True)
     opt = torch.optim.Adam([m], lr=lr)
     for _ in range(int(steps)):
         opt.zero_grad()
-        loss, _, _ = _loss(m, z, zk, g, eye, keep_scale, keep_weight, norm_weight)
+        loss, _, _ = _loss(m, z, zk, tt, eye, keep_scale, keep_weight, norm_weight)
         loss.backward()
         opt.step()
     with torch.no_grad():
-        _, structure, keep_change = _loss(m, z, zk, g, eye, keep_scale, keep_weight, norm_weight)
+        _, structure, keep_change = _loss(m, z, zk, tt, eye, keep_scale, keep_weight, norm_weight)
     return Repair(
         basis=basis,
         matrix=m.detach().numpy(),
@@ -138,18 +138,29 @@ def _loss(
     m: torch.Tensor,
     z: torch.Tensor,
     zk: torch.Tensor,
-    g: torch.Tensor,
+    t: torch.Tensor,
     eye: torch.Tensor,
     keep_scale: float,
     keep_weight: float,
     norm_weight: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     ze = z @ m.T
-    k = ze @ ze.T
-    structure = ((k / torch.diagonal(k).mean() - g) ** 2).mean()
+    structure = _gram_mismatch(ze, t)
     keep_change = ((zk @ (m - eye).T) ** 2).sum(1).mean() / keep_scale
     loss = structure + keep_weight * keep_change + norm_weight * ((m - eye) ** 2).sum()
     return loss, structure, keep_change
+
+
+def _gram_mismatch(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+    """mean((Z Z^T / a - T T^T / b)^2) with a, b the mean diagonals, through (k, k)-sized products only:
+    ||Z^T Z||^2 / a^2 - 2 ||Z^T T||^2 / (a b) + ||T^T T||^2 / b^2, over n^2 (O(n k^2), not O(n^2 k))."""
+    n = z.shape[0]
+    a = (z**2).sum() / n
+    b = (t**2).sum() / n
+    total = (
+        ((z.T @ z) ** 2).sum() / a**2 - 2 * ((z.T @ t) ** 2).sum() / (a * b) + ((t.T @ t) ** 2).sum() / b**2
+    )
+    return total / n**2
 
 
 def at_norm(repair: Repair, norm: float) -> Repair:

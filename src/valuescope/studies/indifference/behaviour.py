@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from valuescope.readout.pairwise_judge import PairwiseJudge, judge_gate, win_rate
-from valuescope.stimuli.flames import load_flames, load_moral_prompts
+from valuescope.stimuli.flames import FLAMES_FILE, load_flames, load_moral_prompts
 from valuescope.studies.indifference.items import config_of
 from valuescope.studies.metrics import metric, missing
 from valuescope.studies.protocol import Artifacts, UnitContext
@@ -30,6 +30,14 @@ def prompts_of(ctx: UnitContext) -> pd.DataFrame:
     cfg = config_of(ctx)
     if cfg.prompts is None:
         table = load_moral_prompts()
+    elif cfg.prompts == "flames":
+        found = ctx.data.find(FLAMES_FILE)
+        if found is None:
+            raise FileNotFoundError(
+                f"prompts: flames reads {FLAMES_FILE} under the data folder ({ctx.data.describe()}); "
+                "set VALUESCOPE_DATA / --data, or give prompts: PATH"
+            )
+        table = load_flames(ctx.data.use(found), n=cfg.n_prompts, seed=cfg.seed)
     elif Path(cfg.prompts).suffix.lower() == ".jsonl":
         table = load_flames(ctx.data.use(cfg.prompts))
     else:

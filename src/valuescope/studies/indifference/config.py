@@ -55,9 +55,9 @@ class IndifferenceConfig(StudyConfig):
     sae_k: Annotated[int, Field(ge=1)] = 16
     sae_steps: Annotated[int, Field(ge=10)] = 300
     sae_batch: Annotated[int, Field(ge=16)] = 1024
-    min_auroc: Annotated[float, Field(gt=0.5, lt=1)] = 0.7
+    min_auroc: Annotated[float, Field(gt=0.5, lt=1)] = 0.65
     """Smallest AUROC (foundation x pole vs everything else, on half A) for a moral feature."""
-    features_per_class: Annotated[int, Field(ge=1)] = 6
+    features_per_class: Annotated[int, Field(ge=1)] = 8
 
     repair_steps: Annotated[int, Field(ge=10)] = 400
     keep_weight: Annotated[float, Field(ge=0)] = 1.0
@@ -70,8 +70,8 @@ class IndifferenceConfig(StudyConfig):
     """Model that compares answers with and without the repair (any ``load_model`` name; ``self``:
     the model under study; None: skip the behaviour test). It must pass the gate first."""
     prompts: str | None = None
-    """Adversarial prompts: a Flames ``.jsonl`` or a CSV ``prompt_id,dimension,prompt`` (None: the
-    package's English prompts)."""
+    """Adversarial prompts: ``flames`` (Flames' 1k Chinese prompts from the data folder), a Flames-style
+    ``.jsonl``, a CSV ``prompt_id,dimension,prompt``, or None: the package's 30 English prompts."""
     n_prompts: Annotated[int, Field(ge=2)] = 12
     max_new_tokens: Annotated[int, Field(ge=4)] = 48
     min_consistency: Annotated[float, Field(ge=0, le=1)] = 0.8

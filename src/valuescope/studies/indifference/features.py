@@ -11,7 +11,7 @@ import pandas as pd
 import torch
 
 from valuescope.analysis import sae as sae_lib
-from valuescope.analysis import sae_features
+from valuescope.analysis import sae_features, sae_io
 from valuescope.language_model import reference_texts
 from valuescope.readout.extract import read_texts
 from valuescope.stimuli.mechanisms import load_queries
@@ -30,8 +30,9 @@ def class_labels(items: pd.DataFrame) -> np.ndarray:
     return np.where(kind == "neutral", "neutral", items["foundation"].astype(str) + "_" + kind)
 
 
-def corpus(ctx: UnitContext, items: pd.DataFrame) -> tuple[list[Any], list[str], dict[str, int]]:
-    """(half A's items in their carrier, neutral sentences, counts): no text that names a half-B item."""
+def corpus(ctx: UnitContext, items: pd.DataFrame) -> tuple[list[str], list[str], dict[str, int]]:
+    """(half A's items in their carrier, neutral sentences, counts): no text that names a half-B item.
+    Every token of the carrier text is trained on, so the SAE sees the context the items are read in."""
     cfg = config_of(ctx)
     half_a, half_b = halves(items)
     held_out = {str(t).lower() for t in items.loc[half_b, "text"]}
@@ -40,17 +41,21 @@ def corpus(ctx: UnitContext, items: pd.DataFrame) -> tuple[list[Any], list[str],
     else:
         sentences = reference_texts() + list(load_queries()["query"])
     clean = [s for s in sentences if not held_out.intersection(WORD.findall(s.lower()))]
-    own = reading_items(carrier_of(cfg, items), items.loc[half_a, "text"])
+    read = reading_items(carrier_of(cfg, items), items.loc[half_a, "text"])
+    own = [item if isinstance(item, str) else "".join(item) for item in read]
     counts = {"items": len(own), "sentences": len(clean), "sentences_dropped": len(sentences) - len(clean)}
     return own, clean, counts
 
 
 def token_residuals(lm: Any, texts: list[Any], read_point: int, batch_size: int = 16) -> torch.Tensor:
-    """Every pooled-text token's residual at ``read_point`` (special tokens excluded): (tokens, d)."""
+    """Every pooled-text token's residual at ``read_point`` (special tokens and each text's first position
+    excluded: models without BOS park massive activations there, which would dominate the SAE); (n, d)."""
     if not texts:
         return torch.zeros(0, lm.d_model)
     out = lm.residuals(texts, layers=[read_point], pool="all", batch_size=batch_size)
-    return out.values[:, 0][out.mask]
+    mask = out.mask.clone()
+    mask[:, 0] = False  # the first position is an attention sink whether or not it is a BOS token
+    return out.values[:, 0][mask]
 
 
 def sae_step(ctx: UnitContext) -> Artifacts:
@@ -60,8 +65,8 @@ def sae_step(ctx: UnitContext) -> Artifacts:
     rp = int(ctx.previous["diagnostics"].data["read_point"])
     training: dict[str, Any] = {"read_point": rp}
     if cfg.sae:
-        sae = sae_lib.load_sae(ctx.data.use(f"{cfg.sae}/cfg.json").parent)
-        hook_rp = sae_lib.read_point_from_hook(str(sae.metadata.get("hook_name", "")))
+        sae = sae_io.load_sae(ctx.data.use(f"{cfg.sae}/cfg.json").parent)
+        hook_rp = sae_io.read_point_from_hook(str(sae.metadata.get("hook_name", "")))
         if sae.W_enc.shape[0] != lm.d_model:
             raise ValueError(
                 f"{cfg.sae}: SAE d_in={sae.W_enc.shape[0]} but {lm.name} has d_model={lm.d_model}"
@@ -113,6 +118,11 @@ def sae_step(ctx: UnitContext) -> Artifacts:
     chosen = sae_features.select_moral_features(
         selectivity, min_auroc=cfg.min_auroc, max_per_class=cfg.features_per_class
     )
+    n_feat = len(chosen)
+    fallback = n_feat == 0
+    if fallback:  # still measure a repair, on each class's best two features, and say so
+        chosen = sae_features.select_moral_features(selectivity, min_auroc=0.5, max_per_class=2)
+    chosen = chosen.assign(passed=not fallback)
     texts = list(items["text"].astype(str))
     tops = [
         {"feature": int(f), "class": c, "rank": r + 1, "item": t, "activation": float(a)}
@@ -125,7 +135,6 @@ def sae_step(ctx: UnitContext) -> Artifacts:
     tensors = {name: getattr(sae, name).detach().float().contiguous() for name in SAE_TENSORS}
     directions = sae.W_dec[torch.tensor(chosen["feature"].to_numpy(dtype=np.int64))]
     tensors["moral_directions"] = directions.detach().float().contiguous()
-    n_feat = len(chosen)
     metrics = {
         "sae_fve": metric(training["fve"], n=int(x_items.shape[0]), layer=rp, better="higher", note=fve_note),
         "sae_l0": metric(training["l0"], n=int(x_items.shape[0]), layer=rp, note="mean active features"),
@@ -134,7 +143,8 @@ def sae_step(ctx: UnitContext) -> Artifacts:
             n=len(classes),
             layer=rp,
             note=f"features with AUROC >= {cfg.min_auroc} for one foundation x pole on half A "
-            f"(at most {cfg.features_per_class} per class)",
+            f"(at most {cfg.features_per_class} per class)"
+            + ("; none, so the repair uses each class's best two below the threshold" if fallback else ""),
         ),
     }
     tables = {
@@ -142,4 +152,9 @@ def sae_step(ctx: UnitContext) -> Artifacts:
         "moral_features": features,
         "feature_top_items": pd.DataFrame(tops),
     }
-    return Artifacts(tables=tables, tensors=tensors, metrics=metrics, data={"sae_read_point": rp})
+    return Artifacts(
+        tables=tables,
+        tensors=tensors,
+        metrics=metrics,
+        data={"sae_read_point": rp, "fallback_features": fallback},
+    )
