@@ -72,3 +72,26 @@ def test_a_bad_api_model_entry_names_the_key(tmp_path: Path) -> None:
     path.write_text("api_models:\n  x: {base_url: 'http://127.0.0.1:1/v1', model: m, colour: red}\n")
     with pytest.raises(ConfigError, match=r"api_models\.x: colour: unknown key"):
         make_plan("readout-check", ["x"], tmp_path / "run", config_file=path)
+
+
+def test_a_served_model_judges_through_the_indifference_gate(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A study config names an API model of the run file as its judge; the gate runs through the server."""
+    require_llama_server()
+    monkeypatch.setenv("VALUESCOPE_TEST_KEY", SECRET)
+    gguf = REGISTRY["smollm2-135m-instruct"].locate()
+    path = config(tmp_path, "URL")
+    text = path.read_text().split("studies:")[0] + (
+        "studies:\n  indifference: {max_lemmas: 60, n_blocks: 5, sae_width: 64, sae_k: 4, sae_steps: 20, "
+        "sae_batch: 64, repair_steps: 10, min_auroc: 0.55, judge_model: smol-api, n_prompts: 2, "
+        "max_new_tokens: 4}\n"
+    )
+    with llama_server(gguf, tmp_path) as url:
+        path.write_text(text.replace("URL", url))
+        out = tmp_path / "run"
+        execute(make_plan("indifference", ["tiny-llama"], out, config_file=path, profile="quick"), quiet=True)
+    gate = next(out.rglob("indifference__tiny-llama__judge_gate.csv")).read_text()
+    assert "smol-api" in gate and "consistency" in gate
+    win = json.loads((out / "summary.json").read_text())["indifference"]["tiny-llama"]["judged_win_rate"]
+    assert win["estimate"] is not None or "gate" in win["note"]

@@ -152,7 +152,18 @@ def _run_unit(
         write_unit(folder, Artifacts(), meta)
         return
     data = DataSources(plan.data_root)
-    ctx = UnitContext(study_name, model, step.name, config, seed, data, dict(previous), not quiet, load)
+    ctx = UnitContext(
+        study_name,
+        model,
+        step.name,
+        config,
+        seed,
+        data,
+        dict(previous),
+        not quiet,
+        load,
+        open_other=lambda name: open_model(name, plan),
+    )
     started = time.perf_counter()
     with _seeded(seed):
         artifacts = step.run(ctx)

@@ -98,11 +98,21 @@ class UnitContext:
     previous: Mapping[str, Artifacts]
     progress: bool
     load: Callable[[], Any]
+    open_other: Callable[[str], Any] | None = None
+    """Opens another model by name, as ``--model`` would (the run's ``api_models`` included): a judge."""
 
     @property
     def lm(self) -> Any:
         """The model: a ``LanguageModel`` or an API model (rate/generate only)."""
         return self.load()
+
+    def other_model(self, name: str) -> Any:
+        """The model ``name``: an API model the run declares, else ``load_model(name)``."""
+        if self.open_other is not None:
+            return self.open_other(name)
+        from valuescope import load_model
+
+        return load_model(name)
 
     @property
     def rng(self) -> np.random.Generator:

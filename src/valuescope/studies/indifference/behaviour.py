@@ -21,9 +21,7 @@ def judge_of(ctx: UnitContext) -> Any:
     cfg = config_of(ctx)
     if cfg.judge_model in ("self", ctx.model):
         return ctx.lm
-    from valuescope import load_model
-
-    return load_model(str(cfg.judge_model))
+    return ctx.other_model(str(cfg.judge_model))
 
 
 def prompts_of(ctx: UnitContext) -> pd.DataFrame:

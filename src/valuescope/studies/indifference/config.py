@@ -67,8 +67,9 @@ class IndifferenceConfig(StudyConfig):
     damage_texts: Annotated[int, Field(ge=2)] = 8
 
     judge_model: str | None = "smollm2-135m-instruct"
-    """Model that compares answers with and without the repair (any ``load_model`` name; ``self``:
-    the model under study; None: skip the behaviour test). It must pass the gate first."""
+    """Model that compares answers with and without the repair: any ``--model`` name, including one the
+    run file declares under ``api_models`` (an OpenAI-compatible server); ``self``: the model under study;
+    None: skip the behaviour test. It must pass the gate first."""
     prompts: str | None = None
     """Adversarial prompts: ``flames`` (Flames' 1k Chinese prompts from the data folder), a Flames-style
     ``.jsonl``, a CSV ``prompt_id,dimension,prompt``, or None: the package's 30 English prompts."""

@@ -166,12 +166,7 @@ def labeller_for(ctx: UnitContext) -> value_labels.ValueLabeller:
     if cfg.labeller == "embedding":
         labeller = value_labels.EmbeddingLabeller()
     else:
-        if cfg.judge_model is None:
-            judge = ctx.lm
-        else:
-            from valuescope import load_model
-
-            judge = load_model(cfg.judge_model)
+        judge = ctx.lm if cfg.judge_model is None else ctx.other_model(cfg.judge_model)
         labeller = value_labels.JudgeLabeller(judge)
     if cfg.label_threshold is not None:
         labeller.threshold = cfg.label_threshold
