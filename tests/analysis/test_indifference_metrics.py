@@ -346,8 +346,8 @@ def test_folds_never_split_a_lemma(monkeypatch: pytest.MonkeyPatch) -> None:
 
     monkeypatch.setattr(ind, "grouped_folds", spy)
     ind.diagnostics(x, items, settings=QUICK)
-    ind.bootstrap_diagnostics(x, items, n_boot=3, fast=True)
-    assert {len(folds) for _, folds in seen} == {2, 3, 5}
+    ind.jackknife_diagnostics(x, items, n_blocks=4, settings=ind.FAST_SETTINGS)
+    assert {len(folds) for _, folds in seen} == {2, 3, 4, 5}
     for groups, folds in seen:
         for train, test in folds:
             assert not set(groups[train].tolist()) & set(groups[test].tolist())
@@ -421,7 +421,7 @@ def test_layer_curves_rows_equal_diagnostics_and_null_per_layer() -> None:
         ind.layer_curves(separated, [0], items)
 
 
-# ------------------------------------------------------------------------------------------- bootstrap
+# ------------------------------------------------------------------------------------------- jackknife
 
 
 def test_jackknife_intervals_contain_the_estimate_and_cover_a_noisy_truth() -> None:

@@ -71,7 +71,7 @@ def model_findings(art: Artifacts) -> list[str]:
         out.append(
             f"Sparse autoencoder: it explains {100 * (_num(fve) or 0):.0f}% of held-out variance with "
             f"{_num(m.get('sae_l0')) or 0:.1f} active features per token, and {int(_num(n_feat) or 0)} of "
-            "its features pass the moral selectivity threshold. " + str(fve.get("note", "")) + "."
+            "its features pass the moral selectivity threshold (" + str(fve.get("note", "")) + ")."
         )
     after, rand = m.get("virtue_vice_cosine_after_repair"), m.get("random_edit_virtue_vice_cosine")
     kl = m.get("repair_kl")

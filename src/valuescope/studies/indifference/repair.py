@@ -35,6 +35,12 @@ def permuted(targets: np.ndarray, lemmas: np.ndarray, rng: np.random.Generator) 
     return targets[first[order]][codes]
 
 
+def _p(p: float | None) -> str:
+    if p is None:
+        return "no test"
+    return "p < 0.001" if p < 0.001 else f"p {p:.3f}"
+
+
 def _missing_all(note: str) -> dict[str, dict[str, Any]]:
     names = [f"{m}_after_repair" for m in DIAGNOSTICS]
     names += ["random_edit_virtue_vice_cosine", "random_edit_typicality_spearman", "repair_kl"]
@@ -161,7 +167,7 @@ def repair_step(ctx: UnitContext) -> Artifacts:
             layer=rp,
             better=better,
             note=f"half B; change {diff.estimate:+.3f} [{diff.ci_low:+.3f}, {diff.ci_high:+.3f}] "
-            f"(paired jackknife over lemma blocks, p {diff.p:.3f}): {verdict}{weak}",
+            f"(paired jackknife over lemma blocks, {_p(diff.p)}): {verdict}{weak}",
         )
         rows.append(
             {
