@@ -28,6 +28,8 @@ import pandas as pd
 from sklearn.cluster import KMeans
 from sklearn.metrics import silhouette_score
 
+from valuescope.analysis import stats
+
 __all__ = [
     "VALUELEX_TAXONOMY",
     "ClusterResult",
@@ -328,3 +330,29 @@ def taxonomy_tree(
     return (
         frame.assign(_key=key).sort_values(["_key", "cosine"], ascending=[True, False]).drop(columns="_key")
     )
+
+
+def coverage_interval(
+    term_embeddings: np.ndarray,
+    labels: np.ndarray | Sequence[Any],
+    descriptions: np.ndarray,
+    *,
+    center: bool = True,
+    n_boot: int = 500,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """(coverage, ci_low, ci_high): ``taxonomy_agreement``'s estimate with a percentile bootstrap over
+    terms (each resample keeps the terms' cluster labels and recomputes the centroids)."""
+    unit = _unit_rows(np.asarray(term_embeddings, dtype=np.float64), "term_embeddings")
+    codes, names = _codes(labels, len(unit))
+    k = len(names)
+    desc = _unit_rows(np.asarray(descriptions, dtype=np.float64), "descriptions")
+
+    def stat(idx: np.ndarray) -> float:
+        u, d = _centre(unit[idx], desc, center)
+        present = np.unique(codes[idx])
+        cents = _centroids_from_codes(u, codes[idx], k)[present]
+        return _coverage(cents, d)
+
+    return stats.bootstrap(stat, len(unit), n_boot=n_boot, level=level, seed=seed)
