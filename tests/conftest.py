@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -11,6 +12,7 @@ os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 import pytest
 
 from valuescope import LanguageModel, load_model
+from valuescope.stimuli.csvfile import StimulusError
 from valuescope.stimuli.sources import DATA_ENV
 
 TINY = [
@@ -60,3 +62,16 @@ def shared_data() -> Path:
     if not root.is_dir():
         pytest.skip(f"no shared data folder at {root} (set {DATA_ENV})")
     return root
+
+
+def raises(loader: Callable[[Path], object], path: Path, row: int, column: str, *words: str) -> str:
+    """The StimulusError ``loader(path)`` raises, checked to name the file, ``row`` and ``column`` and to
+    contain ``words``."""
+    with pytest.raises(StimulusError) as e:
+        loader(path)
+    message = str(e.value)
+    assert message.startswith(f"{path}: row {row}"), message
+    assert f"column {column!r}" in message.split(":")[1], message
+    for word in words:
+        assert word in message, message
+    return message

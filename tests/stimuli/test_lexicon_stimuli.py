@@ -8,8 +8,8 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
-import pandas as pd
 import pytest
+from conftest import raises
 
 from valuescope.stimuli import lexicon as lx
 from valuescope.stimuli.csvfile import StimulusError
@@ -131,8 +131,6 @@ def test_validation_positives_share_more_words_with_their_anchors_than_negatives
 
 # -------------------------------------------------------------------------------------- user files
 
-Loader = Callable[[Path], pd.DataFrame]
-
 
 def write(tmp_path: Path, text: str, name: str = "bad.csv") -> Path:
     path = tmp_path / name
@@ -154,17 +152,6 @@ def anchors_csv() -> str:
 
 def validation_csv(extra: str = "") -> str:
     return "stem_id,subdimension,completion,label\ns0,ethical,refuse.,1\ns1,social,stop.,0\n" + extra
-
-
-def raises(loader: Loader, path: Path, row: int, column: str, *words: str) -> str:
-    with pytest.raises(StimulusError) as e:
-        loader(path)
-    message = str(e.value)
-    assert message.startswith(f"{path}: row {row}"), message
-    assert f"column {column!r}" in message.split(":")[1], message
-    for word in words:
-        assert word in message, message
-    return message
 
 
 def test_user_files_of_the_same_schema_replace_the_package_files(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import raises
 
 from valuescope.stimuli import mechanisms as st
 from valuescope.stimuli.csvfile import StimulusError
@@ -106,8 +107,6 @@ def test_statements_stack_with_the_pvq40(shared_data: Path) -> None:
 
 # -------------------------------------------------------------------------------------- bad user files
 
-Loader = Callable[[Path], pd.DataFrame]
-
 
 def write(tmp_path: Path, text: str, name: str = "bad.csv") -> Path:
     path = tmp_path / name
@@ -128,17 +127,6 @@ def statements_csv(extra: str = "") -> str:
     lines = ["statement_id,value,reverse,text"]
     lines += [f"s-{v},{v},0,I care about {v}." for v in SCHWARTZ_VALUES]
     return "\n".join(lines) + "\n" + extra
-
-
-def raises(loader: Loader, path: Path, row: int, column: str, *words: str) -> str:
-    with pytest.raises(StimulusError) as e:
-        loader(path)
-    message = str(e.value)
-    assert message.startswith(f"{path}: row {row}"), message
-    assert f"column {column!r}" in message.split(":")[1], message
-    for word in words:
-        assert word in message, message
-    return message
 
 
 def test_a_user_file_of_the_same_schema_replaces_the_package_file(tmp_path: Path) -> None:

@@ -250,6 +250,33 @@ class SteerEach(Intervention):
 Center = float | Mapping[int, float] | Literal["reference"] | None
 
 
+class SpecialPositions:
+    """Which positions of the current forward pass hold special tokens (BOS, chat markers), recorded by a
+    pre-hook on the embedding, so that an edit can leave them as they were (``keep``)."""
+
+    def __init__(self, host: Host) -> None:
+        self.layout = host.layout
+        self.ids = torch.tensor(sorted(host.special_token_ids), dtype=torch.long)
+        self.mask: torch.Tensor | None = None
+
+    def install(self) -> RemovableHandle:
+        def record(_mod: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+            ids = args[0] if args else kwargs.get("input")
+            if isinstance(ids, torch.Tensor) and ids.ndim == 2 and ids.dtype == torch.long:
+                self.mask = torch.isin(ids, self.ids.to(ids.device))
+            else:
+                self.mask = None  # embeddings given directly: positions are unknown, nothing is kept
+
+        return self.layout.embed.register_forward_pre_hook(record, with_kwargs=True)
+
+    def keep(self, h: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+        """``out`` with the special positions of ``h`` (batch, seq, d) put back."""
+        mask = self.mask
+        if mask is None or mask.shape != h.shape[:2]:
+            return out
+        return torch.where(mask.to(h.device)[..., None], h, out)
+
+
 class Ablate(Intervention):
     """Project a direction out of the residual stream (and optionally out of every sublayer output).
 
@@ -281,8 +308,7 @@ class Ablate(Intervention):
         self.sublayers = sublayers
         self.centers = self._centers(center)
         self.keep_special = bool(keep_special)
-        self._special_ids = torch.tensor(sorted(host.special_token_ids), dtype=torch.long)
-        self._special: torch.Tensor | None = None
+        self._special = SpecialPositions(host)
 
     def _centers(self, center: Center) -> dict[int, float]:
         if center is None:
@@ -315,26 +341,13 @@ class Ablate(Intervention):
     def _project(self, h: torch.Tensor, center: float) -> torch.Tensor:
         u = self.unit.to(device=h.device, dtype=h.dtype)
         out = h - ((h @ u) - center)[..., None] * u
-        special = self._special
-        if special is not None and special.shape == h.shape[:2]:
-            out = torch.where(special.to(h.device)[..., None], h, out)
-        return out
-
-    def _record_special(self, ids: object) -> None:
-        if not isinstance(ids, torch.Tensor) or ids.ndim != 2 or ids.dtype != torch.long:
-            self._special = None  # embeddings given directly: positions are unknown, nothing is kept
-            return
-        self._special = torch.isin(ids, self._special_ids.to(ids.device))
+        return self._special.keep(h, out)
 
     def _install(self) -> list[RemovableHandle]:
         layout = self.host.layout
         handles = []
         if self.keep_special:
-
-            def record(_mod: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-                self._record_special(args[0] if args else kwargs.get("input"))
-
-            handles.append(layout.embed.register_forward_pre_hook(record, with_kwargs=True))
+            handles.append(self._special.install())
         for rp in self.layers:
 
             def fn(h: torch.Tensor, c: float = self.centers[rp]) -> torch.Tensor:
@@ -349,7 +362,7 @@ class Ablate(Intervention):
 
     def __exit__(self, *exc: object) -> None:
         super().__exit__(*exc)
-        self._special = None
+        self._special.mask = None
 
     def fingerprint(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -447,8 +460,7 @@ class EditSubspace(Intervention):
         self.layers = normalize_read_points(host.layout, layers)
         self._delta = (m - torch.eye(b.shape[0])).T  # (k, k): z -> z (M - I)^T
         self.keep_special = bool(keep_special)
-        self._special_ids = torch.tensor(sorted(host.special_token_ids), dtype=torch.long)
-        self._special: torch.Tensor | None = None
+        self._special = SpecialPositions(host)
 
     def edit_norm(self) -> float:
         """Frobenius norm of M - I: the size of the edit (random controls match it)."""
@@ -459,29 +471,16 @@ class EditSubspace(Intervention):
         b = self.basis.to(device=h.device, dtype=h.dtype)
         z = (h - self.center.to(device=h.device, dtype=h.dtype)) @ b.T
         out = h + (z @ self._delta.to(device=h.device, dtype=h.dtype)) @ b
-        special = self._special
-        if special is not None and special.shape == h.shape[:2]:
-            out = torch.where(special.to(h.device)[..., None], h, out)
-        return out
+        return self._special.keep(h, out)
 
     def _install(self) -> list[RemovableHandle]:
-        handles = []
-        if self.keep_special:
-
-            def record(_mod: nn.Module, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-                ids = args[0] if args else kwargs.get("input")
-                if isinstance(ids, torch.Tensor) and ids.ndim == 2 and ids.dtype == torch.long:
-                    self._special = torch.isin(ids, self._special_ids.to(ids.device))
-                else:
-                    self._special = None
-
-            handles.append(self.host.layout.embed.register_forward_pre_hook(record, with_kwargs=True))
+        handles = [self._special.install()] if self.keep_special else []
         handles += [hook_read_point(self.host.layout, rp, self.apply) for rp in self.layers]
         return handles
 
     def __exit__(self, *exc: object) -> None:
         super().__exit__(*exc)
-        self._special = None
+        self._special.mask = None
 
     def fingerprint(self) -> dict[str, Any]:
         return {
