@@ -95,3 +95,34 @@ def test_a_served_model_judges_through_the_indifference_gate(
     assert "smol-api" in gate and "consistency" in gate
     win = json.loads((out / "summary.json").read_text())["indifference"]["tiny-llama"]["judged_win_rate"]
     assert win["estimate"] is not None or "gate" in win["note"]
+
+
+def test_a_served_chat_model_is_elicited_and_profiled_in_the_lexicon_study(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Elicitation (with the list system message) and stem completions go through the server's chat
+    endpoint; the served model's raw answers are saved beside an in-process model's."""
+    require_llama_server()
+    monkeypatch.setenv("VALUESCOPE_TEST_KEY", SECRET)
+    gguf = REGISTRY["smollm2-135m-instruct"].locate()
+    path = config(tmp_path, "URL")
+    text = path.read_text().split("studies:")[0] + (
+        "studies:\n  lexicon: {samples: 2, n_prompts: 4, max_new_tokens: 24, completion_tokens: 10, "
+        "n_boot: 50, n_perm: 50}\n"
+    )
+    with llama_server(gguf, tmp_path) as url:
+        path.write_text(text.replace("URL", url))
+        out = tmp_path / "run"
+        execute(
+            make_plan("lexicon", ["tiny-gpt2", "smol-api"], out, config_file=path, profile="quick"),
+            quiet=True,
+        )
+    summary = json.loads((out / "summary.json").read_text())["lexicon"]
+    assert summary["smol-api"]["n_responses"]["estimate"] == 8
+    assert summary["smol-api"]["n_model_terms"]["estimate"] > 0  # a real chat model names some values
+    assert all(f"profile_{s}" in summary["smol-api"] for s in ("social", "ethical"))
+    records = [
+        json.loads(line)
+        for line in next(out.rglob("lexicon__smol-api__elicitation.jsonl")).read_text().splitlines()
+    ]
+    assert records[0]["system"] and records[0]["generated"]

@@ -268,3 +268,80 @@ def test_bad_json_labels_name_file_object_and_key(tmp_path: Path) -> None:
         lx.load_validation(dump([ok, [1]]))
     with pytest.raises(StimulusError, match=r"labels\.json: line 1: not valid JSON"):
         lx.load_validation(write(tmp_path, "[{", "labels.json"))
+
+
+# ------------------------------------------------------------------------------- base-model framing
+
+
+def test_base_prompt_shows_the_list_format_without_naming_a_value() -> None:
+    from valuescope.analysis import terms
+
+    prompt = lx.base_prompt("The ideals I try to live up to are:")
+    assert prompt.startswith(lx.LIST_PRIMER) and prompt.endswith("live up to are:")
+    primer_terms = terms.extract_terms([lx.LIST_PRIMER])["term"].tolist()
+    anchor_words = {w.lower() for d in lx.load_anchors()["description"] for w in d.replace(",", " ").split()}
+    assert primer_terms and not set(primer_terms) & anchor_words
+
+
+@pytest.mark.parametrize(
+    ("continuation", "answer"),
+    [
+        (" honesty, kindness and care.\nThe qualities I admire most are: ...", "honesty, kindness and care."),
+        ("\n\n1. Beauty\n2. Truth\n3. Care\nIf I only lived like you", "1. Beauty\n2. Truth\n3. Care"),
+        ("\n- honesty\n- integrity\n\nMore text", "- honesty\n- integrity"),
+        (" Favourite books: Dune, Emma.\nhonesty", ""),
+        ("\n\n", ""),
+        ("", ""),
+    ],
+)
+def test_answer_span_keeps_the_first_line_or_the_opening_list(continuation: str, answer: str) -> None:
+    assert lx.answer_span(continuation) == answer
+
+
+def test_the_filter_keeps_the_taxonomy_own_descriptors() -> None:
+    """The filter only drops non-terms: ValueLex's own descriptors pass it (it cannot favour them either,
+    since it holds no allow-list), so the study can find the taxonomy or fail to, but not be steered."""
+    from valuescope.analysis import terms
+
+    descriptors = [s.replace("_", "-") for s in lx.SUBDIMENSIONS] + [
+        "competent",
+        "knowledgeable",
+        "accurate",
+        "helpful",
+        "responsive",
+        "friendly",
+        "empathetic",
+        "cooperative",
+        "justice",
+        "fair",
+        "open-minded",
+        "dependable",
+        "diligent",
+        "responsible",
+        "honest",
+        "harmless",
+        "trustworthy",
+        "privacy",
+    ]
+    assert [d for d in descriptors if not terms.is_value_term(d)] == []
+
+
+def test_external_labels_are_read_from_csv_or_json_with_full_stems(tmp_path: Path) -> None:
+    rows = [
+        {
+            "stem": "When I help someone, I ...",
+            "completion": "listen first",
+            "subdimension": "Social",
+            "label": 1,
+        },
+        {"stem": "When I help someone, I ...", "completion": "hurry", "subdimension": "social", "label": "0"},
+    ]
+    (tmp_path / "l.json").write_text(json.dumps(rows))
+    pd_rows = lx.load_labels(tmp_path / "l.json")
+    assert pd_rows["subdimension"].tolist() == ["social", "social"] and pd_rows["label"].tolist() == [1, 0]
+    (tmp_path / "l.csv").write_text("stem,completion,subdimension,label\nI ...,care,ethical,yes\n")
+    with pytest.raises(StimulusError, match=r"l\.csv: row 2.*label.*'yes' is not 0 or 1"):
+        lx.load_labels(tmp_path / "l.csv")
+    (tmp_path / "m.csv").write_text("stem_id,completion,subdimension,label\ns1,care,ethical,1\n")
+    with pytest.raises(StimulusError, match="missing columns stem"):
+        lx.load_labels(tmp_path / "m.csv")

@@ -1,52 +1,57 @@
 """The lexicon study end to end on two tiny models: every contract metric is there and valid (null with
-a note where tiny models' text cannot support it), generations and tables are saved."""
+a note where tiny models' text cannot support it), generations and tables are saved, and a scorer
+validation file in the config gives ``scorer_auroc``."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from valuescope.runs.config import make_plan
 from valuescope.runs.execute import execute
+from valuescope.stimuli import lexicon as lx
 from valuescope.stimuli.lexicon import SUBDIMENSIONS
-from valuescope.studies import registry
-from valuescope.studies.lexicon import Lexicon
 from valuescope.studies.metrics import check_metric
-from valuescope.studies.registry import register
+from valuescope.studies.registry import studies
 
 ACROSS = ("n_terms", "n_clusters", "n_factors", "kmo", "taxonomy_agreement")
-TINY = """
-studies:
-  lexicon: {samples: 2, n_prompts: 6, max_new_tokens: 12, completions_per_stem: 1, completion_tokens: 8,
-            n_boot: 50, n_perm: 50}
-"""
 
 
 @pytest.fixture(scope="module")
-def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    register(Lexicon)  # not built in yet: its factor analysis is not finite on the embedded models
-    try:
-        tmp = tmp_path_factory.mktemp("lex")
-        config = tmp / "c.yaml"
-        config.write_text(TINY)
-        out = tmp / "run"
-        plan = make_plan("lexicon", ["tiny-llama", "tiny-gpt2"], out, config_file=config, profile="quick")
-        execute(plan, quiet=True)
-        yield out
-    finally:
-        registry._ADDED.pop("lexicon", None)
+def tiny_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    tmp = tmp_path_factory.mktemp("lex")
+    labels = tmp / "external.csv"
+    stems = lx.load_stems().set_index("stem_id")["stem"]
+    validation = lx.load_validation()
+    validation.assign(stem=validation["stem_id"].map(stems))[
+        ["stem", "completion", "subdimension", "label"]
+    ].to_csv(labels, index=False)
+    config = tmp / "c.yaml"
+    config.write_text(
+        "studies:\n  lexicon: {samples: 2, n_prompts: 6, max_new_tokens: 12, completion_tokens: 8,\n"
+        f"            n_boot: 50, n_perm: 50, scorer_validation: '{labels}'}}\n"
+    )
+    out = tmp / "run"
+    plan = make_plan("lexicon", ["tiny-llama", "tiny-gpt2"], out, config_file=config, profile="quick")
+    execute(plan, quiet=True)
+    return out
+
+
+def test_lexicon_is_built_in() -> None:
+    assert "lexicon" in studies()
 
 
 def test_contract_metrics_are_there_and_valid(tiny_run: Path) -> None:
     summary = json.loads((tiny_run / "summary.json").read_text())["lexicon"]
-    for name in ACROSS:
+    for name in (*ACROSS, "scorer_auroc"):
         assert name in summary["_all"], name
         check_metric(name, summary["_all"][name], "lexicon/_all")
         entry = summary["_all"][name]
         assert entry["estimate"] is not None or entry.get("note"), name
+    # the package's labelled completions, given back as external labels, are separated by the scorer
+    assert summary["_all"]["scorer_auroc"]["estimate"] > 0.6
     for model in ("tiny-llama", "tiny-gpt2"):
         for sub in SUBDIMENSIONS:
             entry = summary[model][f"profile_{sub}"]
@@ -54,11 +59,30 @@ def test_contract_metrics_are_there_and_valid(tiny_run: Path) -> None:
             assert 0 <= entry["estimate"] <= 100
 
 
-def test_generations_and_tables_are_saved(tiny_run: Path) -> None:
+def test_generations_tables_and_comparisons_are_saved(tiny_run: Path) -> None:
     manifest = json.loads((tiny_run / "manifest.json").read_text())
     tables = {t["name"] for t in manifest["outputs"]["lexicon"]["tables"]}
     assert {"responses", "terms", "filter_report", "completions", "profile", "calibration"} <= tables
+    assert {"profile_comparison", "scorer_validation", "term_families", "family_counts"} <= tables
     generations = [p for p in tiny_run.rglob("*.jsonl") if "lexicon" in str(p)]
     assert len(generations) >= 4
     first = json.loads(generations[0].read_text().splitlines()[0])
     assert "prompt" in first
+
+
+@pytest.mark.real
+def test_gemma_quick_run_names_values_and_profiles_them(tmp_path: Path) -> None:
+    """The base model answers through the list primer: most responses give value terms."""
+    out = tmp_path / "run"
+    execute(make_plan("lexicon", ["gemma-3-270m"], out, profile="quick"), quiet=True)
+    summary = json.loads((out / "summary.json").read_text())["lexicon"]
+    for name in ACROSS:
+        check_metric(name, summary["_all"][name], "lexicon/_all")
+    assert summary["_all"]["n_terms"]["estimate"] >= 30
+    gemma = summary["gemma-3-270m"]
+    assert gemma["n_responses"]["estimate"] == 64
+    empty = int(gemma["n_model_terms"]["note"].split(" of ")[0])
+    assert empty <= 32, gemma["n_model_terms"]["note"]
+    for sub in SUBDIMENSIONS:
+        check_metric(f"profile_{sub}", gemma[f"profile_{sub}"], "lexicon/gemma-3-270m")
+        assert 0 <= gemma[f"profile_{sub}"]["estimate"] <= 100

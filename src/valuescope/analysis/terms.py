@@ -10,8 +10,10 @@ prompts ("List the five values that matter most to you...") and the terms they n
   verb is dropped: "I *value* honesty").
 - :func:`normalise` maps spellings of one term onto one form; :func:`is_value_term` keeps the terms that
   can name a quality or principle, by the rules of :data:`FILTER_RULES`.
-- :func:`extract_terms` and :func:`filter_report` run both over many responses; :func:`term_matrix` gives
-  the binary response-by-term matrix for clustering and factor analysis.
+- :func:`extract_terms` and :func:`filter_report` run both over many responses (given the prompts, they
+  also drop terms that only echo the prompt); :func:`term_families` groups derived forms of one value
+  ("honest", "honesty") checked by their embeddings; :func:`term_matrix` gives the binary
+  response-by-term matrix for clustering and factor analysis.
 
 Scripts: terms with letters outside the Latin script (诚实, честность) are dropped; Latin letters with
 accents are kept as written (honnêteté, naïve), since an accent alone does not tell a French word from
@@ -36,6 +38,7 @@ import pandas as pd
 from lemminflect import getAllLemmas, getLemma
 
 __all__ = [
+    "DERIVATIONS",
     "FILTER_RULES",
     "MAX_WORDS",
     "SPELLING",
@@ -45,6 +48,7 @@ __all__ = [
     "is_value_term",
     "normalise",
     "split_terms",
+    "term_families",
     "term_matrix",
 ]
 
@@ -62,13 +66,18 @@ FILTER_RULES: dict[str, str] = {
     "stopword": "only function words ('the', 'of', 'very', 'also')",
     "not_a_word": "symbols or digits inside ('c++', 'web3'), or a single letter",
     "filler": (
-        "only filler ('thing', 'stuff', 'lot'), generic importance words ('important', 'key', 'five') and "
+        "only filler ('thing', 'stuff', 'lot'; 'ability', 'willingness', whose complement names the value), "
+        "generic importance words ('important', 'key', 'five') and "
         "words naming the category rather than a member ('value', 'core value', 'ethical principle')"
     ),
     "referent": "only words naming an agent rather than a quality ('user', 'people', 'assistant', 'ai')",
     "verb_only": (
         "only verbs and adverbs in base or third-person form ('ensure', 'strive', 'always'); -ing and -ed "
         "forms pass, as they often name qualities ('caring', 'committed', 'learning')"
+    ),
+    "echo": (
+        "only words of the prompt that elicited it ('motto', 'difficult request' in answer to a prompt "
+        "about mottos or difficult requests); applied when the prompts are given"
     ),
 }
 """Why :func:`drop_rule` drops a candidate, in the order the rules are tried; a term no rule drops is kept."""
@@ -107,7 +116,8 @@ _STOPWORDS = _PRONOUNS | _set(
 )
 _FILLER = _set(
     """thing things stuff lot lots way ways bit sort type aspect area part example etc something anything
-    everything nothing one ones word list answer question response time case point number deal"""
+    everything nothing one ones word list answer question response time case point number deal ability
+    able willingness willing capacity"""
 )
 _GENERIC = _set(
     """important key essential crucial vital main core central primary fundamental top major basic various
@@ -432,7 +442,11 @@ _INTRO = _set(
 )
 
 
+_TAG = re.compile(r"</?[A-Za-z][\w-]*(?:\s[^<>]*)?/?>")
+
+
 def _markdown(line: str) -> str:
+    line = _TAG.sub(" ", line)  # HTML tags: "<b>Honesty</b>" -> "Honesty"
     line = re.sub(r"\[([^\]]*)\]\([^)]*\)", r"\1", line)  # [text](url) -> text
     return re.sub(r"\*\*|__|[*`]|(?<!\w)_|_(?!\w)", "", line)
 
@@ -528,11 +542,38 @@ def split_terms(text: str) -> list[str]:
 # ------------------------------------------------------------------------------------------------- count
 
 
-def _candidates(texts: Sequence[str]) -> Iterable[tuple[int, str, str | None, str | None]]:
+@lru_cache(maxsize=1024)
+def _prompt_words(prompt: str) -> frozenset[str]:
+    """The words of a prompt in the forms a term's words take after :func:`normalise`."""
+    words = {w.lower() for w in _WORD.findall(_unicode(prompt))}
+    return frozenset(words | {_american(w) for w in words} | {_singular(_american(w)) for w in words})
+
+
+def _echoes(norm: str, prompt: frozenset[str]) -> bool:
+    parts = [p for p in _parts(norm) if p not in _STOPWORDS]
+    return bool(parts) and all(p in prompt for p in parts)
+
+
+def _check_prompts(texts: Sequence[str], prompts: Sequence[str] | None) -> list[frozenset[str]] | None:
+    if prompts is None:
+        return None
+    if len(prompts) != len(texts):
+        raise ValueError(
+            f"prompts has {len(prompts)} entries for {len(texts)} responses; pass one prompt per response"
+        )
+    return [_prompt_words(p) for p in prompts]
+
+
+def _candidates(
+    texts: Sequence[str], prompts: Sequence[str] | None = None
+) -> Iterable[tuple[int, str, str | None, str | None]]:
     """(response, raw candidate, normal form, drop rule) for every candidate of every response."""
+    prompt_words = _check_prompts(texts, prompts)
     for response, text in enumerate(texts):
         for raw in split_terms(text):
             norm, rule = _rule(raw)
+            if rule is None and prompt_words is not None and norm and _echoes(norm, prompt_words[response]):
+                rule = "echo"
             yield response, raw, norm, rule
 
 
@@ -554,14 +595,18 @@ def _merge_spacing(terms: pd.Series) -> pd.Series:
     return terms.map(target)
 
 
-def extract_terms(texts: Sequence[str]) -> pd.DataFrame:
+def extract_terms(texts: Sequence[str], prompts: Sequence[str] | None = None) -> pd.DataFrame:
     """The value terms of each response: one row per (response, term), in order of first mention.
+
+    With ``prompts`` (one per response), terms made only of the prompt's own words are dropped ("echo").
 
     Columns ``response`` (index into ``texts``), ``rank`` (0 for the first term the response names),
     ``term`` (normalised; spellings that differ only in hyphens and spaces across the corpus merged, a
     hyphenated one winning) and ``raw`` (the first spelling in that response).
     """
-    rows = [(response, norm, raw) for response, raw, norm, rule in _candidates(texts) if rule is None]
+    rows = [
+        (response, norm, raw) for response, raw, norm, rule in _candidates(texts, prompts) if rule is None
+    ]
     df = pd.DataFrame(rows, columns=["response", "term", "raw"])
     df = df.astype({"response": int, "term": object, "raw": object})
     if len(df):
@@ -571,7 +616,7 @@ def extract_terms(texts: Sequence[str]) -> pd.DataFrame:
     return df
 
 
-def filter_report(texts: Sequence[str]) -> pd.DataFrame:
+def filter_report(texts: Sequence[str], prompts: Sequence[str] | None = None) -> pd.DataFrame:
     """The candidates :func:`extract_terms` drops, with the rule that dropped them.
 
     Columns ``candidate`` (normalised, or as written when normalising fails), ``rule`` (a key of
@@ -580,7 +625,7 @@ def filter_report(texts: Sequence[str]) -> pd.DataFrame:
     """
     seen: Counter[tuple[str, str]] = Counter()
     where: dict[tuple[str, str], set[int]] = {}
-    for response, raw, norm, rule in _candidates(texts):
+    for response, raw, norm, rule in _candidates(texts, prompts):
         if rule is not None:
             key = (norm if norm is not None else raw.strip(), rule)
             seen[key] += 1
@@ -623,3 +668,112 @@ def term_matrix(
         if term in column:
             matrix[int(response), column[term]] = 1
     return matrix, kept
+
+
+# ---------------------------------------------------------------------------------------------- families
+
+DERIVATIONS: tuple[tuple[str, str], ...] = (
+    ("", "ness"),  # kind -> kindness
+    ("", "y"),  # honest -> honesty
+    ("", "ty"),  # loyal -> loyalty
+    ("", "ity"),  # equal -> equality
+    ("e", "ity"),  # creative -> creativity
+    ("ble", "bility"),  # responsible -> responsibility
+    ("nt", "nce"),  # patient -> patience
+    ("nt", "ncy"),  # transparent -> transparency
+    ("ous", "osity"),  # curious -> curiosity
+    ("etic", "y"),  # empathetic -> empathy
+    ("ate", ""),  # compassionate -> compassion
+    ("ful", ""),  # respectful -> respect
+    ("ing", "e"),  # caring -> care
+    ("ing", ""),  # helping -> help
+    ("ed", "ation"),  # determined -> determination
+)
+"""Suffix pairs (a, b) relating two forms of one word: ``stem + a`` and ``stem + b`` are one family
+when their embeddings agree (see :func:`term_families`)."""
+
+
+def _derived(a: str, b: str) -> bool:
+    for x, y in DERIVATIONS:
+        for u, v in ((a, b), (b, a)):
+            if u.endswith(x) and v.endswith(y):
+                stem = u[: len(u) - len(x)]
+                if len(stem) >= 3 and stem == v[: len(v) - len(y)]:
+                    return True
+    return False
+
+
+def _shared_prefix(a: str, b: str) -> bool:
+    n = 0
+    for x, y in zip(a, b, strict=False):
+        if x != y:
+            break
+        n += 1
+    return n >= max(4, min(len(a), len(b)) - 2)
+
+
+def term_families(
+    terms: Sequence[str],
+    responses: Sequence[int],
+    embeddings: np.ndarray,
+    *,
+    min_cosine: float = 0.6,
+    min_cosine_derived: float = 0.4,
+) -> pd.DataFrame:
+    """Group the forms of one value ("honest", "honesty"; "compassionate", "compassion") into a family.
+
+    Two terms whose words agree except the last are one family when the last words are a known
+    derivation (:data:`DERIVATIONS`) and their embeddings have cosine >= ``min_cosine_derived``, or share
+    a prefix (all but two letters of the shorter, at least four) with cosine >= ``min_cosine``; families
+    are the connected groups. The embedding check keeps look-alikes apart ("care" / "career",
+    "grateful" / "grate"). A family is named by its member named in most responses (then the shorter,
+    then the first alphabetically).
+
+    ``responses`` is how many responses name each term; ``embeddings`` one row per term. Columns: term,
+    family, responses (of the term), family_responses (sum over the family's terms; a response naming two
+    forms counts twice).
+    """
+    names = [str(t) for t in terms]
+    counts = np.asarray(responses, dtype=np.int64)
+    emb = np.asarray(embeddings, dtype=np.float64)
+    if len(set(names)) != len(names):
+        raise ValueError("terms must be unique; pass each distinct term once")
+    if counts.shape != (len(names),) or emb.ndim != 2 or emb.shape[0] != len(names):
+        raise ValueError(
+            f"responses ({counts.shape}) and embeddings ({emb.shape}) need one entry / row per term "
+            f"({len(names)} terms)"
+        )
+    unit = emb / np.maximum(np.linalg.norm(emb, axis=1, keepdims=True), 1e-12)
+    parent = list(range(len(names)))
+
+    def root(i: int) -> int:
+        while parent[i] != i:
+            parent[i] = parent[parent[i]]
+            i = parent[i]
+        return i
+
+    groups: dict[tuple[str, str], list[int]] = {}
+    for i, name in enumerate(names):
+        *rest, last = name.split(" ")
+        groups.setdefault((" ".join(rest), last[:3]), []).append(i)
+    for members in groups.values():
+        for x, i in enumerate(members):
+            a = names[i].split(" ")[-1]
+            for j in members[x + 1 :]:
+                b = names[j].split(" ")[-1]
+                cos = float(unit[i] @ unit[j])
+                if (_derived(a, b) and cos >= min_cosine_derived) or (
+                    _shared_prefix(a, b) and cos >= min_cosine
+                ):
+                    parent[root(i)] = root(j)
+    members_of: dict[int, list[int]] = {}
+    for i in range(len(names)):
+        members_of.setdefault(root(i), []).append(i)
+    family = [""] * len(names)
+    total = np.zeros(len(names), dtype=np.int64)
+    for members in members_of.values():
+        head = min(members, key=lambda i: (-counts[i], len(names[i]), names[i]))
+        for i in members:
+            family[i] = names[head]
+            total[i] = counts[members].sum()
+    return pd.DataFrame({"term": names, "family": family, "responses": counts, "family_responses": total})

@@ -37,6 +37,9 @@ weakly or not at all, for calibrating a scorer's threshold. Each (``stem_id``, `
 unique. :func:`load_validation` also reads a JSON file holding a list of objects with the same keys
 (labels as ``0``/``1`` numbers or strings); there, row N is the N-th object.
 
+External labels for checking a scorer (:func:`load_labels`, no package file) have columns
+``stem,completion,subdimension,label``, the stem written out in full, as CSV or as JSON.
+
 Problems raise :class:`~valuescope.stimuli.csvfile.StimulusError` with one line naming the file, the row
 (CSV line, 1-based, header = 1), the column, and the fix.
 """
@@ -72,6 +75,45 @@ ELICITATION_COLUMNS = ("prompt_id", "framing", "prompt", "completion")
 STEM_COLUMNS = ("stem_id", "subdimension", "stem")
 ANCHOR_COLUMNS = ("subdimension", "description")
 VALIDATION_COLUMNS = ("stem_id", "subdimension", "completion", "label")
+LABEL_COLUMNS = ("stem", "completion", "subdimension", "label")
+
+
+LIST_PRIMER = (
+    "Favourite colours: red, green, blue, yellow.\n"
+    "Favourite foods: bread, rice, apples, soup.\n"
+    "Favourite animals: cats, horses, owls, dolphins.\n"
+)
+"""Lines before a base model's elicitation framing that show the answer format (a short comma list)
+without naming any value; the echo filter drops the primer's own words if a model repeats them."""
+
+LIST_SYSTEM = "Answer with a short comma-separated list of words and nothing else."
+"""The default system message of the elicitation prompts for instruction-tuned models."""
+
+_PRIMER_LINE = re.compile(r"^\s*favou?rite\b[^:]*:", re.IGNORECASE)
+_LIST_ITEM = re.compile(r"^\s*(?:[-*+\u2022]\s+|\(?\d{1,2}[.)]\s*)")
+
+
+def base_prompt(completion: str) -> str:
+    """A base model's elicitation prompt: :data:`LIST_PRIMER`, then the first-person framing."""
+    return f"{LIST_PRIMER}{completion.rstrip()}"
+
+
+def answer_span(continuation: str) -> str:
+    """What a base model answered in its continuation of :func:`base_prompt`: the first non-empty line,
+    or, when that line starts a numbered or bulleted list, the list's consecutive items. The rest (a new
+    "Favourite ...:" line, a story) is the model carrying on, not its answer; a first line in the primer's
+    own format ("Favourite books: ...") is no answer at all."""
+    lines = continuation.strip().splitlines()
+    if not lines or _PRIMER_LINE.match(lines[0]):
+        return ""
+    if not _LIST_ITEM.match(lines[0]):
+        return lines[0].strip()
+    items = []
+    for line in lines:
+        if not _LIST_ITEM.match(line):
+            break
+        items.append(line.strip())
+    return "\n".join(items)
 
 
 def completion_prefix(stem: str) -> str:
@@ -139,10 +181,22 @@ def load_validation(path: str | Path | None = None) -> pd.DataFrame:
 
     Columns ``stem_id, subdimension, completion, label (int 0/1)``, then any extra columns.
     """
+    return _load_labelled(path, VALIDATION_COLUMNS, "stem_id")
+
+
+def load_labels(path: str | Path) -> pd.DataFrame:
+    """External labels for checking a scorer: CSV, or JSON if the name ends in ``.json``, with columns
+    (keys) ``stem, completion, subdimension, label`` (1 = the completion clearly expresses the
+    subdimension, 0 = weakly or not at all), then any extra columns. Stems are written out in full, so
+    labels from another study need no stem ids."""
+    return _load_labelled(path, LABEL_COLUMNS, "stem")
+
+
+def _load_labelled(path: str | Path | None, columns: tuple[str, ...], key: str) -> pd.DataFrame:
     if path is not None and Path(path).suffix.lower() == ".json":
-        source, df = _read_json(Path(path), VALIDATION_COLUMNS)
+        source, df = _read_json(Path(path), columns)
     else:
-        source, df = read_frame(path, "lexicon_validation.csv", VALIDATION_COLUMNS)
+        source, df = read_frame(path, "lexicon_validation.csv", columns)
     _subdimensions(source, df)
     labels = []
     for cell, line in zip(df["label"], df[LINE], strict=True):
@@ -157,16 +211,16 @@ def load_validation(path: str | Path | None = None) -> pd.DataFrame:
         labels.append(int(cell))
     df["label"] = pd.Series(labels, index=df.index, dtype=int)
     seen: dict[tuple[str, str], int] = {}
-    for stem_id, completion, line in zip(df["stem_id"], df["completion"], df[LINE], strict=True):
-        if (stem_id, completion) in seen:
+    for stem, completion, line in zip(df[key], df["completion"], df[LINE], strict=True):
+        if (stem, completion) in seen:
             raise fail(
                 source,
                 line,
                 "completion",
-                f"the completion of {stem_id} repeats row {seen[stem_id, completion]}",
+                f"the completion of {stem!r} repeats row {seen[stem, completion]}",
                 "label every completion of a stem once",
             )
-        seen[stem_id, completion] = line
+        seen[stem, completion] = line
     return finish(df)
 
 

@@ -7,12 +7,13 @@ from importlib.metadata import entry_points
 
 from valuescope.studies.entanglement import Entanglement
 from valuescope.studies.indifference import Indifference
+from valuescope.studies.lexicon import Lexicon
 from valuescope.studies.mechanisms import Mechanisms
 from valuescope.studies.protocol import Study
 from valuescope.studies.readout_check import ReadoutCheck
 
 BUILT_IN: dict[str, type[Study]] = {
-    cls.name: cls for cls in (ReadoutCheck, Entanglement, Mechanisms, Indifference)
+    cls.name: cls for cls in (ReadoutCheck, Entanglement, Mechanisms, Indifference, Lexicon)
 }
 
 ENTRY_POINTS = "valuescope.studies"

@@ -6,52 +6,59 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
+from valuescope.stimuli.lexicon import LIST_SYSTEM
 from valuescope.studies.protocol import StudyConfig
 
 
 class LexiconConfig(StudyConfig):
-    samples: Annotated[int, Field(ge=1)] = 6
+    samples: Annotated[int, Field(ge=1)] = 16
     """Sampled answers per elicitation prompt and model."""
     n_prompts: Annotated[int, Field(ge=1)] | None = None
     """Use the first n elicitation prompts (None: all)."""
-    temperature: float = 0.9
-    top_p: float = 0.95
-    max_new_tokens: Annotated[int, Field(ge=4)] = 40
+    temperature: Annotated[float, Field(ge=0)] = 0.7
+    """Sampling temperature of elicitation answers and stem completions."""
+    top_p: Annotated[float, Field(gt=0, le=1)] = 0.95
+    max_new_tokens: Annotated[int, Field(ge=4)] = 32
+    system: str | None = LIST_SYSTEM
+    """System message before an instruction-tuned model's elicitation prompts (None: none)."""
     elicitation: str | None = None
     """User CSV ``prompt_id,framing,prompt,completion`` replacing the package's prompts."""
     min_share: Annotated[float, Field(gt=0, lt=1)] = 0.05
     """A term enters factor analysis only if at least this share of responses names it."""
     rows_per_term: Annotated[int, Field(ge=5)] = 5
     """Factor analysis keeps at most responses / rows_per_term terms (the most frequent)."""
+    min_family_responses: Annotated[int, Field(ge=1)] = 2
+    """A term family is clustered only if at least this many responses name it."""
+    min_clusters: Annotated[int, Field(ge=2)] = 3
+    """Smallest k the silhouette may choose (ValueLex reports three dimensions)."""
+    max_clusters: Annotated[int, Field(ge=2)] = 12
     stems: str | None = None
     anchors: str | None = None
     validation: str | None = None
     """Labelled completions that calibrate the scorer's thresholds (None: the package's)."""
     scorer_validation: str | None = None
     """External labels (CSV or JSON: stem, completion, subdimension, label) to check the scorer."""
-    completions_per_stem: Annotated[int, Field(ge=1)] = 1
+    completions_per_stem: Annotated[int, Field(ge=1)] = 3
     completion_tokens: Annotated[int, Field(ge=4)] = 24
     scorer: Literal["embedding", "judge"] = "embedding"
     judge_model: str | None = None
     """The judge scorer's model (any ``--model`` name; None: the model under study)."""
     n_boot: Annotated[int, Field(ge=20)] = 500
     n_perm: Annotated[int, Field(ge=20)] = 500
-    min_n_per_cell: int = 5
 
     PROFILE_OVERRIDES: ClassVar[dict[str, dict[str, Any]]] = {
         "quick": {
-            "samples": 3,
+            "samples": 4,
             "completions_per_stem": 1,
             "max_new_tokens": 32,
             "completion_tokens": 16,
             "n_boot": 100,
             "n_perm": 100,
-            "min_n_per_cell": 3,
         },
         "full": {
-            "samples": 25,
+            "samples": 40,
             "completions_per_stem": 5,
-            "max_new_tokens": 80,
+            "max_new_tokens": 64,
             "n_boot": 2000,
             "n_perm": 2000,
         },

@@ -1,0 +1,92 @@
+"""The ``elicit`` step of ``lexicon``: sampled answers to the elicitation prompts, parsed into value terms."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from valuescope.analysis import terms
+from valuescope.stimuli import lexicon as stimuli
+from valuescope.studies.lexicon.config import LexiconConfig
+from valuescope.studies.metrics import metric
+from valuescope.studies.protocol import Artifacts, UnitContext
+
+
+def config_of(ctx: UnitContext) -> LexiconConfig:
+    assert isinstance(ctx.config, LexiconConfig)
+    return ctx.config
+
+
+def data_path(ctx: UnitContext, value: str | None) -> str | None:
+    """A config file option resolved through the run's data folder (None stays None)."""
+    return None if value is None else str(ctx.data.use(value))
+
+
+def elicit_step(ctx: UnitContext) -> Artifacts:
+    """``samples`` answers to every elicitation prompt. Instruction-tuned models get the question through
+    their chat template (after the ``system`` message); base models continue the first-person framing
+    after :data:`~valuescope.stimuli.lexicon.LIST_PRIMER`, and their answer is the first line (or list)
+    of the continuation (:func:`~valuescope.stimuli.lexicon.answer_span`); a chat model's whole reply is
+    its answer, since lists often follow an introductory line. Terms that only repeat the prompt's words
+    are dropped ("echo")."""
+    cfg = config_of(ctx)
+    lm = ctx.lm
+    prompts = stimuli.load_elicitation(data_path(ctx, cfg.elicitation))
+    if cfg.n_prompts is not None:
+        prompts = prompts.head(cfg.n_prompts)
+    instruct = bool(getattr(lm, "instruct", True))
+    texts = [
+        str(p) if instruct else stimuli.base_prompt(str(c))
+        for p, c in zip(prompts["prompt"], prompts["completion"], strict=True)
+    ]
+    rows = [
+        (str(pid), s, text)
+        for pid, text in zip(prompts["prompt_id"], texts, strict=True)
+        for s in range(cfg.samples)
+    ]
+    kwargs: dict[str, Any] = {"system": cfg.system} if instruct and cfg.system else {}
+    raw = lm.generate(
+        [r[2] for r in rows],
+        max_new_tokens=cfg.max_new_tokens,
+        temperature=cfg.temperature,
+        top_p=cfg.top_p,
+        seed=ctx.seed,
+        progress=ctx.progress,
+        **kwargs,
+    )
+    answers = [t.strip() if instruct else stimuli.answer_span(t) for t in raw]
+    table = pd.DataFrame(
+        {
+            "prompt_id": [r[0] for r in rows],
+            "sample": [r[1] for r in rows],
+            "framing": "chat" if instruct else "completion",
+            "response": answers,
+        }
+    )
+    asked = [r[2] for r in rows]
+    found = terms.extract_terms(answers, asked)
+    report = terms.filter_report(answers, asked)
+    per_response = found.groupby("response").size().reindex(range(len(table)), fill_value=0)
+    table["n_terms"] = per_response.to_numpy()
+    counts = found.groupby("term").agg(count=("response", "size"), responses=("response", "nunique"))
+    counts = counts.sort_values(["responses", "count"], ascending=False).reset_index()
+    records: list[dict[str, Any]] = [
+        {"prompt_id": str(r[0]), "sample": int(r[1]), "prompt": r[2], "generated": g, "response": a}
+        for r, g, a in zip(rows, raw, answers, strict=True)
+    ]
+    if kwargs:
+        for record in records:
+            record["system"] = cfg.system
+    empty = int((table["n_terms"] == 0).sum())
+    metrics = {
+        "n_responses": metric(len(table), n=len(prompts)),
+        "n_model_terms": metric(
+            len(counts), n=len(table), note=f"{empty} of {len(table)} responses gave no value term"
+        ),
+    }
+    return Artifacts(
+        tables={"responses": table, "terms": found, "term_counts": counts, "filter_report": report},
+        generations={"elicitation": records},
+        metrics=metrics,
+    )

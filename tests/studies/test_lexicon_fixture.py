@@ -1,0 +1,99 @@
+"""The lexicon study on real text: the embedded models' recorded demo generations, replayed. Every
+contract metric must be finite at the demo profile (the acceptance check), and the figures and findings
+must be drawn from it."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+from typing import Any
+
+import matplotlib.pyplot as plt
+import pytest
+from lexicon_replay import FIXTURE, load_fixture
+
+from valuescope.stimuli.lexicon import SUBDIMENSIONS
+from valuescope.stimuli.sources import DataSources
+from valuescope.studies.lexicon import Lexicon, LexiconConfig
+from valuescope.studies.lexicon.elicit import elicit_step
+from valuescope.studies.lexicon.profiles import projective_step
+from valuescope.studies.metrics import ALL_MODELS, check_metric
+from valuescope.studies.protocol import Artifacts, Result
+
+ACROSS = ("n_terms", "n_clusters", "n_factors", "kmo", "taxonomy_agreement")
+
+
+def _merge(*parts: Artifacts) -> Artifacts:
+    out = Artifacts()
+    for a in parts:
+        out.tables.update(a.tables)
+        out.metrics.update(a.metrics)
+        out.generations.update(a.generations)
+        out.data.update(a.data)
+    return out
+
+
+@pytest.fixture(scope="module")
+def result() -> Result:
+    cfg = LexiconConfig.for_profile("demo")
+    assert isinstance(cfg, LexiconConfig)
+    per_model: dict[str, Artifacts] = {}
+    for name, lm in load_fixture().items():
+        ctx: Any = SimpleNamespace(config=cfg, lm=lm, seed=0, progress=False, data=DataSources(None))
+        per_model[name] = _merge(elicit_step(ctx), projective_step(ctx))
+    study = Lexicon()
+    per_model[ALL_MODELS] = study.compare(per_model, cfg, 0)
+    res = Result("lexicon", cfg, per_model)
+    res.findings = study.findings(res)
+    res.figures = study.make_figures(res)
+    return res
+
+
+def test_the_fixture_is_real_demo_text() -> None:
+    lines = FIXTURE.read_text().splitlines()
+    assert len(lines) > 800  # 2 models x (16 prompts x 16 samples + 60 stems x 3)
+
+
+def test_every_contract_metric_is_finite_on_the_embedded_models(result: Result) -> None:
+    across = result.per_model[ALL_MODELS].metrics
+    for name in ACROSS:
+        check_metric(name, across[name], "lexicon/_all")
+        assert across[name]["estimate"] is not None and math.isfinite(across[name]["estimate"]), (
+            name,
+            across[name].get("note"),
+        )
+    assert across["n_factors"]["estimate"] >= 1 and 0 < across["kmo"]["estimate"] <= 1
+    assert across["n_clusters"]["estimate"] >= 3
+    for model in result.models:
+        for sub in SUBDIMENSIONS:
+            entry = result.per_model[model].metrics[f"profile_{sub}"]
+            check_metric(f"profile_{sub}", entry, model)
+            assert 0 <= entry["estimate"] <= 100
+
+
+def test_factor_analysis_keeps_five_responses_per_term_and_frequent_terms_only(result: Result) -> None:
+    tables = result.per_model[ALL_MODELS].tables
+    n_responses = sum(len(result.per_model[m].tables["responses"]) for m in result.models)
+    kept = tables["loadings"]["term"].tolist()
+    assert n_responses >= 5 * len(kept)
+    counts = tables["family_counts"].set_index("family")["responses"]
+    assert all(counts[t] >= 0.05 * n_responses for t in kept)
+
+
+def test_the_structure_is_compared_with_the_taxonomy_and_across_models(result: Result) -> None:
+    tables = result.per_model[ALL_MODELS].tables
+    assert tables["taxonomy_subdimensions"]["subdimension"].tolist() == list(SUBDIMENSIONS)
+    comparison = tables["profile_comparison"]
+    assert set(comparison["subdimension"]) == set(SUBDIMENSIONS)
+    assert comparison[["model_a", "model_b"]].drop_duplicates().shape[0] == 1
+    # derived forms are one family: the embedded models say both "honest" and "honesty"
+    families = tables["term_families"].set_index("term")["family"]
+    assert families.get("honest") == families.get("honesty")
+
+
+def test_figures_and_findings_are_drawn(result: Result) -> None:
+    assert set(result.figures) == {"profiles", "top_terms", "loadings", "taxonomy_tree"}
+    plt.close("all")
+    text = " ".join(result.findings[ALL_MODELS])
+    assert "KMO" in text and "None" not in text and "nan" not in text
+    assert all(result.findings[m] for m in result.models)
