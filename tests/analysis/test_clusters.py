@@ -11,6 +11,7 @@ from valuescope.analysis.clusters import (
     ClusterResult,
     cluster_centroids,
     cluster_terms,
+    factor_alignment,
     taxonomy_agreement,
     taxonomy_tree,
 )
@@ -194,3 +195,30 @@ def test_taxonomy_tree_rejects_names_outside_the_taxonomy(descriptions: np.ndarr
     result: ClusterResult = cluster_terms(emb, terms, k=6)
     with pytest.raises(ValueError, match="not in the taxonomy"):
         taxonomy_tree(result, descriptions, [*SUBDIMENSIONS[:5], "curiosity"])
+
+
+# ----------------------------------------------------------------------------------- factor alignment
+
+
+def test_a_factor_loading_on_one_subdimension_terms_points_at_it(descriptions: np.ndarray) -> None:
+    """Terms planted around ethical (rows 0-9) and social (rows 10-19); F1 loads on the first group, F2 on
+    the second: each factor is closest to its own subdimension, beyond shuffled loadings."""
+    rng = np.random.default_rng(5)
+    emb, terms, labels = _planted_clusters(descriptions[[5, 2]], 10, 0.5, rng)
+    loadings = pd.DataFrame(
+        {"F1": np.where(labels == 0, 0.7, 0.05), "F2": np.where(labels == 1, 0.6, -0.1)}, index=terms
+    )
+    table = factor_alignment(loadings, emb, descriptions, subdimension_names=SUBDIMENSIONS, n_perm=300)
+    best = table.groupby("factor")["best"].first().to_dict()
+    assert best == {"F1": "ethical", "F2": "social"}
+    top = table.loc[table["subdimension"] == table["best"]]
+    assert (top["p"] < 0.05).all() and (top["cosine"] > top["null_high"]).all()
+
+
+def test_uniform_loadings_are_not_beyond_their_permutations(descriptions: np.ndarray) -> None:
+    rng = np.random.default_rng(6)
+    emb = rng.standard_normal((30, DIM))
+    table = factor_alignment(pd.DataFrame({"F1": np.full(30, 0.5)}), emb, descriptions, n_perm=100)
+    assert (table["p"] == 1.0).all()  # every permutation of equal loadings is the same factor
+    with pytest.raises(ValueError, match="one row per term"):
+        factor_alignment(pd.DataFrame({"F1": [0.5, 0.5]}), emb, descriptions)

@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 from lexicon_replay import FIXTURE, load_fixture
 
@@ -33,12 +34,11 @@ def _merge(*parts: Artifacts) -> Artifacts:
     return out
 
 
-@pytest.fixture(scope="module")
-def result() -> Result:
-    cfg = LexiconConfig.for_profile("demo")
+def _run(models: dict[str, Any], profile: str = "demo") -> Result:
+    cfg = LexiconConfig.for_profile(profile)
     assert isinstance(cfg, LexiconConfig)
     per_model: dict[str, Artifacts] = {}
-    for name, lm in load_fixture().items():
+    for name, lm in models.items():
         ctx: Any = SimpleNamespace(config=cfg, lm=lm, seed=0, progress=False, data=DataSources(None))
         per_model[name] = _merge(elicit_step(ctx), projective_step(ctx))
     study = Lexicon()
@@ -47,6 +47,49 @@ def result() -> Result:
     res.findings = study.findings(res)
     res.figures = study.make_figures(res)
     return res
+
+
+@pytest.fixture(scope="module")
+def result() -> Result:
+    return _run(dict(load_fixture()))
+
+
+class Canned:
+    """A chat model that gives the same text to every prompt."""
+
+    instruct = True
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def generate(self, prompts: list[str], **kwargs: Any) -> list[str]:
+        return [self.text] * len(prompts)
+
+
+@pytest.mark.parametrize("text", ["", "I am not sure what you mean by that, sorry.", "1. 2. 3. ???"])
+def test_models_that_name_no_value_get_notes_not_numbers(text: str) -> None:
+    res = _run({"a": Canned(text), "b": Canned(text)}, profile="quick")
+    across = res.per_model[ALL_MODELS].metrics
+    for name in ACROSS:
+        check_metric(name, across[name], "lexicon/_all")
+    for name in ACROSS[1:]:
+        assert across[name]["estimate"] is None and across[name]["note"], name
+    assert across["n_terms"]["estimate"] == 0
+    assert "no value term" in res.per_model["a"].metrics["n_model_terms"]["note"]
+    assert all(res.findings[m] for m in res.per_model)  # findings say what is missing
+    plt.close("all")
+
+
+def test_a_matrix_too_small_for_factor_analysis_is_reported(result: Result) -> None:
+    """Two responses, each naming different values: terms and clusters exist, factors cannot."""
+    res = _run({"a": Canned("honesty, kindness, patience, courage, fairness")}, profile="quick")
+    across = res.per_model[ALL_MODELS].metrics
+    assert across["n_terms"]["estimate"] == 5
+    assert (
+        across["n_factors"]["estimate"] is None
+        and "factor analysis not possible" in across["n_factors"]["note"]
+    )
+    plt.close("all")
 
 
 def test_the_fixture_is_real_demo_text() -> None:
@@ -86,6 +129,7 @@ def test_the_structure_is_compared_with_the_taxonomy_and_across_models(result: R
     comparison = tables["profile_comparison"]
     assert set(comparison["subdimension"]) == set(SUBDIMENSIONS)
     assert comparison[["model_a", "model_b"]].drop_duplicates().shape[0] == 1
+    assert set(comparison["pair"]) == {"base vs instruction-tuned"}
     # derived forms are one family: the embedded models say both "honest" and "honesty"
     families = tables["term_families"].set_index("term")["family"]
     assert families.get("honest") == families.get("honesty")
@@ -95,5 +139,39 @@ def test_figures_and_findings_are_drawn(result: Result) -> None:
     assert set(result.figures) == {"profiles", "top_terms", "loadings", "taxonomy_tree"}
     plt.close("all")
     text = " ".join(result.findings[ALL_MODELS])
-    assert "KMO" in text and "None" not in text and "nan" not in text
+    assert "KMO" in text and "silhouette" in text and "None" not in text and "nan" not in text
     assert all(result.findings[m] for m in result.models)
+
+
+class Camp:
+    """A chat model that names each value of its camp with probability 0.8, each other value with 0.1."""
+
+    instruct = True
+
+    def __init__(self, camp: list[str], other: list[str], seed: int) -> None:
+        self.camp, self.other, self.rng = camp, other, np.random.default_rng(seed)
+
+    def generate(self, prompts: list[str], **kwargs: Any) -> list[str]:
+        out = []
+        for _ in prompts:
+            named = [v for v in self.camp if self.rng.random() < 0.8]
+            named += [v for v in self.other if self.rng.random() < 0.1]
+            out.append(", ".join(named))
+        return out
+
+
+def test_with_enough_models_the_model_by_family_matrix_is_factor_analysed() -> None:
+    """Twenty models from two camps (caring vs rigorous values): their shares load on two factors."""
+    caring = ["kindness", "compassion", "empathy", "warmth"]
+    rigorous = ["accuracy", "precision", "rigor", "diligence"]
+    models: dict[str, Any] = {
+        f"m{i:02d}": Camp(*((caring, rigorous) if i % 2 else (rigorous, caring)), seed=i) for i in range(20)
+    }
+    res = _run(models, profile="quick")
+    across = res.per_model[ALL_MODELS]
+    entry = across.metrics["n_model_factors"]
+    check_metric("n_model_factors", entry, "lexicon/_all")
+    assert entry["estimate"] is not None and entry["estimate"] >= 1, entry["note"]
+    assert entry["n"] == 20 and len(across.tables["model_loadings"]) == 4
+    assert set(across.tables["model_factor_scores"]["model"]) == set(models)
+    plt.close("all")

@@ -12,6 +12,8 @@ The value-lexicon study embeds each elicited value term (a sentence-embedding mo
   cosine of any cluster centroid to it, against random partitions of the same terms with the same cluster
   sizes.
 - Lays the clusters under the taxonomy for a tree figure (``taxonomy_tree``).
+- Compares factors with the subdimensions (``factor_alignment``): each factor's loading-weighted term
+  direction against the descriptions, with the loadings permuted across terms as the null.
 
 Randomness comes from ``np.random.default_rng(seed)`` (and ``seed`` as k-means' ``random_state``); results
 are deterministic for a given seed.
@@ -35,6 +37,7 @@ __all__ = [
     "ClusterResult",
     "cluster_centroids",
     "cluster_terms",
+    "factor_alignment",
     "taxonomy_agreement",
     "taxonomy_tree",
 ]
@@ -356,3 +359,63 @@ def coverage_interval(
         return _coverage(cents, d)
 
     return stats.bootstrap(stat, len(unit), n_boot=n_boot, level=level, seed=seed)
+
+
+def factor_alignment(
+    loadings: pd.DataFrame,
+    term_embeddings: np.ndarray,
+    descriptions: np.ndarray,
+    *,
+    subdimension_names: Sequence[str] | None = None,
+    center_on: np.ndarray | None = None,
+    n_perm: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """How close each factor comes to each taxonomy subdimension.
+
+    A factor's direction is the sum of its terms' unit embeddings weighted by their positive loadings
+    (``loadings``: terms x factors, rows in the order of ``term_embeddings``), normalised; its cosine to
+    each description is compared with the same cosine after permuting the loadings across terms
+    (``n_perm`` times; plus-one p of null >= observed). Terms and descriptions are centred on the mean of
+    ``center_on`` (default: the terms), as in :func:`taxonomy_agreement`.
+
+    Columns: factor, subdimension, cosine, null_mean, null_high (97.5% quantile), p, best (the
+    factor's highest-cosine subdimension).
+    """
+    unit = _unit_rows(term_embeddings, "term_embeddings")
+    desc = _unit_rows(descriptions, "descriptions")
+    weights = np.clip(np.asarray(loadings, dtype=np.float64), 0, None)
+    if weights.ndim != 2 or weights.shape[0] != len(unit):
+        raise ValueError(
+            f"loadings have shape {weights.shape}; they need one row per term ({len(unit)} terms) and a "
+            "column per factor"
+        )
+    if desc.shape[1] != unit.shape[1]:
+        raise ValueError(
+            f"descriptions have {desc.shape[1]} dims but term_embeddings have {unit.shape[1]}; "
+            "embed both with the same model"
+        )
+    if int(n_perm) != n_perm or n_perm < 1:
+        raise ValueError(f"n_perm must be an integer >= 1, got {n_perm}")
+    names = _subdimension_names(subdimension_names, len(desc))
+    mean = (unit if center_on is None else _unit_rows(center_on, "center_on")).mean(axis=0)
+    terms_c, desc_c = unit - mean, _unit_or_zero(desc - mean)
+
+    def cosines(w: np.ndarray) -> np.ndarray:  # (factors, subdimensions)
+        return _unit_or_zero(w.T @ terms_c) @ desc_c.T
+
+    observed = cosines(weights)
+    rng = np.random.default_rng(seed)
+    null = np.stack([cosines(weights[rng.permutation(len(unit))]) for _ in range(int(n_perm))])
+    p = (1 + (null >= observed[None] - _TIE_TOL).sum(axis=0)) / (1 + int(n_perm))
+    factors = [str(c) for c in getattr(loadings, "columns", range(weights.shape[1]))]
+    rows = [
+        (f, names[s], observed[j, s], null[:, j, s].mean(), np.quantile(null[:, j, s], 0.975), p[j, s])
+        for j, f in enumerate(factors)
+        for s in range(len(names))
+    ]
+    table = pd.DataFrame(rows, columns=["factor", "subdimension", "cosine", "null_mean", "null_high", "p"])
+    best = table.loc[table.groupby("factor", sort=False)["cosine"].idxmax(), ["factor", "subdimension"]]
+    return table.assign(
+        best=table["factor"].map(dict(zip(best["factor"], best["subdimension"], strict=True)))
+    )

@@ -61,7 +61,9 @@ FILTER_RULES: dict[str, str] = {
     "no_letters": "digits or symbols only ('5', '2024', '24/7')",
     "non_latin_script": "letters outside the Latin script ('诚实', 'честность'); accented Latin is kept",
     "too_long": f"more than {MAX_WORDS} words: a sentence, not a term",
-    "boilerplate": "assistant boilerplate ('sure', 'here are', 'as an ai', 'language model', 'glad to help')",
+    "boilerplate": (
+        "assistant boilerplate ('sure', 'here are', 'as an ai', 'language model', 'glad to help', 'sorry')"
+    ),
     "pronoun": "only pronouns and function words ('i', 'my', 'we', 'yourself')",
     "stopword": "only function words ('the', 'of', 'very', 'also')",
     "not_a_word": "symbols or digits inside ('c++', 'web3'), or a single letter",
@@ -158,6 +160,10 @@ _BOILERPLATE = (
     "yes",
     "hello",
     "thanks",
+    "sorry",
+    "apologies",
+    "i apologize",
+    "unfortunately",
 )
 _BOILERPLATE_RE = re.compile(
     r"(?<![\w'])(?:"

@@ -27,6 +27,8 @@ class LexiconConfig(StudyConfig):
     """A term enters factor analysis only if at least this share of responses names it."""
     rows_per_term: Annotated[int, Field(ge=5)] = 5
     """Factor analysis keeps at most responses / rows_per_term terms (the most frequent)."""
+    min_models_for_model_factors: Annotated[int, Field(ge=15)] = 15
+    """With this many models, the model-by-family matrix is factor-analysed too (ValueLex's design)."""
     min_family_responses: Annotated[int, Field(ge=1)] = 2
     """A term family is clustered only if at least this many responses name it."""
     min_clusters: Annotated[int, Field(ge=2)] = 3

@@ -239,15 +239,64 @@ def _comparisons(art: Artifacts) -> list[str]:
     return out
 
 
+def silhouette_label(value: float) -> str:
+    """Kaufman & Rousseeuw's reading of a mean silhouette."""
+    if value > 0.70:
+        return "strong structure"
+    if value > 0.50:
+        return "reasonable structure"
+    if value > 0.25:
+        return "weak structure"
+    return "no substantial structure"
+
+
+def _silhouette(art: Artifacts) -> list[str]:
+    table = art.tables.get("cluster_silhouette")
+    k = art.metrics.get("n_clusters")
+    if table is None or table.empty or k is None or _field(k) is None:
+        return []
+    chosen = table.loc[table["k"] == _field(k), "silhouette"]
+    if chosen.empty:
+        return []
+    value = float(chosen.iloc[0])
+    return [
+        f"The chosen k has mean silhouette {value:.2f} (k {int(table['k'].min())}-{int(table['k'].max())} "
+        f"range {float(table['silhouette'].min()):.2f}-{float(table['silhouette'].max()):.2f}): "
+        f"{silhouette_label(value)} by Kaufman and Rousseeuw's labels, so the clusters are a summary of the "
+        "terms rather than natural groups."
+        if value <= 0.25
+        else f"The chosen k has mean silhouette {value:.2f}: {silhouette_label(value)} by Kaufman and "
+        "Rousseeuw's labels."
+    ]
+
+
+def _factor_taxonomy(art: Artifacts) -> list[str]:
+    table = art.tables.get("factor_taxonomy")
+    if table is None or table.empty:
+        return []
+    parts = []
+    for factor, rows in table.groupby("factor", sort=False):
+        top = rows.sort_values("cosine", ascending=False).to_dict("records")[0]
+        p = float(top["p"])
+        verdict = "beyond" if p < 0.05 else "not beyond"
+        parts.append(
+            f"{factor} is closest to {top['subdimension']} (cosine {float(top['cosine']):.2f}, {_p(p)}: "
+            f"{verdict} what the same loadings give when shuffled across terms)"
+        )
+    return [f"Against the taxonomy: {'; '.join(parts)}."]
+
+
 def across_findings(art: Artifacts) -> list[str]:
     """Sentences on the pooled terms: clusters, taxonomy agreement, factors and profile comparisons."""
     m = art.metrics
     return [
         *_terms_and_clusters(m),
+        *_silhouette(art),
         *_agreement(m.get("taxonomy_agreement")),
         *_subdimensions(art),
         *_factors(m),
         *_loadings(art),
+        *_factor_taxonomy(art),
         *_scorer(m),
         *_comparisons(art),
     ]

@@ -105,12 +105,20 @@ def _thresholds(art: Artifacts) -> dict[str, float]:
     }
 
 
+def _kind(art: Artifacts) -> str:
+    responses = art.tables.get("responses")
+    if responses is None or responses.empty:
+        return "unknown"
+    return "instruction-tuned" if responses["framing"].iloc[0] == "chat" else "base"
+
+
 def compare_profiles(
     per_model: Mapping[str, Artifacts], cfg: LexiconConfig, seed: int
 ) -> pd.DataFrame | None:
     """Every pair of models, per subdimension: the paired difference of per-stem percentages over the
-    stems both completed (bootstrap CI, sign-flip p, BH q within the pair). None with fewer than two
-    scored models; pairs whose scorers were calibrated differently are left out."""
+    stems both completed (bootstrap CI, sign-flip p, BH q within the pair), with the pair's kind ("base
+    vs instruction-tuned"). None with fewer than two scored models; pairs whose scorers were calibrated
+    differently are left out."""
     models = [m for m, a in per_model.items() if "completions" in a.tables and "calibration" in a.tables]
     frames = []
     for a, b in combinations(models, 2):
@@ -129,11 +137,14 @@ def compare_profiles(
             n_boot=cfg.n_boot,
             seed=seed,
         )
-        frames.append(table.assign(model_a=a, model_b=b))
+        frames.append(
+            table.assign(model_a=a, model_b=b, pair=f"{_kind(per_model[a])} vs {_kind(per_model[b])}")
+        )
     if not frames:
         return None
     out = pd.concat(frames, ignore_index=True)
-    return out[["model_a", "model_b", *[c for c in out.columns if c not in ("model_a", "model_b")]]]
+    first = ["model_a", "model_b", "pair"]
+    return out[[*first, *[c for c in out.columns if c not in first]]]
 
 
 def scorer_auroc(per_model: Mapping[str, Artifacts]) -> dict[str, Any] | None:

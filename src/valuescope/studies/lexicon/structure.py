@@ -100,7 +100,11 @@ def _clusters(
 
 
 def _factors(
-    pooled: pd.DataFrame, owners: list[str], cfg: LexiconConfig, seed: int
+    pooled: pd.DataFrame,
+    owners: list[str],
+    cfg: LexiconConfig,
+    seed: int,
+    embed: Mapping[str, np.ndarray],
 ) -> tuple[dict[str, dict[str, Any]], dict[str, pd.DataFrame]]:
     n = len(owners)
     matrix, kept = terms.term_matrix(
@@ -134,7 +138,38 @@ def _factors(
     }
     if efa.parallel is not None:
         tables["parallel_analysis"] = efa.parallel.reset_index()
+    tables["factor_taxonomy"] = clusters.factor_alignment(
+        efa.loadings,
+        np.stack([embed[t] for t in efa.loadings.index]),
+        _descriptions(cfg),
+        subdimension_names=stimuli.SUBDIMENSIONS,
+        center_on=np.stack(list(embed.values())),
+        n_perm=cfg.n_perm,
+        seed=seed,
+    )
     return metrics, tables
+
+
+def _model_factors(
+    counts: pd.DataFrame, cfg: LexiconConfig, seed: int
+) -> tuple[dict[str, dict[str, Any]], dict[str, pd.DataFrame]]:
+    """Factor analysis of the model-by-family matrix (each model's share of responses naming each
+    family), ValueLex's own design, once the run has enough models for it."""
+    shares = counts.set_index("family")[[c for c in counts.columns if c.startswith("share_")]].T
+    n = shares.shape[0]
+    if n < cfg.min_models_for_model_factors:
+        return {}, {}
+    keep = shares.columns[: n // cfg.rows_per_term]
+    where = f"{n} models x {len(keep)} most named term families"
+    try:
+        efa = factors.fit_efa(shares[keep].to_numpy(dtype=float), [str(k) for k in keep], seed=seed)
+    except ValueError as e:
+        return {"n_model_factors": missing(f"factor analysis not possible on {where}: {e}", n=n)}, {}
+    scores = efa.scores.assign(model=[c.removeprefix("share_") for c in shares.index])
+    return (
+        {"n_model_factors": metric(efa.n_factors, n=n, note=f"parallel analysis on {where}")},
+        {"model_loadings": efa.loadings.reset_index(names="term"), "model_factor_scores": scores},
+    )
 
 
 def compare_terms(
@@ -177,7 +212,8 @@ def compare_terms(
         )
         metrics["n_clusters"] = missing(note)
         metrics["taxonomy_agreement"] = missing(note)
-    found, found_tables = _factors(pooled, owners, cfg, seed)
-    metrics.update(found)
-    tables.update(found_tables)
+    embed = dict(zip(unique, emb, strict=True))
+    for part in (_factors(pooled, owners, cfg, seed, embed), _model_factors(counts, cfg, seed)):
+        metrics.update(part[0])
+        tables.update(part[1])
     return metrics, tables
