@@ -130,6 +130,7 @@ def test_clusters_on_the_descriptions_agree_with_p_small(descriptions: np.ndarra
     table = out["per_subdimension"]
     assert list(table.index) == SUBDIMENSIONS
     assert table["best_cluster"].tolist() == list(range(6))
+    assert (table["p"] < 0.01).all() and (table["cosine"] > table["null_high"]).all()
     assert out["per_cluster"]["best_subdimension"].tolist() == SUBDIMENSIONS
 
 

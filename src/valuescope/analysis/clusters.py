@@ -241,8 +241,9 @@ def taxonomy_agreement(
     agreement.
 
     Returns ``estimate``, ``null_mean``, ``null_low`` / ``null_high`` (the null's 2.5% and 97.5%
-    quantiles), ``p``, ``n_perm``, ``k``, ``n`` terms, ``per_subdimension`` (best cluster and its cosine,
-    by subdimension) and ``per_cluster`` (best subdimension and its cosine, by cluster label).
+    quantiles), ``p``, ``n_perm``, ``k``, ``n`` terms, ``per_subdimension`` (by subdimension: best cluster,
+    its cosine, and that best cosine under the random partitions: null_mean, null_high = 97.5% quantile,
+    plus-one p) and ``per_cluster`` (best subdimension and its cosine, by cluster label).
     """
     unit = _unit_rows(term_embeddings, "term_embeddings")
     desc = _unit_rows(descriptions, "descriptions")
@@ -264,13 +265,16 @@ def taxonomy_agreement(
     cos = desc_c @ centroids.T  # (subdimensions, clusters)
     observed = float(cos.max(axis=1).mean())
     rng = np.random.default_rng(seed)
-    null = np.array(
+    null_best = np.stack(
         [
-            _coverage(_centroids_from_codes(terms_c, rng.permutation(codes), k), desc_c)
+            (desc_c @ _centroids_from_codes(terms_c, rng.permutation(codes), k).T).max(axis=1)
             for _ in range(int(n_perm))
         ]
-    )
+    )  # (n_perm, subdimensions): each subdimension's best cosine under random partitions
+    null = null_best.mean(axis=1)
     p = (1 + int((null >= observed - _TIE_TOL).sum())) / (1 + int(n_perm))
+    best_cos = cos.max(axis=1)
+    sub_p = (1 + (null_best >= best_cos[None] - _TIE_TOL).sum(axis=0)) / (1 + int(n_perm))
     best_cluster = cos.argmax(axis=1)
     best_sub = cos.argmax(axis=0)
     return {
@@ -283,7 +287,13 @@ def taxonomy_agreement(
         "k": int(k),
         "n": len(unit),
         "per_subdimension": pd.DataFrame(
-            {"best_cluster": uniques[best_cluster], "cosine": cos.max(axis=1)},
+            {
+                "best_cluster": uniques[best_cluster],
+                "cosine": best_cos,
+                "null_mean": null_best.mean(axis=0),
+                "null_high": np.quantile(null_best, 0.975, axis=0),
+                "p": sub_p,
+            },
             index=pd.Index(names, name="subdimension"),
         ),
         "per_cluster": pd.DataFrame(

@@ -136,12 +136,6 @@ def _factors(metrics: Mapping[str, Any]) -> list[str]:
     return [f"Factor analysis: {'; '.join(parts)}."]
 
 
-def _null_high(m: Mapping[str, Any] | None) -> float | None:
-    """The 97.5% quantile of the random-partition null, read from the agreement metric's note."""
-    found = NULL_RANGE.search(str((m or {}).get("note") or ""))
-    return _num(found.group(3)) if found else None
-
-
 def _subdimension_table(table: pd.DataFrame) -> pd.DataFrame:
     """``taxonomy_agreement``'s per-subdimension table with ``subdimension`` as a column."""
     if "subdimension" not in table.columns:
@@ -175,14 +169,12 @@ def _subdimensions(art: Artifacts) -> list[str]:
         f"Best matched subdimension: {label(rows[0])}; worst matched: {label(rows[-1])} "
         "(cosine of the nearest cluster centroid)."
     ]
-    bar = _null_high(art.metrics.get("taxonomy_agreement"))
-    if bar is not None:
-        good = [str(r["subdimension"]) for r in rows if r["cosine"] > bar]
-        poor = [str(r["subdimension"]) for r in rows if r["cosine"] <= bar]
+    if "p" in table.columns:
+        good = [str(r["subdimension"]) for r in rows if float(r["p"]) < ALPHA]
+        poor = [str(r["subdimension"]) for r in rows if float(r["p"]) >= ALPHA]
         out.append(
-            f"Taking the random partitions' upper 97.5% bound of coverage ({bar:.2f}) as the bar, a "
-            f"well-matched cluster exists for {', '.join(good) or 'no subdimension'} and none for "
-            f"{', '.join(poor) or 'no subdimension'}."
+            f"Beyond random partitions of the same terms (p < {ALPHA}), a cluster matches "
+            f"{', '.join(good) or 'no subdimension'}; not {', '.join(poor) or 'any other'}."
         )
     return out
 
