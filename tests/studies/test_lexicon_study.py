@@ -86,3 +86,18 @@ def test_gemma_quick_run_names_values_and_profiles_them(tmp_path: Path) -> None:
     for sub in SUBDIMENSIONS:
         check_metric(f"profile_{sub}", gemma[f"profile_{sub}"], "lexicon/gemma-3-270m")
         assert 0 <= gemma[f"profile_{sub}"]["estimate"] <= 100
+
+
+def test_a_judge_model_can_score_the_completions(tmp_path: Path) -> None:
+    """``scorer: judge`` with another model of the run as the judge (any --model name)."""
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "studies:\n  lexicon: {samples: 1, n_prompts: 2, max_new_tokens: 8, completion_tokens: 6,\n"
+        "            n_boot: 50, n_perm: 50, scorer: judge, judge_model: tiny-gpt2}\n"
+    )
+    out = tmp_path / "run"
+    execute(make_plan("lexicon", ["tiny-llama"], out, config_file=config, profile="quick"), quiet=True)
+    summary = json.loads((out / "summary.json").read_text())["lexicon"]["tiny-llama"]
+    for sub in SUBDIMENSIONS:
+        check_metric(f"profile_{sub}", summary[f"profile_{sub}"], "lexicon/tiny-llama")
+        assert "judge" in summary[f"profile_{sub}"]["note"]
