@@ -3,6 +3,7 @@
 Each profile runs in a fresh subprocess into a fresh run folder (nothing reused), exactly as the
 README's main command does; per-study and per-step times come from the run's ``manifest.json``.
 The main job (``demo``) must finish within 40 minutes on this machine; ``quick`` within a few.
+``VALUESCOPE_BENCH_PROFILES=quick,demo`` measures only those profiles (``full`` takes over an hour).
 """
 
 from __future__ import annotations
@@ -52,7 +53,11 @@ def _run_profile(profile: str, out: Path) -> dict[str, Any]:
 def run(quick: bool = False) -> list[dict[str, Any]]:
     """One row per (profile, study, model), plus a total row per profile."""
     rows: list[dict[str, Any]] = []
-    for profile in ("quick",) if quick else PROFILES:
+    chosen = [p for p in os.environ.get("VALUESCOPE_BENCH_PROFILES", ",".join(PROFILES)).split(",") if p]
+    unknown = sorted(set(chosen) - set(PROFILES))
+    if unknown:
+        raise ValueError(f"VALUESCOPE_BENCH_PROFILES names {unknown}; choose from {', '.join(PROFILES)}")
+    for profile in ("quick",) if quick else chosen:
         print(f"[bench_profiles] {profile} ...", file=sys.stderr, flush=True)
         with tempfile.TemporaryDirectory(prefix="vs-profile-") as tmp:
             info = _run_profile(profile, Path(tmp) / "run")

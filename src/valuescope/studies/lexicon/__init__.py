@@ -87,7 +87,7 @@ class Lexicon(Study):
     }
     figures: ClassVar[dict[str, str]] = {
         "profiles": "Projective profiles: % of completions above the calibrated threshold, with 95% CIs.",
-        "top_terms": "The terms each model names most often (% of its responses).",
+        "top_terms": "The term families each model names most often (% of its responses).",
         "loadings": "Factor loadings of the most frequent term families.",
         "taxonomy_tree": "Term clusters under their nearest ValueLex subdimension and dimension.",
     }

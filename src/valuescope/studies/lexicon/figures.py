@@ -73,7 +73,33 @@ def _profiles(plt: Any, result: Result) -> Figure | None:
     return fig
 
 
+def _family_shares(result: Result) -> dict[str, pd.DataFrame]:
+    """Per model, its term families by share of its responses (from ``_all``'s ``family_counts``)."""
+    table = _table(result, ALL_MODELS, "family_counts")
+    if table is None or "family" not in table.columns:
+        return {}
+    out = {}
+    for m in result.models:
+        column = f"share_{m}"
+        if column in table.columns:
+            top = table[["family", column]].sort_values(column, ascending=False, kind="stable")
+            out[m] = top.rename(columns={column: "share"})
+    return out
+
+
 def _top_terms(plt: Any, result: Result) -> Figure | None:
+    families = _family_shares(result)
+    if families:
+        fig, axes = plt.subplots(1, len(families), figsize=(3.2 * len(families), 3.8), squeeze=False)
+        for ax, (model, table) in zip(axes[0], families.items(), strict=True):
+            top = table.head(N_TOP_TERMS).iloc[::-1]
+            ax.barh(np.arange(len(top)), 100 * top["share"].to_numpy(dtype=float), color="C0")
+            ax.set_yticks(np.arange(len(top)), [str(t) for t in top["family"]], fontsize=7)
+            ax.set_xlabel("% of responses naming the term family", fontsize=8)
+            ax.tick_params(axis="x", labelsize=7)
+            ax.set_title(model, fontsize=9)
+        fig.tight_layout()
+        return fig
     counts = {
         m: t
         for m in result.models
