@@ -210,6 +210,20 @@ def _subdimension_names(names: Sequence[str] | None, n: int) -> list[str]:
     return [str(x) for x in names]
 
 
+def _check_against(
+    unit: np.ndarray, desc: np.ndarray, n_perm: int, subdimension_names: Sequence[str] | None
+) -> list[str]:
+    """Check terms and descriptions share a space and n_perm is valid; the subdimension names."""
+    if desc.shape[1] != unit.shape[1]:
+        raise ValueError(
+            f"descriptions have {desc.shape[1]} dims but term_embeddings have {unit.shape[1]}; "
+            "embed both with the same model"
+        )
+    if int(n_perm) != n_perm or n_perm < 1:
+        raise ValueError(f"n_perm must be an integer >= 1, got {n_perm}")
+    return _subdimension_names(subdimension_names, len(desc))
+
+
 def _centre(unit: np.ndarray, descriptions: np.ndarray, center: bool) -> tuple[np.ndarray, np.ndarray]:
     """Unit terms and descriptions, both minus the terms' mean embedding when ``center`` (descriptions
     renormalised; the terms are only summed into centroids, which are normalised there)."""
@@ -247,14 +261,7 @@ def taxonomy_agreement(
     """
     unit = _unit_rows(term_embeddings, "term_embeddings")
     desc = _unit_rows(descriptions, "descriptions")
-    if desc.shape[1] != unit.shape[1]:
-        raise ValueError(
-            f"descriptions have {desc.shape[1]} dims but term_embeddings have {unit.shape[1]}; "
-            "embed both with the same model"
-        )
-    if int(n_perm) != n_perm or n_perm < 1:
-        raise ValueError(f"n_perm must be an integer >= 1, got {n_perm}")
-    names = _subdimension_names(subdimension_names, len(desc))
+    names = _check_against(unit, desc, n_perm, subdimension_names)
     codes, uniques = _codes(labels, len(unit))
     k = len(uniques)
     if k < 2:
@@ -400,14 +407,7 @@ def factor_alignment(
             f"loadings have shape {weights.shape}; they need one row per term ({len(unit)} terms) and a "
             "column per factor"
         )
-    if desc.shape[1] != unit.shape[1]:
-        raise ValueError(
-            f"descriptions have {desc.shape[1]} dims but term_embeddings have {unit.shape[1]}; "
-            "embed both with the same model"
-        )
-    if int(n_perm) != n_perm or n_perm < 1:
-        raise ValueError(f"n_perm must be an integer >= 1, got {n_perm}")
-    names = _subdimension_names(subdimension_names, len(desc))
+    names = _check_against(unit, desc, n_perm, subdimension_names)
     mean = (unit if center_on is None else _unit_rows(center_on, "center_on")).mean(axis=0)
     terms_c, desc_c = unit - mean, _unit_or_zero(desc - mean)
 
