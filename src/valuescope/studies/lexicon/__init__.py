@@ -74,6 +74,7 @@ class Lexicon(Study):
         "family_counts": "Per term family: responses naming it, and the share of each model's responses.",
         "clusters": "Every clustered term family and its cluster (all models pooled).",
         "cluster_silhouette": "Mean cosine silhouette of each candidate number of clusters.",
+        "taxonomy_null": "Coverage of the taxonomy against random partitions of the same terms.",
         "taxonomy_tree": "Clusters mapped to their nearest ValueLex subdimension and dimension.",
         "taxonomy_subdimensions": "Per subdimension: the best-matching cluster and its cosine.",
         "loadings": "Factor loadings (pattern matrix) and communalities of the term families analysed.",

@@ -18,8 +18,6 @@ ALPHA = 0.05
 N_TOP_TERMS = 5
 N_FACTOR_TERMS = 3
 FACTOR_COLUMN = re.compile(r"^F(\d+)$")
-NULL_RANGE = re.compile(r"random partitions (-?\d+(?:\.\d+)?) \[(-?\d+(?:\.\d+)?), (-?\d+(?:\.\d+)?)\]")
-"""How ``taxonomy_agreement``'s note states the random-partition null: mean [2.5%, 97.5%]."""
 KAISER = (
     (0.5, "unacceptable"),
     (0.6, "miserable"),
@@ -96,17 +94,18 @@ def _terms_and_clusters(metrics: Mapping[str, Any]) -> list[str]:
     return out
 
 
-def _agreement(m: Mapping[str, Any] | None) -> list[str]:
+def _agreement(art: Artifacts) -> list[str]:
+    m = art.metrics.get("taxonomy_agreement")
     if m is None:
         return []
     if _field(m) is None:
         return [_not_computed("Agreement with ValueLex's taxonomy", m)]
-    found = NULL_RANGE.search(str(m.get("note") or ""))
-    null = (
-        f", which give {float(found.group(1)):.2f} [{float(found.group(2)):.2f}, {float(found.group(3)):.2f}]"
-        if found
-        else (f"; {m['note']}" if m.get("note") else "")
-    )
+    table = _table(art, "taxonomy_null")
+    if table is not None:
+        row = table.iloc[0]
+        null = f", which give {row['null_mean']:.2f} [{row['null_low']:.2f}, {row['null_high']:.2f}]"
+    else:
+        null = f"; {m['note']}" if m.get("note") else ""
     text = f"Clusters cover ValueLex's six subdimensions with mean best cosine {_ci(m)}"
     p = _field(m, "p")
     if p is None:
@@ -284,7 +283,7 @@ def across_findings(art: Artifacts) -> list[str]:
     return [
         *_terms_and_clusters(m),
         *_silhouette(art),
-        *_agreement(m.get("taxonomy_agreement")),
+        *_agreement(art),
         *_subdimensions(art),
         *_factors(m),
         *_loadings(art),

@@ -90,6 +90,9 @@ def _clusters(
         "clusters": pd.DataFrame(
             {"family": heads, "cluster": fit.labels, "cluster_name": [fit.names[c] for c in fit.labels]}
         ),
+        "taxonomy_null": pd.DataFrame(
+            [{k: agree[k] for k in ("estimate", "null_mean", "null_low", "null_high", "p", "n_perm")}]
+        ),
         "taxonomy_tree": clusters.taxonomy_tree(fit, desc, stimuli.SUBDIMENSIONS),
         "cluster_silhouette": fit.silhouette.reset_index(),
         "taxonomy_subdimensions": agree["per_subdimension"]
@@ -105,6 +108,7 @@ def _factors(
     cfg: LexiconConfig,
     seed: int,
     embed: Mapping[str, np.ndarray],
+    desc: np.ndarray,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, pd.DataFrame]]:
     n = len(owners)
     matrix, kept = terms.term_matrix(
@@ -141,7 +145,7 @@ def _factors(
     tables["factor_taxonomy"] = clusters.factor_alignment(
         efa.loadings,
         np.stack([embed[t] for t in efa.loadings.index]),
-        _descriptions(cfg),
+        desc,
         subdimension_names=stimuli.SUBDIMENSIONS,
         center_on=np.stack(list(embed.values())),
         n_perm=cfg.n_perm,
@@ -200,9 +204,10 @@ def compare_terms(
     heads = [
         f for f, r in zip(counts["family"], counts["responses"], strict=True) if r >= cfg.min_family_responses
     ]
+    desc = _descriptions(cfg)
     if len(heads) > cfg.min_clusters:
         index = {t: i for i, t in enumerate(unique)}
-        found, found_tables = _clusters(heads, emb[[index[h] for h in heads]], _descriptions(cfg), cfg, seed)
+        found, found_tables = _clusters(heads, emb[[index[h] for h in heads]], desc, cfg, seed)
         metrics.update(found)
         tables.update(found_tables)
     else:
@@ -213,7 +218,7 @@ def compare_terms(
         metrics["n_clusters"] = missing(note)
         metrics["taxonomy_agreement"] = missing(note)
     embed = dict(zip(unique, emb, strict=True))
-    for part in (_factors(pooled, owners, cfg, seed, embed), _model_factors(counts, cfg, seed)):
+    for part in (_factors(pooled, owners, cfg, seed, embed, desc), _model_factors(counts, cfg, seed)):
         metrics.update(part[0])
         tables.update(part[1])
     return metrics, tables
