@@ -32,10 +32,24 @@ InputOpt = Annotated[
 ColumnOpt = Annotated[str | None, typer.Option(help="Column or field holding the text in .csv/.jsonl input.")]
 DeviceOpt = Annotated[str | None, typer.Option(help="cpu, cuda, cuda:1 ... (default: cuda if available).")]
 
+EXIT_UNITS_FAILED = 3
+"""Exit status of a run that finished, report written, with failed or skipped units."""
+EXIT_USAGE = 2
+"""Exit status of a usage or config error (nothing ran)."""
+_STATE = {"debug": False}
+
+
+@app.callback()
+def _options(
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback of an error.")] = False,
+) -> None:
+    """Measure, compare and edit the values that language models hold."""
+    _STATE["debug"] = debug
+
 
 def _fail(message: str) -> None:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
-    raise typer.Exit(2)
+    raise typer.Exit(EXIT_USAGE)
 
 
 def _parse_ints(value: str, argument: str) -> list[int]:
@@ -216,7 +230,27 @@ def run(
     command = shlex.join(["valuescope", *sys.argv[1:]])
     plan = make_plan(study, model, out, config_file=config, profile=profile, data=data, command=command)
     execute(plan, force=force, quiet=quiet, executor=executor, address=address)
-    typer.echo(f"wrote {out / 'summary.json'} and the report {write_report(out)}")
+    page = write_report(out)
+    typer.echo(f"wrote {out / 'summary.json'} and the report {page}")
+    if _say_failed_units(out):
+        raise typer.Exit(EXIT_UNITS_FAILED)
+
+
+def _say_failed_units(run_dir: Path) -> bool:
+    """Print the units of ``run_dir`` that did not run (to stderr); whether there were any."""
+    import json
+
+    failed = json.loads((run_dir / "summary.json").read_text("utf-8")).get("failed_units", [])
+    if not failed:
+        return False
+    typer.secho(
+        f"{len(failed)} unit(s) of {run_dir} did not run (the report lists them; a rerun retries them):",
+        fg=typer.colors.YELLOW,
+        err=True,
+    )
+    for entry in failed:
+        typer.echo(f"  {entry['unit']}: {entry['status']}: {entry['reason']}", err=True)
+    return True
 
 
 @app.command()
@@ -243,17 +277,34 @@ def sweep(
     loaded = load_sweep(file)
     from valuescope.report import write_report
 
+    incomplete = False
     for folder in run_sweep(loaded, force=force, quiet=quiet, executor=executor, address=address):
         typer.echo(f"wrote {write_report(folder)}")
+        incomplete = _say_failed_units(folder) or incomplete
+    if incomplete:
+        raise typer.Exit(EXIT_UNITS_FAILED)
 
 
 def main() -> None:
-    """Entry point that turns bad input into a one-line error instead of a traceback."""
+    """Entry point: bad input is a one-line error (exit 2), anything else a one-line error (exit 1);
+    ``--debug`` shows the traceback instead."""
     try:
         app()
     except (ValueError, TypeError, FileNotFoundError, ConnectionError) as e:
+        if _STATE["debug"]:
+            raise
         typer.secho(f"error: {e}", fg=typer.colors.RED, err=True)
-        raise SystemExit(2) from None
+        raise SystemExit(EXIT_USAGE) from None
+    except Exception as e:
+        if _STATE["debug"]:
+            raise
+        message = " ".join(str(e).split()) or "(no message)"
+        typer.secho(
+            f"error: {type(e).__name__}: {message} (valuescope --debug ... shows the traceback)",
+            fg=typer.colors.RED,
+            err=True,
+        )
+        raise SystemExit(1) from None
 
 
 if __name__ == "__main__":

@@ -453,3 +453,39 @@ def test_in_browser(report: Path) -> None:
     assert not errors, errors
     assert not dialogs, dialogs
     assert not [u for u in requests if not u.startswith(("file:", "data:"))], requests
+
+
+MAIN_JOB_ENV = "VALUESCOPE_MAIN_JOB_RUN"
+"""A finished run folder of the main job (``.ci/run`` sets it); its report is opened in Chromium."""
+
+
+@pytest.mark.skipif(not os.environ.get(MAIN_JOB_ENV), reason=f"set {MAIN_JOB_ENV} to a finished run folder")
+def test_main_job_report_in_browser() -> None:
+    import playwright.sync_api as sync_api
+
+    run = Path(os.environ[MAIN_JOB_ENV])
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["failed_units"] == [], summary["failed_units"]
+    errors: list[str] = []
+    outside: list[str] = []
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=_chromium(), args=["--no-sandbox", "--disable-gpu"])
+        try:
+            page = browser.new_page(viewport={"width": 1280, "height": 900})
+            page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
+            page.on("pageerror", lambda e: errors.append(f"pageerror: {e}"))
+            local = ("file:", "data:")
+            page.on("request", lambda r: None if r.url.startswith(local) else outside.append(r.url))
+            page.goto((run / "report.html").as_uri(), wait_until="load")
+            assert page.locator("section#did-not-run").count() == 0
+            studies = [s for s in summary if s != "failed_units"]
+            assert page.locator("section.study").count() == len(studies) >= 5
+            images = page.evaluate("Array.from(document.images).map(i => i.complete && i.naturalWidth > 0)")
+            assert images and all(images)
+            artifacts = REPO / "test-artifacts"
+            artifacts.mkdir(exist_ok=True)
+            page.screenshot(path=str(artifacts / "main-job-report.png"))
+        finally:
+            browser.close()
+    assert not errors, errors
+    assert not outside, outside

@@ -44,7 +44,8 @@ def finished(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict
 def test_summary_follows_the_contract(finished: tuple[Path, Path, dict]) -> None:
     out, _, _ = finished
     summary = json.loads((out / "summary.json").read_text())
-    assert set(summary) == {"readout-check"}
+    assert set(summary) == {"failed_units", "readout-check"}
+    assert summary["failed_units"] == []
     per_model = summary["readout-check"]
     assert set(per_model) == {*MODELS, "_all"}, "model keys are the --model arguments, plus _all"
     for model in MODELS:

@@ -25,10 +25,11 @@ def command(out: Path, config: Path) -> list[str]:
 
 
 def finished_units(out: Path) -> dict[str, str]:
-    """unit path -> the run_id that computed it."""
+    """unit path -> the run_id that computed it (a killed writer's ``.*.tmp`` folder is no unit)."""
     return {
         str(p.parent.relative_to(out)): json.loads(p.read_text())["run_id"]
         for p in (out / "units").glob("readout-check/*/*/unit.json")
+        if not p.parent.name.startswith(".")
     }
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -72,9 +73,42 @@ def test_ray_sweep_writes_the_same_layout_as_local(tmp_path: Path) -> None:
     local = run_sweep(load_sweep(sweep_file(tmp_path, "local")), quiet=True)
     remote = run_sweep(load_sweep(sweep_file(tmp_path, "ray")), quiet=True)
     for a, b in zip(local, remote, strict=True):
-        assert (a / "summary.json").read_text() == (b / "summary.json").read_text()
+        assert_same_numbers(
+            json.loads((a / "summary.json").read_text()), json.loads((b / "summary.json").read_text())
+        )
         assert sorted(p.name for p in (a / "tables").iterdir()) == sorted(
             p.name for p in (b / "tables").iterdir()
         )
         manifest = json.loads((b / "manifest.json").read_text())
         assert {t["model"] for t in manifest["timings"]} == {"tiny-gpt2", "tiny-llama", "_all"}
+        local_threads = json.loads((a / "manifest.json").read_text())["platform"]["torch_threads"]
+        for unit in (b / "units").rglob("unit.json"):
+            meta = json.loads(unit.read_text())
+            if "torch_threads" in meta:
+                assert meta["torch_threads"] == local_threads, "a Ray worker uses the driver's threads"
+
+
+RTOL = 1e-6
+"""Executors may order float reductions differently; results agree to this relative tolerance."""
+
+
+def assert_same_numbers(a: object, b: object, where: str = "summary") -> None:
+    """``a`` and ``b`` have the same structure and text, and numbers equal within ``RTOL``."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        assert a.keys() == b.keys(), where
+        for key in a:
+            assert_same_numbers(a[key], b[key], f"{where}.{key}")
+    elif isinstance(a, list) and isinstance(b, list):
+        assert len(a) == len(b), where
+        for i, (x, y) in enumerate(zip(a, b, strict=True)):
+            assert_same_numbers(x, y, f"{where}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float | int):
+        assert math.isclose(a, b, rel_tol=RTOL, abs_tol=1e-12), f"{where}: {a} vs {b}"
+    else:
+        assert a == b, f"{where}: {a!r} vs {b!r}"
+
+
+def test_number_comparison_tolerates_rounding_only() -> None:
+    assert_same_numbers({"x": [0.009016039066, "a"]}, {"x": [0.009016039066 * (1 + 1e-9), "a"]})
+    with pytest.raises(AssertionError, match=r"summary.x\[0\]"):
+        assert_same_numbers({"x": [0.009016039066]}, {"x": [0.009016013851]})

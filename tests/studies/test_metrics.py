@@ -58,3 +58,12 @@ def test_a_metric_that_cannot_be_computed_says_why() -> None:
 
 def test_nan_becomes_null() -> None:
     assert metric(float("nan"), n=3, note="x")["estimate"] is None
+
+
+def test_the_interval_check_forgives_rounding_and_nothing_more() -> None:
+    est = 0.04161891774240936  # one ulp below its null's quantiles, as a mean of 20 equal floats can be
+    check_metric("gap", metric(est, 0.04161891774240937, 0.04161891774240937), "here")
+    with pytest.raises(ValueError, match="does not contain"):
+        check_metric("gap", metric(0.0416, 0.0417, 0.0418), "here")
+    with pytest.raises(ValueError, match="does not contain"):
+        check_metric("gap", metric(1.0 - 1e-7, 1.0, 1.0), "here")

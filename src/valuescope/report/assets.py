@@ -62,6 +62,9 @@ nav.toc ol ol { columns: auto; padding-left: 1.1rem; font-size: .92em; }
 .badge.full { background: #dafbe1; color: var(--good); }
 .notice { font-size: .88rem; color: var(--muted); background: var(--soft); border: 1px dashed var(--line);
   border-radius: 6px; padding: .45rem .75rem; margin: .6rem 0; }
+section.did-not-run { border: 2px solid var(--warn); border-radius: 8px; padding: .2rem 1rem .8rem;
+  background: #fffaf0; }
+div.notice.did-not-run { border: 1px solid var(--warn); color: inherit; background: #fffaf0; }
 .table-wrap { overflow: auto; max-width: 100%; border: 1px solid var(--line); border-radius: 6px;
   margin: .5rem 0 .4rem; }
 .table-wrap.scroll { max-height: 32rem; }

@@ -30,6 +30,7 @@ from valuescope.tensors import write_bytes_atomic
 
 SUMMARY = "summary.json"
 MANIFEST = "manifest.json"
+FAILED_UNITS = "failed_units"
 REPORT = "report.html"
 MAX_TABLE_ROWS = 200
 SAMPLE_GENERATIONS = 3
@@ -186,12 +187,23 @@ class _Run:
     @cached_property
     def studies(self) -> list[str]:
         keys = [*_dict(self.manifest.get("studies")), *self.summary, *_dict(self.manifest.get("outputs"))]
-        return list(dict.fromkeys(keys))
+        return [k for k in dict.fromkeys(keys) if k != FAILED_UNITS]
+
+    @cached_property
+    def failed_units(self) -> list[dict[str, Any]]:
+        """Units that did not run (``summary.json``'s ``failed_units``), each a dict."""
+        entries = _list(self.summary.get(FAILED_UNITS, self.manifest.get(FAILED_UNITS)))
+        return [_dict(e) for e in entries if isinstance(e, Mapping)]
+
+    def study_failures(self, study: str) -> list[dict[str, Any]]:
+        return [e for e in self.failed_units if text(e.get("study")) == study]
 
     def study_info(self, study: str) -> dict[str, Any]:
         return _dict(_dict(self.manifest.get("studies")).get(study))
 
     def study_summary(self, study: str) -> dict[str, Any]:
+        if study == FAILED_UNITS:
+            return {}
         return _dict(self.summary.get(study))
 
     def outputs(self, study: str, kind: str) -> list[dict[str, Any]]:
@@ -490,6 +502,39 @@ def _header(run: _Run) -> str:
     )
 
 
+def _failure_rows(entries: Sequence[Mapping[str, Any]], study_column: bool) -> str:
+    head = "<th>study</th>" if study_column else ""
+    rows = []
+    for e in entries:
+        study = f"<td>{esc(text(e.get('study')))}</td>" if study_column else ""
+        kind = text(e.get("error_type"))
+        reason = esc(_clip(text(e.get("reason"))))
+        reason = f"<code>{esc(kind)}</code>: {reason}" if kind else reason
+        rows.append(
+            f"<tr>{study}<td>{esc(text(e.get('model')))}</td><td>{esc(text(e.get('step')))}</td>"
+            f'<td><span class="badge">{esc(text(e.get("status")))}</span></td><td>{reason}</td></tr>'
+        )
+    return (
+        f"<table><thead><tr>{head}<th>model</th><th>step</th><th>status</th><th>reason</th></tr></thead>"
+        f"<tbody>{''.join(rows)}</tbody></table>"
+    )
+
+
+def _did_not_run(run: _Run) -> str:
+    """The "What did not run" panel: every failed or skipped unit with its reason (empty when none)."""
+    failed = run.failed_units
+    if not failed:
+        return ""
+    return (
+        '<section id="did-not-run" class="did-not-run"><h2>What did not run</h2>'
+        f'<p class="lead">{len(failed)} unit(s) of this run failed or were skipped because a unit they '
+        "need failed. Everything else ran and is reported below; the numbers of these units are absent, "
+        "not zero. Each failed unit's folder holds <code>traceback.txt</code>; running the same command "
+        "again retries only these units.</p>"
+        f"{_failure_rows(failed, study_column=True)}</section>"
+    )
+
+
 def _toc(entries: Sequence[tuple[str, str]]) -> str:
     items = "".join(f'<li><a href="#{anchor}">{esc(label)}</a></li>' for anchor, label in entries)
     return f'<nav class="toc" id="contents" aria-label="Contents"><h2>Contents</h2><ol>{items}</ol></nav>'
@@ -527,6 +572,13 @@ def _study(run: _Run, study: str, anchor: str) -> str:
         parts.append(f'<p class="file">{esc(study)}</p>')
     if not info:
         parts.append('<p class="notice">This study is not described in manifest.json.</p>')
+    failures = run.study_failures(study)
+    if failures:
+        parts.append(
+            '<div class="notice did-not-run"><strong>Part of this study did not run.</strong> The metrics, '
+            "tables and findings of these units are missing below:"
+            f"{_failure_rows(failures, study_column=False)}</div>"
+        )
     if info.get("description"):
         parts.append(f'<p class="description">{esc(text(info.get("description")))}</p>')
     if info.get("reference"):
@@ -689,11 +741,12 @@ def render_report(run_dir: str | Path) -> str:
     run = _Run(root, summary, manifest)
     anchors = {study: run.ids.make("study", study) for study in run.studies}
     compare = len(run.models) >= 2
-    toc = [("overview", "Overview")]
+    toc = [("did-not-run", "What did not run")] if run.failed_units else []
+    toc += [("overview", "Overview")]
     toc += [(anchors[s], f"Study: {run.title(s)}") for s in run.studies]
     toc += [("comparison", "Cross-model comparison")] if compare else []
     toc += [("about", "About this run")]
-    body = [_header(run), _toc(toc), "<main>", _overview(run, anchors)]
+    body = [_header(run), _toc(toc), "<main>", _did_not_run(run), _overview(run, anchors)]
     body += [_study(run, s, anchors[s]) for s in run.studies]
     body += [_comparison(run)] if compare else []
     body += [_about(run), "</main>"]

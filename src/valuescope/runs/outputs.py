@@ -9,13 +9,23 @@ import json
 import os
 import platform
 import subprocess
+import traceback
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import torch
 
 from valuescope.runs.config import RunPlan
-from valuescope.runs.unit_runner import RunDir, compare_step, model_artifacts
+from valuescope.runs.unit_runner import (
+    BLOCKED,
+    TRACEBACK_FILE,
+    RunDir,
+    compare_step,
+    is_done,
+    model_artifacts,
+    unit_id,
+)
 from valuescope.runs.units import dump_json, slug
 from valuescope.stimuli.sources import DataSources
 from valuescope.studies.metrics import ALL_MODELS, missing
@@ -30,36 +40,59 @@ LIBRARIES = (
 
 
 def assemble(plan: RunPlan, run_id: str) -> dict[str, Result]:
-    """Write every output of the plan's studies from their units; returns the Results."""
+    """Write every output of the plan's studies from their units; returns the Results.
+
+    Always writes ``summary.json`` and ``manifest.json``: units that failed or were blocked are
+    listed under ``failed_units`` (in both) and their studies report what did finish.
+    """
     root = plan.out
     results: dict[str, Result] = {}
     outputs: dict[str, Any] = {}
     timings: list[dict[str, Any]] = []
     data_files: dict[str, str] = {}
     seeds: dict[str, dict[str, int]] = {}
+    failed: list[dict[str, Any]] = []
     for name, config in plan.configs.items():
         study = get_study(name)
         per_model: dict[str, Artifacts] = {}
+        complete: list[str] = []
         seeds[name] = {}
+        not_run: list[str] = []
         for model in plan.models:
             artifacts, metas = model_artifacts(plan, name, model)
             per_model[model] = artifacts
+            model_failed = [m for m in metas if not is_done(m)]
+            if not model_failed:
+                complete.append(model)
             for meta in metas:
+                if not is_done(meta):
+                    failed.append(failed_unit(meta))
+                    not_run.append(unit_id(name, model, meta["step"]))
+                    continue
                 timings.append(_timing(meta, run_id))
                 data_files.update(meta.get("data_files", {}))
                 seeds[name][f"{model}/{meta['step']}"] = meta["seed"]
         _note_missing_data(study, per_model, DataSources(plan.data_root))
-        compared, meta = compare_step(plan, name, run_id)
-        timings.append(_timing(meta, run_id))
-        seeds[name][f"{ALL_MODELS}/compare"] = meta["seed"]
+        compared, meta = compare_step(plan, name, run_id, not_run)
+        if is_done(meta):
+            timings.append(_timing(meta, run_id))
+            seeds[name][f"{ALL_MODELS}/compare"] = meta["seed"]
+        else:
+            failed.append(failed_unit(meta))
         if _nonempty(compared):
             per_model[ALL_MODELS] = compared
         result = Result(name, config, per_model)
-        result.figures = study.make_figures(result)
-        result.findings = study.findings(result)
+        rd = RunDir(root)
+        result.figures = _guarded(
+            study.make_figures, result, complete, rd.unit(name, ALL_MODELS, "figures"), failed
+        )
+        result.findings = _guarded(
+            study.findings, result, complete, rd.unit(name, ALL_MODELS, "findings"), failed
+        )
         results[name] = result
         outputs[name] = _write_outputs(root, result)
-    summary = {name: r.summary() for name, r in results.items()}
+    summary: dict[str, Any] = {"failed_units": failed}
+    summary.update({name: r.summary() for name, r in results.items()})
     dump_json(root / "summary.json", summary)
     manifest = {
         "valuescope_version": _version("valuescope"),
@@ -67,6 +100,7 @@ def assemble(plan: RunPlan, run_id: str) -> dict[str, Result]:
         "created": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         "command": plan.command,
         "run_id": run_id,
+        "failed_units": failed,
         "models": {m: _model_info(plan, m) for m in plan.models},
         "studies": {
             name: {
@@ -90,6 +124,64 @@ def assemble(plan: RunPlan, run_id: str) -> dict[str, Result]:
     }
     dump_json(root / "manifest.json", manifest)
     return results
+
+
+def failed_unit(meta: Mapping[str, Any]) -> dict[str, Any]:
+    """The ``failed_units`` entry of a unit that did not run: unit id, status, reason (and upstream)."""
+    status = "skipped" if meta.get("status") == BLOCKED else "failed"
+    entry = {
+        "unit": unit_id(meta["study"], meta["model"], meta["step"]),
+        "study": meta["study"],
+        "model": meta["model"],
+        "step": meta["step"],
+        "status": status,
+        "reason": meta.get("reason") or "no reason recorded",
+    }
+    if meta.get("error_type"):
+        entry["error_type"] = meta["error_type"]
+    if meta.get("upstream"):
+        entry["upstream"] = meta["upstream"]
+    return entry
+
+
+_T = TypeVar("_T")
+
+
+def _guarded(
+    make: Callable[[Result], dict[str, _T]],
+    result: Result,
+    complete: list[str],
+    folder: Path,
+    failed: list[dict[str, Any]],
+) -> dict[str, _T]:
+    """Figures or findings of ``result``; if they fail on a partial run, again from the models whose
+    units all ran; if that fails too, none, recorded in ``failed`` (traceback in ``folder``)."""
+    try:
+        return make(result)
+    except Exception as first:
+        error: Exception = first
+        partial = [m for m in result.models if m not in complete]
+        if partial and complete:
+            keep = {m: a for m, a in result.per_model.items() if m in complete}
+            try:
+                return make(Result(result.study, result.config, keep))
+            except Exception as again:
+                error = again
+    tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    folder.mkdir(parents=True, exist_ok=True)
+    write_bytes_atomic(folder / TRACEBACK_FILE, tb.encode("utf-8"))
+    failed.append(
+        {
+            "unit": unit_id(result.study, ALL_MODELS, folder.name),
+            "study": result.study,
+            "model": ALL_MODELS,
+            "step": folder.name,
+            "status": "failed",
+            "error_type": type(error).__name__,
+            "reason": " ".join(str(error).split())[:500] or "(no message)",
+        }
+    )
+    return {}
 
 
 def _note_missing_data(study: Study, per_model: dict[str, Artifacts], data: DataSources) -> None:

@@ -1,8 +1,9 @@
 """The Ray executor: each (model, study) unit of a plan runs as a Ray task with declared resources.
 
 Workers write their units into the same run folder, so it must be on a filesystem every worker
-sees (always true for a local Ray instance). Ray is an optional extra (``pip install valuescope[ray]``),
-imported only here.
+sees (always true for a local Ray instance). A task that dies is recorded as failed units and the
+other tasks go on. Workers use the driver's torch thread count, so results do not depend on the
+executor. Ray is an optional extra (``pip install valuescope[ray]``), imported only here.
 """
 
 from __future__ import annotations
@@ -10,18 +11,32 @@ from __future__ import annotations
 import logging
 from typing import Any
 
+import torch
 from tqdm.auto import tqdm
 
 from valuescope.runs.config import ConfigError, RunPlan
-from valuescope.runs.unit_runner import plan_record
+from valuescope.runs.unit_runner import RunDir, plan_record, record_failure
+from valuescope.runs.units import read_unit
+from valuescope.studies.registry import get_study
 
 
-def _unit_task(record: dict[str, Any], model: str, study: str, run_id: str) -> tuple[str, str]:
+def _unit_task(record: dict[str, Any], model: str, study: str, run_id: str, threads: int) -> tuple[str, str]:
     from valuescope.runs.unit_runner import plan_from_record, run_model_units
 
+    torch.set_num_threads(threads)  # a Ray worker defaults to one thread: other float reductions
     plan = plan_from_record(record)
     run_model_units(plan, model, [study], run_id, quiet=True)
     return model, study
+
+
+def _record_dead_task(plan: RunPlan, model: str, study: str, run_id: str, error: BaseException) -> None:
+    """Every unit of a task that died without recording itself is recorded as failed."""
+    rd = RunDir(plan.out)
+    for step in get_study(study).steps(plan.configs[study]):
+        folder = rd.unit(study, model, step.name)
+        if read_unit(folder) is None:
+            meta = {"study": study, "model": model, "step": step.name, "seed": None}
+            record_failure(folder, meta, error, run_id)
 
 
 def run_on_ray(
@@ -32,12 +47,13 @@ def run_on_ray(
     address: str | None,
     resources: dict[str, dict[str, float]],
 ) -> None:
-    """Send every (model, study) unit to Ray and wait, reporting each as it finishes."""
+    """Send every (model, study) unit to Ray and wait for all of them, reporting each as it finishes."""
     try:
         import ray
     except ImportError as e:
         raise ConfigError("--executor ray needs Ray: pip install 'valuescope[ray]'") from e
     record = plan_record(plan)
+    threads = torch.get_num_threads()
     started_here = not ray.is_initialized()
     if started_here:
         ray.init(
@@ -49,14 +65,17 @@ def run_on_ray(
         for model in plan.models:
             opts = dict(resources.get(model, resources.get("default", {"num_cpus": 1})))
             for study in studies:
-                ref = task.options(**opts).remote(record, model, study, run_id)
+                ref = task.options(**opts).remote(record, model, study, run_id, threads)
                 pending[ref] = (model, study)
         with tqdm(total=len(pending), desc="ray units", unit="unit", disable=quiet) as bar:
             while pending:
                 done, _ = ray.wait(list(pending), num_returns=1)
                 for ref in done:
                     model, study = pending.pop(ref)
-                    ray.get(ref)  # re-raises a worker's error here
+                    try:
+                        ray.get(ref)
+                    except Exception as e:  # the worker died or raised outside a unit
+                        _record_dead_task(plan, model, study, run_id, e)
                     bar.set_postfix_str(f"{study}/{model}")
                     bar.update()
     finally:

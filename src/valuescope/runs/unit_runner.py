@@ -2,6 +2,10 @@
 
 Shared by the local executor, the Ray executor and sweeps; every result goes through the unit
 folders on disk (see :mod:`valuescope.runs.units`), so a resumed run equals an uninterrupted one.
+
+A unit that raises is recorded as ``failed`` (exception type, one-line message, ``traceback.txt`` in
+its folder); a later step that reads a failed step's artifacts is recorded as ``blocked`` with that
+step named; every other unit still runs. A rerun recomputes failed and blocked units only.
 """
 
 from __future__ import annotations
@@ -11,7 +15,8 @@ import gc
 import hashlib
 import json
 import time
-from collections.abc import Callable, Iterator
+import traceback
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -25,6 +30,53 @@ from valuescope.stimuli.sources import DataSources
 from valuescope.studies.metrics import ALL_MODELS
 from valuescope.studies.protocol import Artifacts, Step, StudyConfig, UnitContext
 from valuescope.studies.registry import get_study
+from valuescope.tensors import write_bytes_atomic
+
+FAILED = "failed"
+"""Status of a unit whose step raised."""
+BLOCKED = "blocked"
+"""Status of a unit that needed the artifacts of a failed or blocked unit."""
+TRACEBACK_FILE = "traceback.txt"
+
+
+class UpstreamMissing(KeyError):
+    """A step asked for the artifacts of an earlier step that failed or was blocked."""
+
+    def __init__(self, unit: str, reason: str) -> None:
+        super().__init__(unit)
+        self.unit = unit
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"needs {self.unit}, which did not run ({self.reason})"
+
+
+class _Previous(Mapping[str, Artifacts]):
+    """Earlier steps' artifacts; reading one that failed raises :class:`UpstreamMissing` (``in`` is False)."""
+
+    def __init__(self, done: Mapping[str, Artifacts], missing: Mapping[str, tuple[str, str]]) -> None:
+        self._done = dict(done)
+        self._missing = dict(missing)
+
+    def __getitem__(self, step: str) -> Artifacts:
+        if step in self._missing:
+            raise UpstreamMissing(*self._missing[step])
+        return self._done[step]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._done)
+
+    def __len__(self) -> int:
+        return len(self._done)
+
+
+def is_done(meta: Mapping[str, Any]) -> bool:
+    """Whether a recorded unit is final (computed or skipped by design), not one to recompute."""
+    return meta.get("status") not in (FAILED, BLOCKED)
+
+
+def unit_id(study: str, model: str, step: str) -> str:
+    return f"{study}/{model}/{step}"
 
 
 class RunDir:
@@ -98,13 +150,22 @@ def _steps(study_name: str, config: StudyConfig) -> list[Step]:
 def run_model_units(
     plan: RunPlan, model: str, studies: list[str], run_id: str, quiet: bool, position: int = 0
 ) -> None:
-    """Run every unfinished unit of ``model`` in ``studies``; the model loads only if a unit needs it."""
+    """Run every unfinished unit of ``model`` in ``studies``; the model loads only if a unit needs it.
+
+    Never raises for a unit's error: it is recorded in the unit's folder and the other units go on.
+    """
     rd = RunDir(plan.out)
     holder: dict[str, Any] = {}
 
     def load() -> Any:
+        if "error" in holder:
+            raise RuntimeError(f"{model} could not be loaded: {holder['error']}")
         if "lm" not in holder:
-            holder["lm"] = open_model(model, plan)
+            try:
+                holder["lm"] = open_model(model, plan)
+            except Exception as e:
+                holder["error"] = _one_line(e)
+                raise
             dump_json(rd.model_info(model), holder["lm"].describe())
         return holder["lm"]
 
@@ -112,18 +173,26 @@ def run_model_units(
     todo = [(s, step) for s in studies for step in _steps(s, plan.configs[s])]
     bar = tqdm(todo, desc=model, unit="step", disable=quiet, position=position, leave=True)
     try:
-        previous: dict[str, dict[str, Artifacts]] = {s: {} for s in studies}
+        done: dict[str, dict[str, Artifacts]] = {s: {} for s in studies}
+        missing: dict[str, dict[str, tuple[str, str]]] = {s: {} for s in studies}
         for study_name, step in bar:
             bar.set_postfix_str(f"{study_name}/{step.name}")
             folder = rd.unit(study_name, model, step.name)
             got = read_unit(folder)
-            if got is None:
-                _run_unit(plan, study_name, step, model, run_id, quiet, previous[study_name], load, is_api)
+            if got is None or not is_done(got[1]):
+                previous = _Previous(done[study_name], missing[study_name])
+                _run_unit(plan, study_name, step, model, run_id, quiet, previous, load, is_api)
                 got = read_unit(folder)
                 assert got is not None
             artifacts, meta = got
-            if meta.get("status") != "skipped":
-                previous[study_name][step.name] = artifacts
+            status = meta.get("status")
+            if status in (FAILED, BLOCKED):
+                missing[study_name][step.name] = (
+                    unit_id(study_name, model, step.name),
+                    meta.get("reason", ""),
+                )
+            elif status != "skipped":
+                done[study_name][step.name] = artifacts
     finally:
         bar.close()
         holder.clear()
@@ -139,7 +208,7 @@ def _run_unit(
     model: str,
     run_id: str,
     quiet: bool,
-    previous: dict[str, Artifacts],
+    previous: Mapping[str, Artifacts],
     load: Callable[[], Any],
     is_api: bool,
 ) -> None:
@@ -159,72 +228,147 @@ def _run_unit(
         config,
         seed,
         data,
-        dict(previous),
+        previous,
         not quiet,
         load,
         open_other=lambda name: open_model(name, plan),
     )
+    where = unit_id(study_name, model, step.name)
     started = time.perf_counter()
-    with _seeded(seed):
-        artifacts = step.run(ctx)
-    if not isinstance(artifacts, Artifacts):
-        raise TypeError(f"{study_name}/{step.name} returned {type(artifacts).__name__}, not Artifacts")
-    artifacts.validate(f"{study_name}/{model}/{step.name}")
+    try:
+        with _seeded(seed):
+            artifacts = step.run(ctx)
+        if not isinstance(artifacts, Artifacts):
+            raise TypeError(f"{where} returned {type(artifacts).__name__}, not Artifacts")
+        artifacts.validate(where)
+    except Exception as e:
+        record_failure(folder, meta, e, run_id, seconds=time.perf_counter() - started)
+        return
     meta.update(
         status="computed",
         seconds=round(time.perf_counter() - started, 3),
         finished=dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
         run_id=run_id,
         data_files=data.read,
+        torch_threads=torch.get_num_threads(),
     )
     write_unit(folder, artifacts, meta)
 
 
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split()) or "(no message)"
+    return text if len(text) <= 500 else text[:497] + "..."
+
+
+def _upstream(error: BaseException) -> UpstreamMissing | None:
+    seen: BaseException | None = error
+    for _ in range(10):
+        if seen is None:
+            return None
+        if isinstance(seen, UpstreamMissing):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None
+
+
+def record_failure(
+    folder: Path, meta: dict[str, Any], error: BaseException, run_id: str, seconds: float = 0.0
+) -> None:
+    """Record the unit at ``folder`` as failed (or blocked, when it needed a unit that did not run),
+    with the full traceback in ``traceback.txt``; a rerun recomputes it."""
+    upstream = _upstream(error)
+    tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
+    if upstream is not None:
+        fields = {"status": BLOCKED, "upstream": upstream.unit, "reason": f"skipped: {upstream}"}
+    else:
+        fields = {"status": FAILED, "error_type": type(error).__name__, "reason": _one_line(error)}
+    meta = {
+        **meta,
+        **fields,
+        "seconds": round(seconds, 3),
+        "finished": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "run_id": run_id,
+    }
+    write_unit(folder, Artifacts(), meta)
+    write_bytes_atomic(folder / TRACEBACK_FILE, tb.encode("utf-8"))
+
+
 @contextmanager
 def _seeded(seed: int) -> Iterator[None]:
+    """Seed torch for one unit and ask for its deterministic algorithms (warning, not failing, where an
+    op has none), restoring both afterwards."""
     state = torch.random.get_rng_state()
+    deterministic = torch.are_deterministic_algorithms_enabled()
+    warn_only = torch.is_deterministic_algorithms_warn_only_enabled()
     torch.manual_seed(seed)
+    torch.use_deterministic_algorithms(True, warn_only=True)
     try:
         yield
     finally:
+        torch.use_deterministic_algorithms(deterministic, warn_only=warn_only)
         torch.random.set_rng_state(state)
 
 
 def model_artifacts(plan: RunPlan, study_name: str, model: str) -> tuple[Artifacts, list[dict[str, Any]]]:
-    """All recorded steps of one model in one study, merged, with their unit metadata."""
+    """The finished steps of one model in one study, merged, with every step's unit metadata.
+
+    Steps that failed, were blocked or never finished contribute no artifacts; their metadata says
+    why (a step with no record at all gets status ``failed``, reason "did not finish").
+    """
     rd = RunDir(plan.out)
     parts, metas = [], []
     for step in _steps(study_name, plan.configs[study_name]):
         got = read_unit(rd.unit(study_name, model, step.name))
         if got is None:
-            raise RuntimeError(f"unit {study_name}/{model}/{step.name} is not finished; run again to resume")
-        parts.append(got[0])
+            metas.append(
+                {
+                    "study": study_name,
+                    "model": model,
+                    "step": step.name,
+                    "status": FAILED,
+                    "reason": "did not finish (its process stopped before recording it); run again to resume",
+                }
+            )
+            continue
+        if is_done(got[1]):
+            parts.append(got[0])
         metas.append(got[1])
     return _merge(parts, f"{study_name}/{model}"), metas
 
 
-def compare_step(plan: RunPlan, study_name: str, run_id: str) -> tuple[Artifacts, dict[str, Any]]:
-    """The cross-model unit of a study (recorded once per set of models)."""
+def compare_step(
+    plan: RunPlan, study_name: str, run_id: str, not_run: list[str] | None = None
+) -> tuple[Artifacts, dict[str, Any]]:
+    """The cross-model unit of a study (recorded once per set of models).
+
+    ``not_run`` lists the per-model units of the study that did not run: the compare unit is then
+    blocked (and not recorded, so a rerun computes it). A compare that raises is recorded as failed.
+    """
     models_key = hashlib.sha256(json.dumps(plan.models).encode()).hexdigest()[:10]
     folder = RunDir(plan.out).unit(study_name, ALL_MODELS, f"compare-{models_key}")
     got = read_unit(folder)
-    if got is None:
-        config = plan.configs[study_name]
+    if got is not None and is_done(got[1]):
+        return got
+    config = plan.configs[study_name]
+    seed = unit_seed(config.seed, study_name, ALL_MODELS)
+    meta: dict[str, Any] = {"study": study_name, "model": ALL_MODELS, "step": "compare", "seed": seed}
+    if not_run:
+        shown = ", ".join(not_run[:3]) + (f" and {len(not_run) - 3} more" if len(not_run) > 3 else "")
+        meta.update(status=BLOCKED, upstream=not_run[0], reason=f"skipped: needs {shown}, which did not run")
+        meta.update(seconds=0.0, run_id=run_id)
+        return Artifacts(), meta
+    started = time.perf_counter()
+    try:
         per_model = {m: model_artifacts(plan, study_name, m)[0] for m in plan.models}
-        seed = unit_seed(config.seed, study_name, ALL_MODELS)
-        started = time.perf_counter()
         artifacts = get_study(study_name).compare(per_model, config, seed)
-        artifacts.validate(f"{study_name}/{ALL_MODELS}")
-        meta = {
-            "study": study_name,
-            "model": ALL_MODELS,
-            "step": "compare",
-            "seed": seed,
-            "status": "computed",
-            "seconds": round(time.perf_counter() - started, 3),
-            "run_id": run_id,
-        }
+        artifacts.validate(unit_id(study_name, ALL_MODELS, "compare"))
+    except Exception as e:
+        record_failure(folder, meta, e, run_id, seconds=time.perf_counter() - started)
+    else:
+        meta.update(status="computed", seconds=round(time.perf_counter() - started, 3), run_id=run_id)
         write_unit(folder, artifacts, meta)
-        got = read_unit(folder)
-        assert got is not None
+    got = read_unit(folder)
+    assert got is not None
+    if not is_done(got[1]):
+        return Artifacts(), got[1]
     return got

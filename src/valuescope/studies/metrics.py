@@ -11,6 +11,8 @@ ALL_MODELS = "_all"
 """Model key of metrics, tables and figures computed across models."""
 REQUIRED = ("estimate", "ci_low", "ci_high", "p", "n")
 OPTIONAL = ("layer", "better", "note")
+ROUNDING = 1e-9
+"""Relative slack of the "interval contains its estimate" check: float rounding, nothing more."""
 NO_INTERVAL = frozenset({"kmo", "sae_fve", "sae_l0"})
 """Single-fit diagnostics whose interval fields are null (as are counts, names starting ``n_``)."""
 
@@ -79,7 +81,8 @@ def check_metric(name: str, entry: Mapping[str, Any], where: str) -> None:
     if has_interval(name):
         if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
             raise ValueError(f"{label} needs a finite 95% interval, got [{lo}, {hi}]")
-        if not lo <= est <= hi:
+        slack = ROUNDING * max(abs(lo), abs(hi), abs(est))
+        if not lo - slack <= est <= hi + slack:
             raise ValueError(f"{label}: interval [{lo}, {hi}] does not contain the estimate {est}")
     elif lo is not None or hi is not None:
         raise ValueError(f"{label} is a count or single-fit diagnostic: its interval fields must be null")
