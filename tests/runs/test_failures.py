@@ -212,3 +212,37 @@ def test_sigkill_mid_unit_then_resume_gives_identical_results(tmp_path: Path) ->
     assert status == {"first": "reused", "boom": "reused", "after": "computed", "independent": "computed",
                       "compare": "computed"}  # fmt: skip
     assert (out / "summary.json").read_text() == (clean / "summary.json").read_text()
+
+
+def test_under_ray_one_task_failing_does_not_stop_the_others(tmp_path: Path) -> None:
+    pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'valuescope[ray]'")
+    from valuescope.runs.outputs import assemble
+    from valuescope.runs.ray_executor import run_on_ray
+
+    out = tmp_path / "run"
+    config = tmp_path / "c.yaml"
+    config.write_text("studies:\n  readout-check: {n_pairs: 8, n_boot: 50, n_perm: 20, folds: 4}\n")
+    models = ["tiny-gpt2", "no-such-model"]
+    plan = make_plan("readout-check", models, out, config_file=config, profile="quick")
+    out.mkdir()
+    run_on_ray(plan, ["readout-check"], "ray-run", quiet=True, address=None, resources={})
+    assemble(plan, "ray-run")
+    summary = json.loads((out / "summary.json").read_text())
+    failed = {e["unit"] for e in summary["failed_units"]}
+    assert {u for u in failed if "/no-such-model/" in u} == {
+        f"readout-check/no-such-model/{s}" for s in ("ratings", "direction", "ablation")
+    }
+    assert "readout-check/_all/compare" in failed
+    assert not any("/tiny-gpt2/" in u for u in failed)
+    assert "rating_gap" in summary["readout-check"]["tiny-gpt2"]
+
+
+def test_a_dead_ray_task_is_recorded_as_failed_units(tmp_path: Path) -> None:
+    from valuescope.runs.ray_executor import _record_dead_task
+
+    out = tmp_path / "run"
+    plan = make_plan("readout-check", ["tiny-gpt2"], out, profile="quick")
+    _record_dead_task(plan, "tiny-gpt2", "readout-check", "r", RuntimeError("worker died: out of memory"))
+    metas = [json.loads(p.read_text()) for p in sorted(out.rglob("unit.json"))]
+    assert len(metas) == 3 and {m["status"] for m in metas} == {"failed"}
+    assert all(m["reason"] == "worker died: out of memory" for m in metas)
