@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import functools
-import json
 from collections.abc import Mapping, Sequence
 from importlib.resources import files
 from pathlib import Path
@@ -21,7 +20,6 @@ from valuescope.edit.interventions import (
     Steer,
     SteerEach,
 )
-from valuescope.models.gguf_cache import cache_root
 from valuescope.models.hooks import normalize_blocks, normalize_read_points
 from valuescope.models.layout import Layout, resolve_layout
 from valuescope.models.loader import ModelInfo, load_parts, state_dict_sha256
@@ -265,16 +263,14 @@ class LanguageModel:
         return self._means[read_point]
 
     def _load_or_measure_reference(self) -> tuple[list[float], torch.Tensor]:
-        """Per read point: mean token norm and mean vector on the reference text (cached on disk)."""
-        from safetensors.torch import load_file, save_file
+        """Per read point: mean token norm and mean vector on the reference text (cached on disk,
+        checksummed; a damaged cache file is measured again, see :mod:`valuescope.models.norms_cache`)."""
+        from valuescope.models.norms_cache import load_reference, norms_path, save_reference
 
-        folder, stem = cache_root() / "norms", f"{self.weights_hash[:24]}-{self.info.dtype}"
-        norms_path, means_path = folder / f"{stem}.json", folder / f"{stem}.means.safetensors"
-        if norms_path.exists() and means_path.exists():
-            data: list[float] = json.loads(norms_path.read_text())
-            means = load_file(str(means_path))["means"]
-            if len(data) == self.n_layers + 1 and means.shape == (self.n_layers + 1, self.d_model):
-                return data, means
+        path = norms_path(self.weights_hash, self.info.dtype)
+        cached = load_reference(path, self.n_layers + 1, self.d_model)
+        if cached is not None:
+            return cached
         active = list(self.active_interventions)
         for iv in active:  # measure the unedited model
             for h in iv._handles:
@@ -291,13 +287,7 @@ class LanguageModel:
         picked = tokens.values.permute(1, 0, 2, 3)[:, mask]  # (sites, tokens, d)
         per_site = picked.norm(dim=-1).mean(dim=1).tolist()
         means = picked.double().mean(dim=1).float().contiguous()
-        norms_path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = folder / f"{stem}.means.tmp"
-        save_file({"means": means}, str(tmp))
-        tmp.replace(means_path)
-        tmp = folder / f"{stem}.json.tmp"
-        tmp.write_text(json.dumps(per_site))
-        tmp.replace(norms_path)
+        save_reference(path, per_site, means)
         return per_site, means
 
 

@@ -132,6 +132,22 @@ def write_bytes_atomic(path: str | Path, data: bytes) -> Path:
     return path
 
 
+def write_bytes_synced(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` and fsync it (not atomic: for files inside a temp folder that is
+    renamed into place afterwards; call :func:`fsync_dir` on that folder before the rename)."""
+    path = Path(path)
+    with path.open("wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+    return path
+
+
+def fsync_dir(directory: str | Path) -> None:
+    """Make the entries of ``directory`` (new files, renames) durable; a no-op where unsupported."""
+    _fsync_dir(Path(directory))
+
+
 def _umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)

@@ -62,7 +62,7 @@ def test_an_unreachable_server_fails_before_any_model_work(
     monkeypatch.setenv("VALUESCOPE_TEST_KEY", SECRET)
     url = f"http://127.0.0.1:{free_port()}/v1"
     plan = make_plan("readout-check", ["smol-api"], tmp_path / "run", config_file=config(tmp_path, url))
-    with pytest.raises(ConnectionError, match=r"127\.0\.0\.1"):
+    with pytest.raises(ConfigError, match=r"api_models\.smol-api: cannot reach .*127\.0\.0\.1"):
         execute(plan, quiet=True)
     assert not (tmp_path / "run").exists()
 

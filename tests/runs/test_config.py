@@ -63,6 +63,6 @@ def test_a_missing_data_folder_fails_at_once(tmp_path: Path) -> None:
     from valuescope.runs.execute import execute
 
     plan = make_plan("readout-check", ["tiny-gpt2"], tmp_path / "o", data=tmp_path / "nowhere")
-    with pytest.raises(FileNotFoundError, match="nowhere"):
+    with pytest.raises(ConfigError, match=r"data folder .*nowhere does not exist"):
         execute(plan, quiet=True)
     assert not (tmp_path / "o").exists()

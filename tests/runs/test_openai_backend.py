@@ -461,3 +461,62 @@ def test_server_responses_are_cached(serve: Callable[[str], str], tmp_path: Path
     assert rerun.n_requests == 0
     d = rerun.describe()
     assert d["server"]["id"].endswith(".gguf") and rerun.n_requests == 1
+
+
+# ----------------------------------------------------------------------------- secrets and shapes
+@pytest.mark.parametrize(
+    "value",
+    ["sk_live_abc123DEF456ghi789", "hf_AbCdEfGhIjKlMnOpQrStUvWxYz123456", "ABCDEF1234567890abcdef1234567890"],
+)
+def test_a_key_given_where_the_variable_name_goes_is_refused(value: str) -> None:
+    from valuescope.runs.openai_backend import looks_like_key
+
+    assert looks_like_key(value)
+    with pytest.raises(pydantic.ValidationError, match="NAME of an environment variable") as info:
+        ApiSpec(name="x", base_url="http://127.0.0.1:1/v1", model="m", api_key_env=value)
+    assert value not in str(info.value)
+
+
+@pytest.mark.parametrize("name", ["OPENAI_API_KEY", "MY_KEY", "HF_TOKEN", "AZURE_OPENAI_API_KEY_2024"])
+def test_ordinary_variable_names_are_accepted(name: str) -> None:
+    assert (
+        ApiSpec(name="x", base_url="http://127.0.0.1:1/v1", model="m", api_key_env=name).api_key_env == name
+    )
+
+
+def test_credentials_in_the_base_url_are_used_but_never_stored_or_shown(
+    fake: FakeServer, tmp_path: Path
+) -> None:
+    password = "pa55-Word-in-url"
+    url = fake.url.replace("http://", f"http://alice:{password}@")
+    api = api_for(url, tmp_path, chat=True)
+    assert api.generate(["hi"]) == ["<hi|0>"]
+    assert fake.posts()[0].headers["Authorization"].startswith("Basic ")  # httpx sent them
+    fake.script = [(400, {"error": {"message": "no"}}, {})]
+    with pytest.raises(ApiError) as info:
+        api.generate(["other"])
+    shown = [cache_text(tmp_path), json.dumps(api.describe()), repr(api), repr(api.spec), str(info.value)]
+    for text in shown:
+        assert password not in text and "alice" not in text
+    assert api.describe()["base_url"] == fake.url.replace("http://", "http://***@")
+
+
+def test_plain_http_to_another_machine_is_flagged() -> None:
+    from valuescope.runs.openai_backend import insecure_url, redact_url
+
+    assert insecure_url("http://10.1.2.3:8080/v1") and insecure_url("http://api.example.com/v1")
+    assert not insecure_url("https://api.example.com/v1")
+    for local in ("http://127.0.0.1:8080/v1", "http://localhost/v1", "http://[::1]:80/v1"):
+        assert not insecure_url(local), local
+    assert redact_url("https://u:p@h.example/v1") == "https://***@h.example/v1"
+    assert redact_url("https://h.example/v1") == "https://h.example/v1"
+
+
+def test_a_2xx_body_that_is_not_a_completion_is_never_cached(fake: FakeServer, tmp_path: Path) -> None:
+    api = api_for(fake.url, tmp_path, chat=True, max_retries=0)
+    fake.script = [(200, {"object": "error", "message": "overloaded"}, {})]
+    with pytest.raises(ApiError, match=r"no choices.*not cached"):
+        api.generate(["hi"])
+    assert cache_text(tmp_path) == ""
+    assert api.generate(["hi"]) == ["<hi|0>"]  # asked again, not served a cached bad body
+    assert '"choices"' in cache_text(tmp_path)

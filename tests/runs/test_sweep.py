@@ -59,6 +59,9 @@ def test_local_sweep_writes_one_run_per_variant(tmp_path: Path) -> None:
         (lambda s: s.replace("n_pairs: 10", "n_pairs: ten"), "n_pairs"),
         (lambda s: s.replace("profile: quick", "profile: quick\ncolour: red"), "colour: unknown key"),
         (lambda s: s.replace("executor: {executor}", "executor: slurm"), "executor"),
+        (lambda s: s.replace("  more: {{", "  '../x': {{"), r"variants\.\.\./x: a variant name is a folder"),
+        (lambda s: s.replace("  more: {{", "  /tmp/abs: {{"), "a variant name is a folder under out"),
+        (lambda s: s.replace("  more: {{", "  a/b: {{"), "a variant name is a folder under out"),
     ],
 )
 def test_bad_sweep_files_fail_before_model_work(tmp_path: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]

@@ -40,6 +40,8 @@ class ModelInfo:
     """For GGUF sources: the quantization the weights were dequantized from."""
     weights_sha256: str | None = None
     tokenizer: str = ""
+    trust_remote_code: bool = False
+    """Whether the model's own Python code from its repository was allowed to run."""
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -102,7 +104,7 @@ def load_parts(
             raise ValueError(f"dtype={dtype!r} is not a torch dtype; use e.g. 'float32' or 'bfloat16'")
         dtype = getattr(torch, dtype)
     torch_dtype: torch.dtype = dtype if isinstance(dtype, torch.dtype) else default_dtype(dev)
-    info = ModelInfo(name=name, source="")
+    info = ModelInfo(name=name, source="", trust_remote_code=bool(trust_remote_code))
     entry = REGISTRY.get(name)
     path = Path(name).expanduser()
     model: PreTrainedModel

@@ -5,25 +5,29 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 import uuid
 from pathlib import Path
 from typing import Any
 
 from valuescope.runs.config import ConfigError, RunPlan
+from valuescope.runs.lock import LOCK_FILE, RUN_FILE, run_lock
 from valuescope.runs.outputs import assemble
-from valuescope.runs.unit_runner import open_model, plan_record, run_model_units
-from valuescope.runs.units import dump_json
-from valuescope.stimuli.sources import DataSources
+from valuescope.runs.plan_checks import check_plan
+from valuescope.runs.resume import merge_resolved, recompute_changed, redact_record, resolved_record
+from valuescope.runs.unit_runner import plan_record, run_model_units
+from valuescope.runs.units import clean_temp, dump_json
 from valuescope.studies.protocol import Result
 
-RUN_FILE = "run.json"
 
-
-def prepare(plan: RunPlan, force: bool) -> None:
+def prepare(plan: RunPlan, force: bool) -> list[str]:
     """Check the output folder against the plan and record it; ``force`` discards the plan's studies' units.
 
-    A folder holding a run of the same studies with a different config is refused unless ``force``;
-    a non-empty folder that is not a run folder is always refused, so nothing unrelated is deleted.
+    A folder holding a run of the same studies with a different study config is refused unless
+    ``force``; a non-empty folder that is not a run folder is always refused, so nothing unrelated is
+    deleted. In a run folder, temp files of killed writers are removed, and the units that changes of
+    the resolved run affect are removed (:mod:`valuescope.runs.resume`); returns those changes, one
+    line each (also printed to stderr). Call it holding :func:`valuescope.runs.lock.run_lock`.
     """
     root = plan.out
     record_path = root / RUN_FILE
@@ -31,10 +35,12 @@ def prepare(plan: RunPlan, force: bool) -> None:
         raise ConfigError(f"--out {root} is a file; give a folder")
     old: dict[str, Any] = {}
     if record_path.is_file():
-        old = json.loads(record_path.read_text("utf-8"))
-    elif root.is_dir() and any(root.iterdir()):
+        old = _read_run_record(record_path, force)
+    elif root.is_dir() and any(p.name != LOCK_FILE for p in root.iterdir()):
         raise ConfigError(f"--out {root} is not empty and holds no valuescope run; choose another folder")
-    new = plan_record(plan)
+    if root.is_dir():
+        clean_temp(root)
+    new = redact_record(plan_record(plan))
     if old and not force:
         for name, cfg in new["configs"].items():
             before = old.get("configs", {}).get(name)
@@ -45,13 +51,40 @@ def prepare(plan: RunPlan, force: bool) -> None:
                     f"--out {root} holds a {name} run with a different config ({shown}); "
                     "use another --out, or --force to recompute"
                 )
+    changes: list[str] = []
     if force:
         for name in new["configs"]:
             shutil.rmtree(root / "units" / name, ignore_errors=True)
+    else:
+        changes = recompute_changed(plan, old.get("resolved", {}))
+        if changes:
+            listing = "".join(f"\n  - {line}" for line in changes)
+            print(
+                f"{root}: changed since the last run, recomputing what they affect:{listing}", file=sys.stderr
+            )
     merged = dict(new)
     merged["configs"] = {**old.get("configs", {}), **new["configs"]} if not force else new["configs"]
+    resolved = resolved_record(plan)
+    merged["resolved"] = merge_resolved(old.get("resolved", {}), resolved) if not force else resolved
     root.mkdir(parents=True, exist_ok=True)
     dump_json(record_path, merged)
+    return changes
+
+
+def _read_run_record(path: Path, force: bool) -> dict[str, Any]:
+    """``run.json``; a damaged one is an error naming it (with ``force`` it is replaced)."""
+    try:
+        record = json.loads(path.read_text("utf-8"))
+        if not isinstance(record, dict):
+            raise ValueError(f"a JSON {type(record).__name__}, not an object")
+    except (UnicodeDecodeError, ValueError) as e:
+        if force:
+            return {}
+        raise ConfigError(
+            f"{path} is damaged ({e}); rerun with --force to recompute this folder's studies, "
+            "or choose another --out"
+        ) from None
+    return record
 
 
 def execute(
@@ -65,27 +98,21 @@ def execute(
 ) -> dict[str, Result]:
     """Run ``plan`` into ``plan.out`` and return each study's :class:`Result` (the report is separate:
     ``valuescope.report.write_report(plan.out)``)."""
-    from valuescope.models.loader import check_model_name
-
-    DataSources(plan.data_root)  # a wrong data folder fails here, before any model work
-    for model in plan.models:
-        if model in plan.api_models:
-            open_model(model, plan).check()
-        else:
-            check_model_name(model)
     if executor not in ("local", "ray"):
         raise ConfigError(f"--executor {executor!r}; choose local or ray")
-    prepare(plan, force)
-    run_id = uuid.uuid4().hex
-    studies = list(plan.configs)
-    if executor == "ray":
-        from valuescope.runs.ray_executor import run_on_ray
+    check_plan(plan)  # everything the plan names, before any model work: one error listing all problems
+    with run_lock(plan.out, plan.command):  # a second run on the same folder stops here
+        prepare(plan, force)
+        run_id = uuid.uuid4().hex
+        studies = list(plan.configs)
+        if executor == "ray":
+            from valuescope.runs.ray_executor import run_on_ray
 
-        run_on_ray(plan, studies, run_id, quiet, address, resources or {})
-    else:
-        for model in plan.models:
-            run_model_units(plan, model, studies, run_id, quiet)
-    return assemble(plan, run_id)
+            run_on_ray(plan, studies, run_id, quiet, address, resources or {})
+        else:
+            for model in plan.models:
+                run_model_units(plan, model, studies, run_id, quiet)
+        return assemble(plan, run_id)
 
 
 def run_study(

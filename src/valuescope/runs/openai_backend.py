@@ -4,9 +4,10 @@ an in-process ``LanguageModel``.
 ``ApiSpec`` says where the server is and how to talk to it; ``ApiModel`` sends the requests (httpx,
 a thread pool of ``max_concurrency``), retries connection errors, timeouts, 429 and 5xx with
 exponential backoff and jitter (``Retry-After`` wins when the server sends it), and keeps every
-successful response in an on-disk JSON cache keyed by the SHA-256 of the canonical request, so a
-rerun makes no HTTP calls. The API key is read from the environment variable ``api_key_env`` at
-each request; it is never stored, cached, logged, described or put into an error message.
+successful response that has a completion's shape in an on-disk JSON cache keyed by the SHA-256 of
+the canonical request, so a rerun makes no HTTP calls. The API key is read from the environment
+variable ``api_key_env`` at each request; it is never stored, cached, logged, described or put into
+an error message, and neither are credentials in ``base_url`` (``user:password@`` shows as ``***@``).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import email.utils
 import hashlib
+import ipaddress
 import json
 import math
 import os
@@ -27,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 import numpy as np
@@ -48,6 +51,47 @@ SAMPLE_MAX_TOKENS = 16
 PROGRESS_MIN_REQUESTS = 64
 _SPACE_MARKERS = ("▁", "Ġ")
 _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_KEY_PREFIXES = re.compile(r"^(?:(?:sk|pk|rk|hf|ghp|gho|ghs|github_pat|xox[abprs]|glpat)[-_]|AKIA|AIza)")
+_LOOPBACK_NAMES = ("localhost", "localhost.localdomain", "ip6-localhost")
+
+
+def looks_like_key(value: str) -> bool:
+    """Whether ``value`` looks like an API key rather than the name of a variable holding one.
+
+    Known key prefixes (``sk-``, ``hf_``, ``ghp_``, ``AKIA``...) followed by a long tail, or a long
+    string that mixes digits and letters without the underscores that variable names use.
+    """
+    has_digit = any(c.isdigit() for c in value)
+    mixed_case = any(c.islower() for c in value) and any(c.isupper() for c in value)
+    if _KEY_PREFIXES.match(value) and len(value) >= 20 and (has_digit or mixed_case):
+        return True
+    if len(value) < 24 or not has_digit:
+        return False
+    words = [w for w in value.split("_") if w]
+    return len(words) <= 1 or max(map(len, words)) >= 20
+
+
+def redact_url(url: str) -> str:
+    """``url`` with any ``user:password@`` replaced by ``***@`` (what may be written to disk or shown)."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"***@{host}"))
+
+
+def insecure_url(url: str) -> bool:
+    """Whether ``url`` is plain ``http://`` to another machine (keys and prompts travel unencrypted)."""
+    parts = urlsplit(url)
+    if parts.scheme != "http":
+        return False
+    host = (parts.hostname or "").lower()
+    if host in _LOOPBACK_NAMES or host.endswith(".localhost"):
+        return False
+    try:
+        return not ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return True
 
 
 class ApiError(RuntimeError):
@@ -103,9 +147,21 @@ class ApiSpec(BaseModel):
     @field_validator("api_key_env")
     @classmethod
     def _env_name(cls, value: str | None) -> str | None:
-        if value is not None and not _ENV_NAME.match(value):
-            raise ValueError("must be the NAME of an environment variable (e.g. OPENAI_API_KEY), not the key")
+        if value is not None and (not _ENV_NAME.match(value) or looks_like_key(value)):
+            raise ValueError(
+                "must be the NAME of an environment variable (e.g. OPENAI_API_KEY), not the key; "
+                "export the key in that variable and give its name"
+            )
         return value
+
+    @property
+    def shown_url(self) -> str:
+        """``base_url`` with any credentials redacted: the form that is logged, cached and described."""
+        return redact_url(self.base_url)
+
+    def __repr_args__(self) -> Any:
+        for key, value in super().__repr_args__():
+            yield key, (self.shown_url if key == "base_url" else value)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -195,6 +251,22 @@ def _choice(data: dict[str, Any]) -> dict[str, Any]:
     return choice
 
 
+def _shape_problem(data: dict[str, Any], endpoint: str) -> str:
+    """What makes a 2xx body not a completion ("" when it is one): ``choices`` must be a non-empty
+    list of objects with a ``message`` object (chat) or a ``text`` string (completions)."""
+    choices = data.get("choices")
+    problem = ""
+    if not isinstance(choices, list) or not choices:
+        problem = "no choices"
+    elif not all(isinstance(c, dict) for c in choices):
+        problem = "a choice that is not an object"
+    elif endpoint == "/chat/completions" and not all(isinstance(c.get("message"), dict) for c in choices):
+        problem = "a choice without a message object"
+    elif endpoint == "/completions" and not all(isinstance(c.get("text"), str) for c in choices):
+        problem = "a choice without a text string"
+    return problem
+
+
 def _text(data: dict[str, Any], chat: bool) -> str:
     choice = _choice(data)
     if chat:
@@ -239,15 +311,15 @@ class ApiModel:
         return self.spec.chat
 
     def __repr__(self) -> str:
-        return f"ApiModel({self.name!r}, base_url={self.spec.base_url!r}, model={self.spec.model!r})"
+        return f"ApiModel({self.name!r}, base_url={self.spec.shown_url!r}, model={self.spec.model!r})"
 
     def describe(self) -> dict[str, Any]:
         """Manifest-facing description: the spec (never the key) and what ``/models`` reports."""
         return {
             "name": self.name,
-            "source": f"api:{self.spec.base_url}",
+            "source": f"api:{self.spec.shown_url}",
             "family": "api",
-            "base_url": self.spec.base_url,
+            "base_url": self.spec.shown_url,
             "server_model": self.spec.model,
             "chat": self.spec.chat,
             "instruct": self.instruct,
@@ -313,7 +385,9 @@ class ApiModel:
 
     def _redact(self, text: str) -> str:
         key = self._key()
-        return text.replace(key, "***") if key else text
+        text = text.replace(key, "***") if key else text
+        userinfo = urlsplit(self.spec.base_url).netloc.rpartition("@")[0]
+        return text.replace(userinfo + "@", "***@") if userinfo else text
 
     def _count(self) -> None:
         with self._lock:
@@ -332,7 +406,7 @@ class ApiModel:
         except httpx.TransportError as e:
             reason = self._redact(_one_line(f"{type(e).__name__}: {e}", 160))
             raise ConnectionError(
-                f"cannot reach the API server of {self.name!r} at {self.spec.base_url} ({reason}); "
+                f"cannot reach the API server of {self.name!r} at {self.spec.shown_url} ({reason}); "
                 "start the server there or fix base_url in the api_models config"
             ) from None
         if resp.status_code in (401, 403):
@@ -340,7 +414,7 @@ class ApiModel:
                 f"check the key in ${self.spec.api_key_env}" if self.spec.api_key_env else "set api_key_env"
             )
             raise ApiError(
-                f"{self.spec.base_url} refused the key ({resp.status_code}: "
+                f"{self.spec.shown_url} refused the key ({resp.status_code}: "
                 f"{self._redact(_server_message(resp))}); {hint}",
                 resp.status_code,
             )
@@ -361,6 +435,7 @@ class ApiModel:
     def _send(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
         """POST with retries; the parsed JSON of a 2xx response."""
         url = f"{self.spec.base_url}{endpoint}"
+        shown = f"{self.spec.shown_url}{endpoint}"
         headers = self._headers()
         client = self._client()
         failure = ""
@@ -380,16 +455,16 @@ class ApiModel:
                         data = resp.json()
                     except ValueError:
                         raise ApiError(
-                            f"{url} answered {status} with a body that is not JSON: "
+                            f"{shown} answered {status} with a body that is not JSON: "
                             f"{self._redact(_one_line(resp.text, 160))}",
                             status,
                         ) from None
                     if not isinstance(data, dict):
-                        raise ApiError(f"{url} answered {status} with JSON that is not an object", status)
+                        raise ApiError(f"{shown} answered {status} with JSON that is not an object", status)
                     return data
                 message = self._redact(_server_message(resp))
                 if status != 429 and status < 500:
-                    raise ApiError(f"{url} rejected the request ({status}): {message}", status)
+                    raise ApiError(f"{shown} rejected the request ({status}): {message}", status)
                 transport_failed = False
                 failure = f"{status}: {message}"
                 retry_after = _retry_after(resp)
@@ -398,15 +473,15 @@ class ApiModel:
         tries = self.spec.max_retries + 1
         if transport_failed:
             raise ConnectionError(
-                f"cannot reach the API server of {self.name!r} at {self.spec.base_url} after {tries} "
+                f"cannot reach the API server of {self.name!r} at {self.spec.shown_url} after {tries} "
                 f"attempts ({self._redact(failure)}); check that the server is running"
             )
-        raise ApiError(f"{url} failed {tries} times; last: {self._redact(failure)}")
+        raise ApiError(f"{shown} failed {tries} times; last: {self._redact(failure)}")
 
     # ----------------------------------------------------------------- cache
     def _cache_path(self, endpoint: str, body: dict[str, Any]) -> Path:
         canonical = json.dumps(
-            {"base_url": self.spec.base_url, "endpoint": endpoint, "body": body},
+            {"base_url": self.spec.shown_url, "endpoint": endpoint, "body": body},
             sort_keys=True,
             separators=(",", ":"),
             ensure_ascii=False,
@@ -415,20 +490,32 @@ class ApiModel:
         root = self.spec.cache_dir if self.spec.cache_dir is not None else cache_root() / "api"
         return root / key[:2] / f"{key}.json"
 
+    def _checked_send(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
+        """``_send``, refusing a 2xx body that is not a completion (it is then never cached)."""
+        data = self._send(endpoint, body)
+        problem = _shape_problem(data, endpoint)
+        if problem:
+            raise ApiError(
+                f"{self.spec.shown_url}{endpoint} answered with {problem}, so it is not an OpenAI-compatible "
+                f"completion (not cached): {self._redact(_one_line(json.dumps(data), 200))}"
+            )
+        return data
+
     def _post(self, endpoint: str, body: dict[str, Any]) -> dict[str, Any]:
         """The response to ``body``, from the cache when it holds it."""
         if not self.spec.cache:
-            return self._send(endpoint, body)
+            return self._checked_send(endpoint, body)
         path = self._cache_path(endpoint, body)
         if path.exists():
             try:
                 cached = json.loads(path.read_text(encoding="utf-8"))
                 response: dict[str, Any] = cached["response"]
-                return response
+                if isinstance(response, dict) and not _shape_problem(response, endpoint):
+                    return response
             except (OSError, ValueError, KeyError, TypeError):
                 pass  # unreadable entry: fetch again and overwrite it
-        data = self._send(endpoint, body)
-        record = {"base_url": self.spec.base_url, "endpoint": endpoint, "request": body, "response": data}
+        data = self._checked_send(endpoint, body)
+        record = {"base_url": self.spec.shown_url, "endpoint": endpoint, "request": body, "response": data}
         _write_json_atomic(path, record)
         return data
 

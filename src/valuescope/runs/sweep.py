@@ -18,6 +18,8 @@ A sweep file::
 
 from __future__ import annotations
 
+import re
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
@@ -26,9 +28,14 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from valuescope.runs.config import ConfigError, RunFile, RunPlan, build_plan, format_validation, yaml_error
 from valuescope.runs.execute import execute, prepare
+from valuescope.runs.lock import run_lock
+from valuescope.runs.plan_checks import check_plan
 from valuescope.runs.unit_runner import run_model_units
 from valuescope.studies.protocol import Profile
 from valuescope.studies.registry import studies
+
+VARIANT_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,99}$")
+"""A variant name is one folder name under the sweep's ``out`` (so it cannot leave it)."""
 
 
 class SweepFile(BaseModel):
@@ -66,6 +73,11 @@ def load_sweep(path: str | Path) -> tuple[SweepFile, list[RunPlan]]:
         raise ConfigError(f"{p}: executor: {spec.executor!r}; choose local or ray")
     plans = []
     for variant, overrides in spec.variants.items():
+        if not VARIANT_NAME.match(variant):
+            raise ConfigError(
+                f"{p}: variants.{variant}: a variant name is a folder under out ({spec.out}); "
+                "use letters, digits, '.', '_' and '-' only, starting with a letter or digit"
+            )
         bad = [s for s in overrides if s not in names]
         if bad:
             raise ConfigError(f"{p}: variants.{variant}: {bad[0]!r} is not one of the sweep's studies")
@@ -99,18 +111,19 @@ def run_sweep(
         return [plan.out for plan in plans]
     import uuid
 
-    from valuescope.models.loader import check_model_name
     from valuescope.runs.outputs import assemble
 
-    for model in spec.models:
-        if model not in plans[0].api_models:
-            check_model_name(model)
     for plan in plans:
-        prepare(plan, force)
-    run_id = uuid.uuid4().hex
-    for model in spec.models:
+        check_plan(plan)
+    with ExitStack() as locks:
         for plan in plans:
-            run_model_units(plan, model, list(plan.configs), run_id, quiet)
-    for plan in plans:
-        assemble(plan, run_id)
+            locks.enter_context(run_lock(plan.out, plan.command))
+        for plan in plans:
+            prepare(plan, force)
+        run_id = uuid.uuid4().hex
+        for model in spec.models:
+            for plan in plans:
+                run_model_units(plan, model, list(plan.configs), run_id, quiet)
+        for plan in plans:
+            assemble(plan, run_id)
     return [plan.out for plan in plans]

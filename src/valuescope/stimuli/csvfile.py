@@ -1,14 +1,15 @@
 """Reading stimulus CSV files: cells stripped, CSV line numbers kept, schema problems raised as one line.
 
 Every stimulus loader reads through here, so every bad file fails the same way: :class:`StimulusError`
-naming the file, the CSV line (1-based, header = 1), the column, and the fix.
+naming the file, the CSV line (1-based, header = 1), the column, and the fix. A file that is not
+UTF-8 text, or whose quoting is broken, fails the same way (:func:`read_text`).
 """
 
 from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from importlib import resources
 from pathlib import Path
 
@@ -38,6 +39,52 @@ def value_cell(name: str, source: str, line: int, column: str = "value") -> str:
         ) from None
 
 
+def read_text(path: str | Path) -> str:
+    """The text of a data file (UTF-8, a byte-order mark dropped); a file that is not UTF-8 raises a
+    :class:`StimulusError` naming it, the line and the byte."""
+    data = Path(path).read_bytes()
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        line = data[: e.start].count(b"\n") + 1
+        raise StimulusError(
+            f"{path}: line {line}: not UTF-8 text (byte {data[e.start]:#04x} at offset {e.start}); "
+            "save the file as UTF-8"
+        ) from None
+
+
+def utf8_lines(path: str | Path) -> Generator[str, None, None]:
+    """The lines of a large data file, streamed (line endings kept, a byte-order mark dropped); a line
+    that is not UTF-8 raises a :class:`StimulusError` naming the file and the line."""
+    with Path(path).open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                text = raw.decode("utf-8-sig" if number == 1 else "utf-8")
+            except UnicodeDecodeError as e:
+                raise StimulusError(
+                    f"{path}: line {number}: not UTF-8 text (byte {raw[e.start]:#04x}); save it as UTF-8"
+                ) from None
+            yield text
+
+
+def csv_rows(text: str, source: str, delimiter: str = ",") -> list[tuple[int, list[str]]]:
+    """[(line where the record starts, cells)] of CSV/TSV ``text``; broken quoting raises a
+    :class:`StimulusError` naming ``source`` and the line."""
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    rows: list[tuple[int, list[str]]] = []
+    start = 1
+    try:
+        for cells in reader:
+            rows.append((start, cells))
+            start = reader.line_num + 1
+    except csv.Error as e:
+        raise StimulusError(
+            f"{source}: row {start}: malformed {'TSV' if delimiter == chr(9) else 'CSV'} ({e}); "
+            'quote a cell that holds the delimiter, a quote or a line break, and double its quotes ("")'
+        ) from None
+    return rows
+
+
 def read_records(path: str | Path | None, default: str) -> tuple[str, list[str], list[tuple[int, list[str]]]]:
     """(source name, header, [(CSV line of the record, cells)]), skipping blank lines.
 
@@ -47,18 +94,15 @@ def read_records(path: str | Path | None, default: str) -> tuple[str, list[str],
         ref = resources.files("valuescope.stimuli").joinpath("data", default)
         source, text = str(ref), ref.read_text(encoding="utf-8-sig")
     else:
-        source, text = str(path), Path(path).read_text(encoding="utf-8-sig")
-    reader = csv.reader(io.StringIO(text, newline=""))
+        source, text = str(path), read_text(path)
     header: list[str] | None = None
     records: list[tuple[int, list[str]]] = []
-    start = 1
-    for cells in reader:
+    for start, cells in csv_rows(text, source):
         if cells and any(c.strip() for c in cells):
             if header is None:
                 header = [c.strip() for c in cells]
             else:
                 records.append((start, [c.strip() for c in cells]))
-        start = reader.line_num + 1
     if header is None:
         raise StimulusError(f"{source}: row 1: the file is empty; write a header row and one row per item")
     return source, header, records

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from valuescope.stimuli.csvfile import LINE, StimulusError, check_unique, fail, finish, read_frame
+from valuescope.stimuli.csvfile import LINE, StimulusError, check_unique, fail, finish, read_frame, read_text
 
 FLAMES_FILE = "flames/Flames_1k_Chinese.jsonl"
 """The Flames prompts, relative to the data folder."""
@@ -44,7 +44,7 @@ def load_flames(
     """
     source = str(path)
     rows = []
-    for line, text in enumerate(Path(path).read_text(encoding="utf-8-sig").splitlines(), start=1):
+    for line, text in enumerate(read_text(path).splitlines(), start=1):
         if not text.strip():
             continue
         try:

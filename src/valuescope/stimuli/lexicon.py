@@ -53,7 +53,7 @@ from typing import Any
 
 import pandas as pd
 
-from valuescope.stimuli.csvfile import LINE, StimulusError, check_unique, fail, finish, read_frame
+from valuescope.stimuli.csvfile import LINE, StimulusError, check_unique, fail, finish, read_frame, read_text
 
 SUBDIMENSIONS: tuple[str, ...] = (
     "self_competent",
@@ -229,7 +229,7 @@ def _read_json(path: Path, columns: tuple[str, ...]) -> tuple[str, pd.DataFrame]
     source = str(path)
     keys = ", ".join(columns)
     try:
-        data: Any = json.loads(path.read_text(encoding="utf-8-sig"))
+        data: Any = json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise StimulusError(
             f"{source}: line {e.lineno}: not valid JSON ({e.msg}); write a list of objects with keys {keys}"

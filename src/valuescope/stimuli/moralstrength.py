@@ -20,7 +20,7 @@ from typing import Literal
 
 import pandas as pd
 
-from valuescope.stimuli.csvfile import StimulusError
+from valuescope.stimuli.csvfile import StimulusError, read_text
 from valuescope.stimuli.moral_items import (
     FOUNDATIONS,
     ITEM_COLUMNS,
@@ -101,7 +101,7 @@ class _File:
 def _read(path: Path, label: str, version: str) -> _File:
     header_word = _HEADERS[version]
     expected = [header_word, "EXPRESSED_MORAL"]
-    lines = path.read_text(encoding="utf-8-sig").splitlines()
+    lines = read_text(path).splitlines()
     start = next((i for i, line in enumerate(lines) if line.strip()), None)
     header = [c.strip() for c in lines[start].split("\t")] if start is not None else []
     if header != expected:

@@ -16,6 +16,7 @@ The columns read here:
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import math
 import re
@@ -26,7 +27,7 @@ from typing import Literal
 
 import pandas as pd
 
-from valuescope.stimuli.csvfile import StimulusError
+from valuescope.stimuli.csvfile import StimulusError, utf8_lines
 from valuescope.stimuli.moral_items import (
     FOUNDATIONS,
     ITEM_COLUMNS,
@@ -121,7 +122,7 @@ def load_social_chem(
         dropped[reason] += 1
         first_line.setdefault(reason, line)
 
-    with Path(path).open(encoding="utf-8-sig", newline="") as f:
+    with contextlib.closing(utf8_lines(path)) as f:
         reader = csv.reader(f, delimiter="\t", quoting=csv.QUOTE_NONE)
         header = [c.strip() for c in next(reader, [])]
         missing = [c for c in needed if c not in header]

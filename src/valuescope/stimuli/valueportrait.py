@@ -17,7 +17,7 @@ from typing import Any
 
 import pandas as pd
 
-from valuescope.stimuli.csvfile import StimulusError
+from valuescope.stimuli.csvfile import StimulusError, read_text
 from valuescope.stimuli.values import SCHWARTZ_VALUES, UnknownValueError, canonical_value
 
 VALUEPORTRAIT_RESPONSES = "valueportrait/query-response-tagged.json"
@@ -31,7 +31,7 @@ RESPONSE_COLUMNS = ("query_id", "response_id", "query", "response", *SCHWARTZ_VA
 def _load(path: str | Path, kind: type, what: str) -> Any:
     source = str(path)
     try:
-        data = json.loads(Path(path).read_text(encoding="utf-8"))
+        data = json.loads(read_text(path))
     except json.JSONDecodeError as e:
         raise StimulusError(f"{source}: line {e.lineno}: not valid JSON ({e.msg}); {what}") from None
     if not isinstance(data, kind):
