@@ -393,16 +393,13 @@ def test_rank_p_exact() -> None:
 def test_repair_verdict_cases() -> None:
     before = Estimate(0.5, 0.2, 0.8, 0.001, 30)
     disc = Estimate(1.0, 0.8, 1.2, 0.001, 30)
-    randoms = np.array([0.4, 0.45, 0.5, 0.35])
-    assert ent.repair_verdict(before, 0.1, randoms, disc, 1.0) == "works"
-    assert ent.repair_verdict(before, 0.4, randoms, disc, 1.0) == "entanglement unchanged"
-    assert ent.repair_verdict(before, 0.1, randoms, disc, 0.3) == "damages discrimination"
-    assert ent.repair_verdict(Estimate(0.1, -0.1, 0.3, 0.4, 30), 0.0, randoms, disc, 1.0) == (
+    assert ent.repair_verdict(before, True, disc, 1.0) == "works"
+    assert ent.repair_verdict(before, False, disc, 1.0) == "entanglement unchanged"
+    assert ent.repair_verdict(before, None, disc, 1.0) == "controls not computable"
+    assert ent.repair_verdict(before, True, disc, 0.3) == "damages discrimination"
+    assert ent.repair_verdict(Estimate(0.1, -0.1, 0.3, 0.4, 30), True, disc, 1.0) == (
         "no entanglement to repair"
     )
-    negative = Estimate(-0.5, -0.8, -0.2, 0.001, 30)
-    assert ent.repair_verdict(negative, -0.1, -randoms, disc, 1.0) == "works"
-    assert ent.repair_verdict(negative, -0.4, -randoms, disc, 1.0) == "entanglement unchanged"
 
 
 def test_describe_entanglement() -> None:

@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 
 from valuescope.analysis.repair import (
+    at_displacement,
     at_norm,
+    displacement,
     fit_repair,
+    in_subspace,
     normalised_gram,
     on_random_subspace,
     random_basis,
@@ -86,3 +89,15 @@ def test_bases_grams_and_bad_input() -> None:
         subspace_basis(np.zeros((2, 3)))
     with pytest.raises(ValueError, match="non-zero target"):
         fit_repair(np.ones((4, 3)), np.zeros((4, 2)), np.ones((1, 3)), np.eye(3)[:1], np.zeros(3))
+
+
+def test_controls_are_rescaled_to_the_repairs_displacement_not_its_norm() -> None:
+    x, t, _ = collapsed_items(80, seed=4)
+    repair = fit_repair(x, t, x[:5], subspace_basis(np.eye(12)[:4]), np.zeros(12), steps=80)
+    target = displacement(repair, x)
+    assert target > 0
+    moved = in_subspace(repair, random_basis(4, 12, np.random.default_rng(1)))
+    matched = at_displacement(moved, x, target)
+    assert displacement(matched, x) == pytest.approx(target, rel=1e-9)
+    with pytest.raises(ValueError, match="shape"):
+        in_subspace(repair, np.eye(12)[:3])

@@ -142,6 +142,14 @@ def test_gemma_quick_run_reads_every_diagnostic(tmp_path: Path) -> None:
     assert 0 < summary["sae_fve"]["estimate"] <= 1
     win = summary["judged_win_rate"]
     assert win["estimate"] is not None or "gate" in win["note"]
+    # the repair's controls either state their null's draws and spread or say why they are not computable
+    for name in ("random_edit_virtue_vice_cosine", "random_edit_typicality_spearman"):
+        entry = summary[name]
+        assert (
+            ("draws" in entry["note"])
+            if entry["estimate"] is not None
+            else ("not computable" in entry["note"])
+        )
 
 
 def test_a_pretrained_sae_in_saelens_layout_replaces_training(tmp_path: Path) -> None:

@@ -141,7 +141,7 @@ def test_figures_and_findings_are_drawn(result: Result) -> None:
     plt.close("all")
     text = " ".join(result.findings[ALL_MODELS])
     null = result.per_model[ALL_MODELS].tables["taxonomy_null"].iloc[0]
-    assert f"which give {null['null_mean']:.2f}" in text
+    assert f"which give a median of {null['null_median']:.2f}" in text
     assert "KMO" in text and "silhouette" in text and "None" not in text and "nan" not in text
     assert all(result.findings[m] for m in result.models)
 

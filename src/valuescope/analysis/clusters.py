@@ -233,6 +233,13 @@ def _centre(unit: np.ndarray, descriptions: np.ndarray, center: bool) -> tuple[n
     return unit - mean, _unit_or_zero(descriptions - mean)
 
 
+def _null_p(observed: float, null: np.ndarray) -> float | None:
+    """Plus-one share of null draws >= ``observed`` (ties against it); None when the null has no spread."""
+    if float(np.ptp(null)) <= 1e-12 * max(1.0, float(np.abs(null).max())):
+        return None
+    return stats.tie_p(float(observed), null, alternative="greater")
+
+
 def taxonomy_agreement(
     term_embeddings: np.ndarray,
     labels: np.ndarray | Sequence[Any],
@@ -254,10 +261,12 @@ def taxonomy_agreement(
     every random partition's centroid collapses, and centring keeps that shared direction from scoring as
     agreement.
 
-    Returns ``estimate``, ``null_mean``, ``null_low`` / ``null_high`` (the null's 2.5% and 97.5%
-    quantiles), ``p``, ``n_perm``, ``k``, ``n`` terms, ``per_subdimension`` (by subdimension: best cluster,
-    its cosine, and that best cosine under the random partitions: null_mean, null_high = 97.5% quantile,
-    plus-one p) and ``per_cluster`` (best subdimension and its cosine, by cluster label).
+    Returns ``estimate``, ``null_median``, ``null_low`` / ``null_high`` (the null's 2.5% and 97.5%
+    quantiles, widened to contain the median), ``null_sd``, ``p`` (None when the null has no spread),
+    ``n_perm``, ``k``, ``n`` terms, ``per_subdimension`` (by subdimension: best cluster, its cosine, and
+    that best cosine under the random partitions: null_median, null_high = 97.5% quantile, plus-one p) and
+    ``per_cluster`` (best subdimension and its cosine, by cluster label). p-values count ties against the
+    observed value.
     """
     unit = _unit_rows(term_embeddings, "term_embeddings")
     desc = _unit_rows(descriptions, "descriptions")
@@ -279,17 +288,18 @@ def taxonomy_agreement(
         ]
     )  # (n_perm, subdimensions): each subdimension's best cosine under random partitions
     null = null_best.mean(axis=1)
-    p = (1 + int((null >= observed - _TIE_TOL).sum())) / (1 + int(n_perm))
+    spread = stats.summarize_null(null)
     best_cos = cos.max(axis=1)
-    sub_p = (1 + (null_best >= best_cos[None] - _TIE_TOL).sum(axis=0)) / (1 + int(n_perm))
+    sub_p = [_null_p(c, column) for c, column in zip(best_cos, null_best.T, strict=True)]
     best_cluster = cos.argmax(axis=1)
     best_sub = cos.argmax(axis=0)
     return {
         "estimate": observed,
-        "null_mean": float(null.mean()),
-        "null_low": float(np.quantile(null, 0.025)),
-        "null_high": float(np.quantile(null, 0.975)),
-        "p": float(p),
+        "null_median": spread.median,
+        "null_low": spread.low,
+        "null_high": spread.high,
+        "null_sd": spread.sd,
+        "p": _null_p(observed, null),
         "n_perm": int(n_perm),
         "k": int(k),
         "n": len(unit),
@@ -297,8 +307,8 @@ def taxonomy_agreement(
             {
                 "best_cluster": uniques[best_cluster],
                 "cosine": best_cos,
-                "null_mean": null_best.mean(axis=0),
-                "null_high": np.quantile(null_best, 0.975, axis=0),
+                "null_median": np.median(null_best, axis=0),
+                "null_high": [stats.summarize_null(c).high for c in null_best.T],
                 "p": sub_p,
             },
             index=pd.Index(names, name="subdimension"),
@@ -396,8 +406,8 @@ def factor_alignment(
     (``n_perm`` times; plus-one p of null >= observed). Terms and descriptions are centred on the mean of
     ``center_on`` (default: the terms), as in :func:`taxonomy_agreement`.
 
-    Columns: factor, subdimension, cosine, null_mean, null_high (97.5% quantile), p, best (the
-    factor's highest-cosine subdimension).
+    Columns: factor, subdimension, cosine, null_median, null_high (97.5% quantile), p (None when the null
+    has no spread), best (the factor's highest-cosine subdimension).
     """
     unit = _unit_rows(term_embeddings, "term_embeddings")
     desc = _unit_rows(descriptions, "descriptions")
@@ -417,14 +427,14 @@ def factor_alignment(
     observed = cosines(weights)
     rng = np.random.default_rng(seed)
     null = np.stack([cosines(weights[rng.permutation(len(unit))]) for _ in range(int(n_perm))])
-    p = (1 + (null >= observed[None] - _TIE_TOL).sum(axis=0)) / (1 + int(n_perm))
     factors = [str(c) for c in getattr(loadings, "columns", range(weights.shape[1]))]
-    rows = [
-        (f, names[s], observed[j, s], null[:, j, s].mean(), np.quantile(null[:, j, s], 0.975), p[j, s])
-        for j, f in enumerate(factors)
-        for s in range(len(names))
-    ]
-    table = pd.DataFrame(rows, columns=["factor", "subdimension", "cosine", "null_mean", "null_high", "p"])
+    rows = []
+    for j, f in enumerate(factors):
+        for s in range(len(names)):
+            spread = stats.summarize_null(null[:, j, s])
+            p = _null_p(observed[j, s], null[:, j, s])
+            rows.append((f, names[s], observed[j, s], spread.median, spread.high, p))
+    table = pd.DataFrame(rows, columns=["factor", "subdimension", "cosine", "null_median", "null_high", "p"])
     best = table.loc[table.groupby("factor", sort=False)["cosine"].idxmax(), ["factor", "subdimension"]]
     return table.assign(
         best=table["factor"].map(dict(zip(best["factor"], best["subdimension"], strict=True)))

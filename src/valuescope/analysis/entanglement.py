@@ -47,7 +47,10 @@ __all__ = [
 ]
 
 Alternative = Literal["two-sided", "greater", "less"]
-Verdict = Literal["works", "entanglement unchanged", "damages discrimination", "no entanglement to repair"]
+Verdict = Literal[
+    "works", "entanglement unchanged", "damages discrimination", "no entanglement to repair",
+    "controls not computable",
+]  # fmt: skip
 
 _GOOD, _BAD = "good", "bad"
 _TIE_TOL = 1e-12
@@ -432,11 +435,10 @@ def random_cosine_null(d_model: int, n: int, seed: int = 0) -> np.ndarray:
 
 
 def cosine_vs_null(a: np.ndarray, b: np.ndarray, null: np.ndarray) -> tuple[float, float]:
-    """(cosine of a and b, two-sided p): p = (1 + #{|null| >= |cos|}) / (1 + len(null))."""
+    """(cosine of a and b, two-sided p): p = (1 + #{|null| >= |cos|}) / (1 + len(null)), ties counting
+    against the observed cosine (``stats.tie_p``)."""
     c = cosine(a, b)
-    nv = _null_values(null)
-    k = int((np.abs(nv) >= abs(c) - _TIE_TOL).sum())
-    return c, (1 + k) / (1 + len(nv))
+    return c, stats.tie_p(c, _null_values(null), alternative="two-sided")
 
 
 def transfer_auroc(
@@ -592,8 +594,7 @@ def _covers(est: Estimate, value: float) -> bool:
 
 def repair_verdict(
     before: Estimate,
-    after: float,
-    random_after: np.ndarray,
+    beats_controls: bool | None,
     discrimination_before: Estimate,
     discrimination_after: float,
 ) -> Verdict:
@@ -601,17 +602,17 @@ def repair_verdict(
 
     - "no entanglement to repair": ``before``'s CI covers 0 (or is NaN);
     - "damages discrimination": ``discrimination_after`` lies outside ``discrimination_before``'s CI;
-    - "works": ``after`` lies beyond every random-direction edit toward less entanglement (below
-      min(random_after) when before > 0, above max(random_after) when before < 0);
+    - "controls not computable": the comparison with the controls could not be made (``None``);
+    - "works": the edit lowered entanglement beyond its effect-matched controls (``beats_controls``);
     - "entanglement unchanged": otherwise (the edit is no better than a variance-matched random one).
     """
-    null = _null_values(random_after)
     if uninterpretable(before):
         return "no entanglement to repair"
     if not _covers(discrimination_before, discrimination_after):
         return "damages discrimination"
-    beyond = after < null.min() if before.estimate > 0 else after > null.max()
-    return "works" if beyond else "entanglement unchanged"
+    if beats_controls is None:
+        return "controls not computable"
+    return "works" if beats_controls else "entanglement unchanged"
 
 
 def _format_p(p: float | None) -> str:

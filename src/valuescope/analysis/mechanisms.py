@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Literal
 
 import numpy as np
@@ -317,9 +317,19 @@ def shared_fraction_null(angle_deg: float) -> float:
 
 
 def random_plane_shared_fraction(
-    write: np.ndarray, top_fraction: float, angle_deg: float, n: int, seed: int = 0
+    write: np.ndarray,
+    top_fraction: float,
+    angle_deg: float,
+    n: int,
+    seed: int = 0,
+    draw: Callable[[int, np.random.Generator], np.ndarray] | None = None,
 ) -> np.ndarray:
-    """(n,) shared fractions of ``classify_neurons`` on the same neurons for random orthonormal axis pairs."""
+    """(n,) shared fractions of ``classify_neurons`` on the same neurons for random orthonormal axis pairs.
+
+    ``draw(m, rng)`` gives m random directions (m, d) for the axes (default: isotropic Gaussian; pass
+    draws from the residual covariance so the null follows the data's anisotropy); the second axis of each
+    pair is made orthogonal to the first.
+    """
     w = _array(write, "write", 2)
     n = _check_count(n, "n")
     k = top_count(top_fraction, len(w))
@@ -327,11 +337,16 @@ def random_plane_shared_fraction(
     if w.shape[1] < 2:
         raise ValueError(f"write vectors need at least 2 dimensions for a plane, got {w.shape[1]}")
     rng = np.random.default_rng(seed)
+    if draw is None:
+
+        def draw(m: int, g: np.random.Generator) -> np.ndarray:
+            return g.standard_normal((m, w.shape[1]))
+
     out = np.empty(n)
     for start in range(0, n, _PLANE_CHUNK):
         m = min(_PLANE_CHUNK, n - start)
-        s = unit(rng.standard_normal((m, w.shape[1])))
-        c = rng.standard_normal((m, w.shape[1]))
+        s = unit(draw(m, rng))
+        c = draw(m, rng)
         c = unit(c - np.einsum("md,md->m", c, s)[:, None] * s)
         a_proj, c_proj = w @ s.T, w @ c.T  # (n_neurons, m)
         keep = np.argsort(-np.hypot(a_proj, c_proj), axis=0, kind="stable")[:k]

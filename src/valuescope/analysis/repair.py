@@ -173,6 +173,30 @@ def at_norm(repair: Repair, norm: float) -> Repair:
 
 
 def on_random_subspace(repair: Repair, rng: np.random.Generator) -> Repair:
-    """The fitted matrix applied in a random subspace of the same size (equal edit norm)."""
+    """The fitted matrix applied in a uniformly random subspace of the same size (equal edit norm)."""
     d = repair.basis.shape[1]
     return replace(repair, basis=random_basis(repair.k, d, rng))
+
+
+def in_subspace(repair: Repair, basis: np.ndarray) -> Repair:
+    """The fitted matrix applied in another subspace: ``basis`` (k, d) orthonormal rows of the same size."""
+    b = np.asarray(basis, dtype=np.float64)
+    if b.shape != repair.basis.shape:
+        raise ValueError(f"basis has shape {b.shape}; the repair's is {repair.basis.shape}")
+    return replace(repair, basis=b)
+
+
+def displacement(repair: Repair, x: np.ndarray) -> float:
+    """Mean Euclidean length of the change the edit makes to rows ``x`` (n, d): its effect on them."""
+    xa = np.asarray(x, dtype=np.float64)
+    return float(np.linalg.norm(repair.apply(xa) - xa, axis=1).mean())
+
+
+def at_displacement(repair: Repair, x: np.ndarray, target: float) -> Repair:
+    """The same edit with M - I rescaled so that its mean displacement of rows ``x`` equals ``target``
+    (displacement is linear in M - I). ValueError if the edit does not move ``x`` at all."""
+    size = displacement(repair, x)
+    if not size > 0:
+        raise ValueError("the edit does not move these rows; it cannot be rescaled to a displacement")
+    eye = np.eye(repair.k)
+    return replace(repair, matrix=eye + (repair.matrix - eye) * (float(target) / size))

@@ -27,6 +27,7 @@ from scipy.stats import rankdata
 __all__ = [
     "Estimate",
     "LayerChoice",
+    "NullSummary",
     "auroc",
     "bootstrap",
     "check_groups",
@@ -37,6 +38,8 @@ __all__ = [
     "paired_difference",
     "permutation_p",
     "split_half",
+    "summarize_null",
+    "tie_p",
 ]
 
 Alternative = Literal["two-sided", "greater", "less"]
@@ -291,6 +294,84 @@ def permutation_p(
             null[i] = float(statistic(lab[_shuffle_within(g_codes, rng)]))
     null = _drop_nan(null, "permutations")
     return _p_value(observed, null, alternative, plus_one=True)
+
+
+# ----------------------------------------------------------------------------------------------------------
+# nulls given as draws: tie-tolerant rank p and a summary that contains its own estimate
+
+
+def tie_p(
+    observed: float,
+    null: np.ndarray | Sequence[float],
+    *,
+    alternative: Alternative = "greater",
+    rtol: float = 1e-9,
+) -> float:
+    """Rank p of ``observed`` among ``null`` draws, ties counted against the observed value.
+
+    p = (1 + #{draws at least as extreme as ``observed``}) / (1 + n). "greater": draws >= observed;
+    "less": draws <= observed; "two-sided": |draw| >= |observed|. Draws within ``rtol`` x max(1, |observed|)
+    (plus 1e-12) of ``observed`` count as ties, so floating-point noise never makes an edit look better
+    than a control that did the same. NaN draws are an error (drop them first).
+    """
+    nv = np.asarray(null, dtype=float).reshape(-1)
+    if len(nv) == 0:
+        raise ValueError("the null has no draws")
+    if np.isnan(nv).any() or not np.isfinite(observed):
+        raise ValueError("the null or the observed value is not finite; drop or explain those draws first")
+    tol = _TIE_TOL + rtol * max(1.0, abs(float(observed)))
+    if alternative == "greater":
+        extreme = nv >= observed - tol
+    elif alternative == "less":
+        extreme = nv <= observed + tol
+    elif alternative == "two-sided":
+        extreme = np.abs(nv) >= abs(observed) - tol
+    else:
+        raise ValueError(f"alternative must be 'two-sided', 'greater' or 'less', got {alternative!r}")
+    return (1 + int(extreme.sum())) / (1 + len(nv))
+
+
+@dataclass(frozen=True)
+class NullSummary:
+    """A null given as draws: median, the central ``level`` range widened to contain the median, SD, count."""
+
+    median: float
+    low: float
+    high: float
+    sd: float
+    n: int
+    level: float = 0.95
+
+    @property
+    def spread(self) -> float:
+        """Largest minus smallest draw of the central range (0 when the draws are all equal)."""
+        return self.high - self.low
+
+    def describe(self, digits: int = 3) -> str:
+        """E.g. "20 draws, median 0.041, 95% range [0.030, 0.052], SD 0.006"."""
+        f = f".{digits}f"
+        return (
+            f"{self.n} draws, median {self.median:{f}}, {100 * self.level:.0f}% range "
+            f"[{self.low:{f}}, {self.high:{f}}], SD {self.sd:.{digits}g}"
+        )
+
+
+def summarize_null(null: np.ndarray | Sequence[float], level: float = 0.95) -> NullSummary:
+    """Median, central ``level`` quantile range and SD of the finite draws of ``null``.
+
+    The range is widened to contain the median, so an interval built from it always contains its estimate
+    (a mean of equal floats can fall an ulp outside their quantiles; a median cannot escape this).
+    """
+    _check_level(level)
+    nv = np.asarray(null, dtype=float).reshape(-1)
+    nv = nv[np.isfinite(nv)]
+    if len(nv) == 0:
+        raise ValueError("the null has no finite draws")
+    alpha = (1.0 - level) / 2.0
+    med = float(np.median(nv))
+    lo, hi = (float(q) for q in np.quantile(nv, [alpha, 1.0 - alpha]))
+    sd = float(nv.std(ddof=1)) if len(nv) > 1 else 0.0
+    return NullSummary(median=med, low=min(lo, med), high=max(hi, med), sd=sd, n=len(nv), level=level)
 
 
 # ----------------------------------------------------------------------------------------------------------

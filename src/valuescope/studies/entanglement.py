@@ -5,7 +5,8 @@ Per model: Likert ratings of matched stimuli (moral x grammar, moral x economic)
 instructions in paraphrases and reversed scales; entanglement indices (Cohen's d of morally good vs bad
 items on the non-moral rating, within each non-moral level) against the human norm, also adjusted for
 the items' log-probability; discriminations of the intended contrasts; the same contrasts in a
-sentence-embedding model and along the residual stream (direction cosines against a random null,
+sentence-embedding model and along the residual stream (direction cosines against a null of random
+directions drawn from the items' covariance,
 cross-domain probe transfer as AUROC); and a repair: ablate one moral direction at every read point
 and compare with random directions of matched projected variance, with the edit's damage.
 Every resampling and split is grouped by frame.
@@ -22,6 +23,7 @@ import torch
 
 from valuescope.analysis import entanglement as em
 from valuescope.analysis import stats
+from valuescope.edit import controls as ctl
 from valuescope.stimuli import entanglement as stimuli
 from valuescope.studies.metrics import metric
 from valuescope.studies.protocol import Artifacts, Result, Step, Study, StudyConfig, UnitContext
@@ -329,7 +331,8 @@ def _texts_of(ctx: UnitContext, domain: str, ids: pd.Series) -> list[str]:
 def _geometry(
     x: dict[str, np.ndarray], data: dict[str, pd.DataFrame], cfg: EntanglementConfig, seed: int
 ) -> dict[str, Any]:
-    """Direction cosines (with a random null) and cross-domain transfer AUROCs for one representation."""
+    """Direction cosines and cross-domain transfer AUROCs for one representation. The cosines' null pairs
+    random directions drawn from the covariance of the items (each domain centred on its own mean)."""
     moral, gram, econ = data["moral"], data["grammar"], data["economic"]
     y_moral = (moral["valence"] == "good").to_numpy()
     y_gram = (gram["version"] == "grammatical").to_numpy()
@@ -337,7 +340,8 @@ def _geometry(
     d_moral = em.diff_of_means(x["moral"], y_moral)
     d_gram = em.diff_of_means(x["grammar"], y_gram)
     d_econ = em.diff_of_means(x["economic"], y_econ)
-    null = em.random_cosine_null(x["moral"].shape[1], cfg.n_null, seed)
+    pooled = np.concatenate([v - v.mean(axis=0) for v in x.values()])
+    null = ctl.covariance_cosine_null(pooled, cfg.n_null, np.random.default_rng(seed))
     out: dict[str, Any] = {}
     for name, d in (("grammar", d_gram), ("economic", d_econ)):
         cos, p = em.cosine_vs_null(d_moral, d, null)
@@ -450,8 +454,8 @@ def _residual_step(ctx: UnitContext) -> Artifacts:
         metrics[f"n_layers_moral_{name}_cosine_significant"] = metric(
             int((layers[f"cos_moral_{name}_q"] < 0.05).sum()),
             n=len(read_points),
-            note=f"read points where the moral and {name} directions' cosine beats a random-direction null "
-            f"at FDR 5% (BH; smallest q {q:.3g})",
+            note=f"read points where the moral and {name} directions' cosine beats a null of {cfg.n_null} "
+            f"random direction pairs drawn from the items' covariance at FDR 5% (BH; smallest q {q:.3g})",
         )
     return Artifacts(tables={"layers": layers}, metrics=metrics, data={"repair_read_point": rp})
 
@@ -557,7 +561,17 @@ def _repair_step(ctx: UnitContext) -> Artifacts:
                 for _, t in random_all.groupby("direction")
             ]
         )
-        verdict = em.repair_verdict(ent_b, ent_a.estimate, rand, disc_b, disc_a.estimate)
+        level_before = em.entanglement_index(b_items, "score", level)
+        against = ctl.against_controls(
+            ent_a.estimate - level_before,
+            rand - level_before,
+            better="lower" if ent_b.estimate >= 0 else "higher",
+            controls=f"{len(rand)} ablations of random directions matched on the moral direction's projected "
+            f"variance on {'neutral reference text' if cfg.random_match == 'reference' else 'the items'}",
+        )
+        verdict = em.repair_verdict(
+            ent_b, against.beats if against.decided else None, disc_b, disc_a.estimate
+        )
         small = cfg.small_cell(ent_a.n, "held-out frames")
         extra = f"; {small}" if small else ""
         metrics[f"{domain}_entanglement_heldout_before"] = ent_b.as_metric(
@@ -568,30 +582,19 @@ def _repair_step(ctx: UnitContext) -> Artifacts:
             layer=rp, better="lower", note=f"repair: {verdict}{extra}"
         )
         metrics[f"{domain}_discrimination_after_repair"] = disc_a.as_metric(layer=rp, better="higher")
-        p_rank = em.rank_p(ent_a.estimate, rand, alternative="less" if ent_b.estimate >= 0 else "greater")
-        lo, hi = np.quantile(rand, [0.025, 0.975])
-        med = float(np.median(rand))
-        metrics[f"random_ablation_{domain}_entanglement"] = metric(
-            med,
-            min(lo, med),
-            max(hi, med),
-            p=p_rank,
-            n=len(rand),
-            layer=rp,
-            note=f"median over {len(rand)} random directions (interval: their 2.5-97.5% range); p = rank of "
-            "the "
-            "moral direction's after-repair entanglement among them",
-        )
+        metrics[f"random_ablation_{domain}_entanglement"] = against.null_metric(layer=rp)
+        s_null = against.summary
         verdicts.append(
             {
                 "domain": domain,
                 "verdict": verdict,
                 "before": ent_b.estimate,
                 "after": ent_a.estimate,
-                "random_median": med,
-                "random_low": lo,
-                "random_high": hi,
-                "rank_p": p_rank,
+                "random_median": np.nan if s_null is None else level_before + s_null.median,
+                "random_low": np.nan if s_null is None else level_before + s_null.low,
+                "random_high": np.nan if s_null is None else level_before + s_null.high,
+                "rank_p": against.p,
+                "controls": against.verdict(),
             }
         )
         for i, v in enumerate(rand):
@@ -670,13 +673,16 @@ def _excludes_zero(m: dict[str, Any] | None) -> bool:
 
 _CONTRAST = {"grammar": "grammatical from ungrammatical sentences", "economic": "good from bad deals"}
 _VERDICT = {
-    "works": "the repair works: entanglement fell beyond every random-direction ablation while the intended "
+    "works": "the repair works: entanglement fell further than under random-direction ablations (p <= 0.05) "
+    "while the intended "
     "discrimination stayed within its CI",
     "entanglement unchanged": "the repair does not work: entanglement after it is within the range of "
     "random-direction ablations",
     "damages discrimination": "the repair does not count: it moved the intended discrimination outside "
     "its CI",
     "no entanglement to repair": "there was no reliable entanglement on the held-out frames to repair",
+    "controls not computable": "the repair cannot be judged against random-direction ablations (the "
+    "comparison is not computable, or there are too few of them for p <= 0.05)",
 }
 
 
@@ -757,11 +763,18 @@ def model_findings(metrics: dict[str, dict[str, Any]], repair: pd.DataFrame | No
             else ""
         )
         for row in repair.to_dict("records"):
+            p = row.get("rank_p")
+            if isinstance(p, int | float) and np.isfinite(p):
+                controls = (
+                    f"random directions {row['random_median']:.2f} (95% range {row['random_low']:.2f} to "
+                    f"{row['random_high']:.2f}, rank p of the change = {p:.3f})"
+                )
+            else:
+                controls = f"random directions {row.get('controls', 'not computable')}"
             out.append(
                 f"Repair, {row['domain']} (moral direction ablated at every read point; {cost}): "
-                f"entanglement {row['before']:.2f} before, {row['after']:.2f} after, random directions "
-                f"{row['random_median']:.2f} (95% range {row['random_low']:.2f} to {row['random_high']:.2f}, "
-                f"rank p = {row['rank_p']:.3f}); {_VERDICT.get(str(row['verdict']), str(row['verdict']))}."
+                f"entanglement {row['before']:.2f} before, {row['after']:.2f} after, {controls}; "
+                f"{_VERDICT.get(str(row['verdict']), str(row['verdict']))}."
             )
     return out
 
@@ -795,8 +808,10 @@ class Entanglement(Study):
         "agreement_reversal": "Agreement of ratings across normal and reversed scales (r).",
         "grammar_entanglement_after_repair": "Grammar entanglement with the moral direction ablated.",
         "economic_entanglement_after_repair": "Economic entanglement with the moral direction ablated.",
-        "random_ablation_grammar_entanglement": "Grammar entanglement after random ablations (median).",
-        "random_ablation_economic_entanglement": "Economic entanglement after random ablations (median).",
+        "random_ablation_grammar_entanglement": "Change in grammar entanglement under random ablations "
+        "(median, 95% range; p: the repair's change against them).",
+        "random_ablation_economic_entanglement": "Change in economic entanglement under random ablations "
+        "(median, 95% range; p: the repair's change against them).",
         "repair_kl": "Damage of the repair: KL on neutral text.",
     }
     tables: ClassVar[dict[str, str]] = {

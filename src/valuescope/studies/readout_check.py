@@ -4,7 +4,8 @@ Matched pairs of morally good and bad statements (same scene, opposite act). Per
 gap (good minus bad, 1-7 Likert from next-token probabilities, two question paraphrases), a per-layer
 good-vs-bad direction with pair-grouped cross-validated accuracy and FDR control across layers, the
 best layer chosen on one half of the pairs and reported on the other, and the rating gap after
-ablating that direction, against random directions of the same size, with the edit's damage.
+ablating that direction, against ablations of random directions matched on its projected variance on
+neutral text (change against change), with the edit's damage.
 """
 
 from __future__ import annotations
@@ -19,7 +20,9 @@ import numpy as np
 import pandas as pd
 import torch
 
+from valuescope.analysis import entanglement as em
 from valuescope.analysis import stats
+from valuescope.edit import controls as ctl
 from valuescope.studies.metrics import metric
 from valuescope.studies.protocol import (
     Artifacts,
@@ -256,6 +259,14 @@ def _direction_step(ctx: UnitContext) -> Artifacts:
     return Artifacts(tables={"layers": layers}, tensors={"direction": unit}, metrics=metrics, data=data)
 
 
+def _reference_tokens(lm: Any, read_point: int) -> np.ndarray:
+    """Residuals (tokens, d) of the neutral reference text's own tokens at ``read_point``."""
+    from valuescope.language_model import reference_texts
+
+    ref = lm.residuals(reference_texts(), layers=[read_point], pool="all")
+    return ref.values[:, 0][ref.mask].double().numpy()
+
+
 def _ablation_step(ctx: UnitContext) -> Artifacts:
     cfg = ctx.config
     assert isinstance(cfg, ReadoutCheckConfig)
@@ -278,22 +289,31 @@ def _ablation_step(ctx: UnitContext) -> Artifacts:
     with edit:
         after = _rate(lm, pairs, cfg.paraphrases, ctx.progress)
     cost = lm.damage(edit)
-    gen = torch.Generator().manual_seed(ctx.seed)
+    randoms = em.matched_random_directions(
+        _reference_tokens(lm, layer), direction.double().numpy(), cfg.n_random, ctx.seed
+    )
     random_after = []
-    for _ in range(cfg.n_random):
-        r = torch.randn(direction.shape[0], generator=gen)
-        with lm.ablate(r, layers=targets):
+    for r in randoms:
+        with lm.ablate(torch.from_numpy(r).float(), layers=targets):
             random_after.append(_rate(lm, pairs, cfg.paraphrases, ctx.progress)["expected"].to_numpy())
 
     g_before, g_after = _pair_means(before), _pair_means(after)
     gap_before = (g_before["good"] - g_before["bad"]).to_numpy()
     gap_after = (g_after["good"] - g_after["bad"]).loc[g_before.index].to_numpy()
-    rand = after.assign(expected=np.mean(random_after, axis=0))
-    g_rand = _pair_means(rand)
-    gap_rand = (g_rand["good"] - g_rand["bad"]).loc[g_before.index].to_numpy()
+
+    def mean_gap(expected: np.ndarray) -> float:
+        g = _pair_means(after.assign(expected=expected))
+        return float((g["good"] - g["bad"]).loc[g_before.index].mean())
+
+    vs_random = ctl.against_controls(
+        float(gap_after.mean() - gap_before.mean()),
+        [mean_gap(e) - float(gap_before.mean()) for e in random_after],
+        better="lower",
+        controls=f"{cfg.n_random} ablations of random directions matched on the direction's projected "
+        "variance on neutral reference text, at the same read points",
+    )
     kw: dict[str, Any] = {"n_boot": cfg.n_boot, "n_perm": cfg.n_perm, "seed": ctx.seed}
     change = stats.paired_difference(gap_after, gap_before, **kw)
-    vs_random = stats.paired_difference(gap_after, gap_rand, **kw)
     after_gap = stats.paired_difference(g_after["good"].to_numpy(), g_after["bad"].to_numpy(), **kw)
     n = len(gap_before)
     metrics: dict[str, dict[str, Any]] = {
@@ -301,9 +321,7 @@ def _ablation_step(ctx: UnitContext) -> Artifacts:
             layer=layer, note="held-out pairs, edit at read points >= layer"
         ),
         "ablation_gap_change": change.as_metric(layer=layer, note="gap after minus before, held-out pairs"),
-        "ablation_gap_change_vs_random": vs_random.as_metric(
-            layer=layer, better="lower", note=f"gap after the edit minus after {cfg.n_random} random edits"
-        ),
+        "ablation_gap_change_vs_random": vs_random.excess_metric(layer=layer),
         "ablation_kl": metric(
             cost["kl_mean"], cost["kl_ci_low"], cost["kl_ci_high"], n=int(cost["n_texts"]), layer=layer,
             better="lower", note="KL(base || edited) per token on neutral reference text",
@@ -314,7 +332,7 @@ def _ablation_step(ctx: UnitContext) -> Artifacts:
         ),
     }  # fmt: skip
     table = after.rename(columns={"expected": "expected_after", "mass": "mass_after"})
-    table["expected_random"] = np.mean(random_after, axis=0)
+    table["expected_random"] = np.mean(random_after, axis=0) if random_after else np.nan
     keys = ["pair", "valence", "paraphrase"]
     earlier = before[[*keys, "expected"]].rename(columns={"expected": "expected_before"})
     table = table.merge(earlier, on=keys, how="left", validate="one_to_one")
@@ -329,7 +347,7 @@ class ReadoutCheck(Study):
         "morally good and bad statements: the Likert rating gap, a good-vs-bad direction per read point "
         "(pair-grouped cross-validation, FDR across read points, best read point chosen on half the pairs "
         "and reported on the other half), and the rating gap after ablating that direction, compared with "
-        "random directions, with the edit's damage on neutral text."
+        "random directions matched on its effect, with the edit's damage on neutral text."
     )
     reference = "valuescope built-in check (no external reference)."
     Config = ReadoutCheckConfig
@@ -341,7 +359,8 @@ class ReadoutCheck(Study):
         "n_layers_significant": "Read points whose direction beats chance at FDR 5%.",
         "rating_gap_after_ablation": "Rating gap on held-out pairs with the direction ablated.",
         "ablation_gap_change": "Change of the rating gap caused by the ablation.",
-        "ablation_gap_change_vs_random": "Gap after ablating the direction minus after random directions.",
+        "ablation_gap_change_vs_random": "Change in the gap under the ablation minus the median change under "
+        "variance-matched random ablations (95% range of that difference; p: rank among them).",
         "ablation_kl": "Damage of the edit: KL on neutral text.",
         "ablation_ppl_ratio": "Damage of the edit: perplexity ratio on neutral text.",
         "rating_gap_difference": "Rating gap of one model minus the first model's, paired by statement pair.",

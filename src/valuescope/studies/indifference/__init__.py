@@ -6,7 +6,7 @@ Per model: graded moral ground truth (MoralStrength words or Social-Chem-101 act
 neutral items; four diagnostics of the residual stream at every read point (categorical, gradient,
 structural, dimensional) with a shuffled-label null, the read point chosen on half of the lemmas and
 reported on the other half; a sparse autoencoder and the moral features it holds; a geometric repair
-of those features' similarity structure, against random edits of equal norm and with its damage; and
+of those features' similarity structure, against random edits of equal effect and with its damage; and
 a gated judge comparing answers with and without the repair.
 """
 
@@ -42,8 +42,8 @@ class Indifference(Study):
         "one side; the read point is chosen on half A of the lemmas and all four diagnostics are reported on "
         "half B with jackknife intervals over lemma blocks and a shuffled-label null. A sparse autoencoder "
         "at that read point isolates moral features; a linear edit in their span rebuilds their similarity "
-        "structure, set against random edits of the same norm, its damage on neutral text, and a gated "
-        "pairwise judge."
+        "structure, set against random edits of the same effect and refits to permuted targets, with its "
+        "damage on neutral text, and a gated pairwise judge."
     )
     reference = "Li, Teng & Wang (2026). Mechanistic Origin of Moral Indifference in Language Models."
     Config = IndifferenceConfig
@@ -54,8 +54,14 @@ class Indifference(Study):
         "ari_foundation": "ARI of k-means (k=5) on moral items against their foundation.",
         "probe_r2": "Out-of-fold R² of a ridge probe to the 10-dimensional moral vectors.",
         **{f"{m}_after_repair": f"{m} on half B with the geometric repair applied." for m in DIAGNOSTICS},
-        "random_edit_virtue_vice_cosine": "Virtue-vice cosine under random edits of the repair's norm.",
-        "random_edit_typicality_spearman": "Typicality Spearman under random edits of the repair's norm.",
+        "random_edit_virtue_vice_cosine": "Change in the virtue-vice cosine under random-subspace edits "
+        "matched on the repair's displacement (median, 95% range; p: the repair against them).",
+        "random_edit_typicality_spearman": "Change in the typicality Spearman under random-subspace edits "
+        "matched on the repair's displacement (median, 95% range; p: the repair against them).",
+        "permuted_target_virtue_vice_cosine": "Change in the virtue-vice cosine under refits to targets "
+        "permuted across lemmas (median, 95% range; p: the repair against them).",
+        "permuted_target_typicality_spearman": "Change in the typicality Spearman under refits to targets "
+        "permuted across lemmas (median, 95% range; p: the repair against them).",
         "repair_kl": "KL divergence the repair causes on neutral reference text.",
         "sae_fve": "Fraction of held-out variance the SAE explains.",
         "sae_l0": "Mean number of active SAE features per token.",
@@ -76,9 +82,10 @@ class Indifference(Study):
         "sae_training": "The SAE: source, tokens trained on, reconstruction error, FVE, L0, dead features.",
         "moral_features": "Selected moral features: class, AUROC, monosemanticity.",
         "feature_top_items": "Top-activating items of every moral feature (half A).",
-        "repair": "Each diagnostic before and after the repair (paired change) and under random edits.",
+        "repair": "Each diagnostic before and after the repair (paired change) and the range its controls "
+        "reach, with the repair's p and verdict against each kind of control.",
         "repair_fit": "The repair: subspace size, edit norm, structure loss before / after, damage.",
-        "random_edits": "Every random control edit and its diagnostics.",
+        "random_edits": "Every control edit: kind, displacement of half B's rows, diagnostics, KL.",
         "judge_gate": "The judge's position-swap consistency and accuracy on shipped pairs.",
         "judgements": "Every judged pair of answers (repaired first), both orders.",
         "model_comparison": "Every model's diagnostics beside the published ones (not directly comparable).",
@@ -86,8 +93,8 @@ class Indifference(Study):
     figures: ClassVar[dict[str, str]] = {
         "layer_curves": "The four diagnostics over read points on half B (solid) with the shuffled-label "
         "null (dotted); the vertical line marks the read point chosen on half A.",
-        "repair": "Each diagnostic before and after the repair (95% CI), with the 95% range of random edits "
-        "of equal norm (grey).",
+        "repair": "Each diagnostic before and after the repair (95% CI), with the 95% range that random "
+        "edits of equal displacement reach (grey).",
     }
 
     def steps(self, config: StudyConfig) -> list[Step]:

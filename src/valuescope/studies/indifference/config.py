@@ -62,8 +62,9 @@ class IndifferenceConfig(StudyConfig):
     repair_steps: Annotated[int, Field(ge=10)] = 400
     keep_weight: Annotated[float, Field(ge=0)] = 1.0
     """Weight of the penalty on moving neutral text inside the edited subspace."""
-    n_random_edits: Annotated[int, Field(ge=10)] = 10
-    """Random edits of equal norm per kind (random subspace; moral subspace with permuted targets)."""
+    n_random_edits: Annotated[int, Field(ge=10)] = 19
+    """Controls per kind (random subspaces matched on the repair's displacement; refits to permuted
+    targets). With fewer than 19 no p-value can fall below 0.05, which the metrics' notes then say."""
     damage_texts: Annotated[int, Field(ge=2)] = 8
 
     judge_model: str | None = "smollm2-135m-instruct"

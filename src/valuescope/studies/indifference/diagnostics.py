@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 
 from valuescope.analysis import indifference as ind
+from valuescope.edit.controls import Better
 from valuescope.studies.indifference.config import DIAGNOSTICS
 from valuescope.studies.indifference.items import config_of, read_items
 from valuescope.studies.metrics import metric
 from valuescope.studies.protocol import Artifacts, UnitContext
 
-BETTER = {
+BETTER: dict[str, Better] = {
     "virtue_vice_cosine": "lower",
     "typicality_spearman": "higher",
     "ari_valence": "higher",

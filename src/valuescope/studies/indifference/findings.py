@@ -25,6 +25,17 @@ def _null(nulls: Mapping[str, Any], name: str) -> str:
     return f"shuffled labels {value:.2f}" if isinstance(value, int | float) else "no null recorded"
 
 
+def _against(m: Mapping[str, Any] | None, controls: str) -> str:
+    """ "beats <controls> (p = ...)", "does not beat ..." or "not computable against ... (reason)"."""
+    if m is None:
+        return f"has no comparison with {controls} recorded"
+    p = _num(m, "p")
+    if _num(m) is None or p is None:
+        return f"is not computable against {controls} ({m.get('note', 'no reason recorded')})"
+    verb = "beats" if p <= 0.05 else "does not beat"
+    return f"{verb} {controls} (their median change {_ci(m)}, p = {p:.3f})"
+
+
 def model_findings(art: Artifacts) -> list[str]:
     """Sentences on one model: the four diagnostics against the paper's pattern, the SAE, the repair
     against random edits, and the judged behaviour (or why it was not judged)."""
@@ -73,16 +84,15 @@ def model_findings(art: Artifacts) -> list[str]:
             f"{_num(m.get('sae_l0')) or 0:.1f} active features per token, and {int(_num(n_feat) or 0)} of "
             "its features pass the moral selectivity threshold (" + str(fve.get("note", "")) + ")."
         )
-    after, rand = m.get("virtue_vice_cosine_after_repair"), m.get("random_edit_virtue_vice_cosine")
+    after = m.get("virtue_vice_cosine_after_repair")
     kl = m.get("repair_kl")
-    if after is not None and _num(after) is not None and _num(rand) is not None:
-        p = _num(rand, "p")
-        beaten = p is not None and p < 0.05
+    if after is not None and _num(after) is not None:
+        random = _against(m.get("random_edit_virtue_vice_cosine"), "random-subspace edits of the same effect")
+        refits = _against(m.get("permuted_target_virtue_vice_cosine"), "refits to permuted targets")
         out.append(
             f"Repair: after the geometric edit the virtue-vice cosine on half B is {_ci(after)} "
-            f"({after.get('note', '')}); random edits of the same norm give {_ci(rand)}, so the repair "
-            f"{'beats' if beaten else 'does not beat'} them (p = {p:.3f}). Its damage on neutral text: "
-            f"KL {_ci(kl)}."
+            f"({after.get('note', '')}); against its controls it {random}; it {refits}. "
+            f"Its damage on neutral text: KL {_ci(kl)}."
         )
     elif after is not None and after.get("note"):
         out.append(f"Repair: not fitted ({after['note']}).")

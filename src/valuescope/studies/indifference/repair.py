@@ -1,9 +1,12 @@
 """Step 4 of ``indifference``: the geometric repair. Fitted on half A in the span of the moral SAE
 features, applied to the model as an intervention, and read on half B beside random edits of equal
-norm and the damage it does to neutral text."""
+effect (displacement of half B's rows), refits to permuted targets, and the damage it does to neutral
+text."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -12,6 +15,7 @@ import torch
 
 from valuescope.analysis import indifference as ind
 from valuescope.analysis import repair as rep
+from valuescope.edit import controls as ctl
 from valuescope.language_model import reference_texts
 from valuescope.readout.damage import DamageMeter
 from valuescope.stimuli.moral_items import VECTOR_COLUMNS
@@ -22,17 +26,13 @@ from valuescope.studies.indifference.items import carrier_of, config_of, read_it
 from valuescope.studies.metrics import metric, missing
 from valuescope.studies.protocol import Artifacts, UnitContext
 
-RANDOM_KINDS = ("random_subspace", "permuted_targets")
+COMPARED = ("virtue_vice_cosine", "typicality_spearman")
+"""Diagnostics whose comparison with the controls is a summary metric (all are in the ``repair`` table)."""
+MOVED_TOLERANCE = 1e-4
+"""The repair moved nothing when its mean displacement of half B's rows is below this share of their mean
+distance from the centre (a fit that stays at the identity, as it must in a rank-1 subspace)."""
 MAX_KEEP_TOKENS = 2000
 """Neutral-sentence tokens (half A's SAE corpus) whose subspace coordinates the repair must keep."""
-
-
-def permuted(targets: np.ndarray, lemmas: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """Targets shuffled across whole lemmas (a lemma's items move together)."""
-    names, codes = np.unique(lemmas, return_inverse=True)
-    first = np.array([np.flatnonzero(codes == g)[0] for g in range(len(names))])
-    order = rng.permutation(len(names))
-    return targets[first[order]][codes]
 
 
 def _p(p: float | None) -> str:
@@ -43,8 +43,89 @@ def _p(p: float | None) -> str:
 
 def _missing_all(note: str) -> dict[str, dict[str, Any]]:
     names = [f"{m}_after_repair" for m in DIAGNOSTICS]
-    names += ["random_edit_virtue_vice_cosine", "random_edit_typicality_spearman", "repair_kl"]
-    return {n: missing(note) for n in names}
+    names += [f"{kind}_{m}" for kind in ("random_edit", "permuted_target") for m in COMPARED]
+    return {n: missing(note) for n in [*names, "repair_kl"]}
+
+
+def _as_edit(lm: Any, fit: rep.Repair, rp: int) -> Any:
+    return lm.edit_subspace(
+        torch.as_tensor(fit.basis, dtype=torch.float32),
+        torch.as_tensor(fit.matrix, dtype=torch.float32),
+        layers=[rp],
+        center=torch.as_tensor(fit.center, dtype=torch.float32),
+    )
+
+
+def _controls(
+    fit: rep.Repair,
+    x_b: np.ndarray,
+    report_items: pd.DataFrame,
+    pool: np.ndarray,
+    fit_targets: np.ndarray,
+    fit_lemmas: np.ndarray,
+    refit: Callable[..., rep.Repair],
+    n: int,
+    seed: int,
+    kl: Callable[[rep.Repair], float],
+    nothing: str | None,
+    tolerance: float,
+) -> tuple[dict[str, dict[str, ctl.ControlResult]], pd.DataFrame]:
+    """The repair against its two kinds of control, on half B, scored like the repair (fast settings):
+
+    - ``random_subspace``: the fitted matrix in random subspaces drawn from the residual covariance at the
+      read point (``pool``), rescaled to the repair's mean displacement of half B's rows;
+    - ``permuted_targets``: refits, to their own optimum, on targets permuted across whole lemmas.
+
+    Not computable (and the controls not built) when the repair moved nothing (``nothing`` says why)."""
+    rows_b = np.ones(len(report_items), dtype=bool)
+
+    def score(x_rows: np.ndarray) -> dict[str, float]:
+        return ind.diagnostics(x_rows, report_items, rows_b, seed=seed, settings=ind.FAST_SETTINGS)
+
+    effect = rep.displacement(fit, x_b)
+    better = {name: BETTER[name] for name in DIAGNOSTICS}
+    described = {
+        "random_subspace": f"{n} random-subspace edits drawn from the residual covariance, matched on the "
+        f"repair's mean displacement of half B's rows ({effect:.3g})",
+        "permuted_targets": f"{n} refits to targets permuted across whole lemmas, each at its own optimum",
+    }
+    if nothing is not None:
+        empty = {
+            kind: {m: ctl.not_computable(nothing, better=b, controls=d) for m, b in better.items()}
+            for kind, d in described.items()
+        }
+        return empty, pd.DataFrame(columns=["kind", "replicate", "displacement", *DIAGNOSTICS])
+    rng = np.random.default_rng(seed)
+    edits: dict[str, list[rep.Repair]] = {"random_subspace": [], "permuted_targets": []}
+    for r in range(n):
+        moved_elsewhere = rep.in_subspace(fit, ctl.covariance_basis(pool, fit.k, rng))
+        if rep.displacement(moved_elsewhere, x_b) > 0:
+            moved_elsewhere = rep.at_displacement(moved_elsewhere, x_b, effect)
+        edits["random_subspace"].append(moved_elsewhere)
+        shuffled = ctl.permute_groups(fit_targets, fit_lemmas, rng)
+        edits["permuted_targets"].append(refit(targets=shuffled, seed=seed + r + 1))
+    base, after = score(x_b), score(fit.apply(x_b))
+    results: dict[str, dict[str, ctl.ControlResult]] = {}
+    table = []
+    for kind, group in edits.items():
+        scores = [score(c.apply(x_b)) for c in group]
+        effects = [rep.displacement(c, x_b) for c in group]
+        matched = kind == "random_subspace"
+        results[kind] = ctl.compare_scores(
+            base,
+            after,
+            scores,
+            better=better,
+            describe=described[kind],
+            edit_effect=effect,
+            min_effect=tolerance,
+            control_effects=effects if matched else None,
+        )
+        for r, (c, sc, e) in enumerate(zip(group, scores, effects, strict=True)):
+            row = {"kind": kind, "replicate": r, "edit_norm": c.norm, "displacement": e, **sc}
+            row["kl"] = kl(c) if r < 2 else np.nan
+            table.append(row)
+    return results, pd.DataFrame(table)
 
 
 def repair_step(ctx: UnitContext) -> Artifacts:
@@ -80,12 +161,7 @@ def repair_step(ctx: UnitContext) -> Artifacts:
         steps=cfg.repair_steps,
         seed=ctx.seed,
     )
-    edit = lm.edit_subspace(
-        torch.as_tensor(fit.basis, dtype=torch.float32),
-        torch.as_tensor(fit.matrix, dtype=torch.float32),
-        layers=[rp],
-        center=torch.as_tensor(fit.center, dtype=torch.float32),
-    )
+    edit = _as_edit(lm, fit, rp)
     report_items = items[half_b].reset_index(drop=True)
     with edit:
         x_after_b = (
@@ -114,47 +190,41 @@ def repair_step(ctx: UnitContext) -> Artifacts:
 
     meter = DamageMeter(lm, reference_texts()[: cfg.damage_texts], seed=ctx.seed)
     real_damage = meter(edit)
-    random_rows = []
-    lemmas_a = items.loc[fit_rows, "lemma"].to_numpy()
-    for kind in RANDOM_KINDS:
-        for r in range(cfg.n_random_edits):
-            if kind == "random_subspace":
-                control = rep.on_random_subspace(fit, rng)
-            else:
-                shuffled = permuted(targets[fit_rows], lemmas_a, rng)
-                refit = rep.fit_repair(
-                    x[fit_rows],
-                    shuffled,
-                    keep,
-                    basis,
-                    center,
-                    keep_weight=cfg.keep_weight,
-                    steps=cfg.repair_steps,
-                    seed=ctx.seed + r + 1,
-                )
-                control = rep.at_norm(refit, fit.norm)
-            scores = ind.diagnostics(
-                control.apply(x_b), report_items, rows_b, seed=ctx.seed, settings=ind.FAST_SETTINGS
-            )
-            row: dict[str, Any] = {"kind": kind, "replicate": r, "edit_norm": control.norm, **scores}
-            if r < 2:
-                applied = lm.edit_subspace(
-                    torch.as_tensor(control.basis, dtype=torch.float32),
-                    torch.as_tensor(control.matrix, dtype=torch.float32),
-                    layers=[rp],
-                    center=torch.as_tensor(control.center, dtype=torch.float32),
-                )
-                row["kl"] = meter(applied)["kl_mean"]
-            random_rows.append(row)
-    randoms = pd.DataFrame(random_rows)
+    pool = np.concatenate([x[half_a], tokens])
+    refit = partial(
+        rep.fit_repair,
+        x[fit_rows],
+        keep=keep,
+        basis=basis,
+        center=center,
+        keep_weight=cfg.keep_weight,
+        steps=cfg.repair_steps,
+    )
+    effect = rep.displacement(fit, x_b)
+    tolerance = MOVED_TOLERANCE * float(np.linalg.norm(x_b - fit.center, axis=1).mean())
+    nothing = ctl.edit_moved_nothing(effect, min_effect=tolerance, rank=fit.k)
+    controls, randoms = _controls(
+        fit,
+        x_b,
+        report_items,
+        pool,
+        targets[fit_rows],
+        items.loc[fit_rows, "lemma"].to_numpy(),
+        refit,
+        cfg.n_random_edits,
+        ctx.seed,
+        lambda c: meter(_as_edit(lm, c, rp))["kl_mean"],
+        nothing,
+        tolerance,
+    )
 
     metrics: dict[str, dict[str, Any]] = {}
     rows = []
     weak = "; on below-threshold SAE features" if features.data.get("fallback_features") else ""
+    weak += f"; {nothing}" if nothing else ""
     for name in DIAGNOSTICS:
         est, diff = after[name], paired[name]
         better = BETTER[name]
-        spread = randoms[name].to_numpy(dtype=float)
         improved = diff.ci_high < 0 if better == "lower" else diff.ci_low > 0
         worse = diff.ci_low > 0 if better == "lower" else diff.ci_high < 0
         verdict = "an improvement" if improved else "worse" if worse else "no clear change"
@@ -169,35 +239,28 @@ def repair_step(ctx: UnitContext) -> Artifacts:
             note=f"half B; change {diff.estimate:+.3f} [{diff.ci_low:+.3f}, {diff.ci_high:+.3f}] "
             f"(paired jackknife over lemma blocks, {_p(diff.p)}): {verdict}{weak}",
         )
-        rows.append(
-            {
-                "metric": name,
-                "before": before[name],
-                "after": est.estimate,
-                "after_ci_low": est.ci_low,
-                "after_ci_high": est.ci_high,
-                "change": diff.estimate,
-                "change_ci_low": diff.ci_low,
-                "change_ci_high": diff.ci_high,
-                "random_mean": float(np.nanmean(spread)),
-                "random_low": float(np.nanquantile(spread, 0.025)),
-                "random_high": float(np.nanquantile(spread, 0.975)),
-            }
-        )
-    for name in ("virtue_vice_cosine", "typicality_spearman"):
-        spread = randoms[name].to_numpy(dtype=float)
-        real = after[name].estimate
-        as_good = spread <= real if BETTER[name] == "lower" else spread >= real
-        metrics[f"random_edit_{name}"] = metric(
-            float(np.nanmean(spread)),
-            float(np.nanquantile(spread, 0.025)),
-            float(np.nanquantile(spread, 0.975)),
-            p=float((1 + as_good.sum()) / (1 + len(spread))),
-            n=len(spread),
-            layer=rp,
-            note=f"{cfg.n_random_edits} random-subspace and {cfg.n_random_edits} permuted-target edits of "
-            f"norm {fit.norm:.3f}; p: share at least as good as the repair",
-        )
+        row: dict[str, Any] = {
+            "metric": name,
+            "before": before[name],
+            "after": est.estimate,
+            "after_ci_low": est.ci_low,
+            "after_ci_high": est.ci_high,
+            "change": diff.estimate,
+            "change_ci_low": diff.ci_low,
+            "change_ci_high": diff.ci_high,
+        }
+        for kind, label in (("random_subspace", "random"), ("permuted_targets", "permuted")):
+            res = controls[kind][name]
+            s = res.summary
+            row[f"{label}_low"] = np.nan if s is None else before[name] + s.low
+            row[f"{label}_high"] = np.nan if s is None else before[name] + s.high
+            row[f"{label}_change_median"] = np.nan if s is None else s.median
+            row[f"{label}_p"] = res.p
+            row[f"{label}_verdict"] = res.verdict()
+        rows.append(row)
+    for name in COMPARED:
+        metrics[f"random_edit_{name}"] = controls["random_subspace"][name].null_metric(layer=rp)
+        metrics[f"permuted_target_{name}"] = controls["permuted_targets"][name].null_metric(layer=rp)
     metrics["repair_kl"] = metric(
         real_damage["kl_mean"],
         real_damage["kl_ci_low"],
@@ -214,6 +277,9 @@ def repair_step(ctx: UnitContext) -> Artifacts:
                 "read_point": rp,
                 "subspace_dim": fit.k,
                 "edit_norm": fit.norm,
+                "displacement": effect,
+                "moved_tolerance": tolerance,
+                "controls": nothing or "compared",
                 "structure_before": fit.structure_before,
                 "structure_after": fit.structure_after,
                 "keep_change": fit.keep_change,

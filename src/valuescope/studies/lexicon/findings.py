@@ -56,6 +56,15 @@ def _p(value: float, label: str = "p") -> str:
     return f"{label} < 0.001" if value < 0.001 else f"{label} = {value:.3f}"
 
 
+def _finite_p(value: Any) -> float | None:
+    """A p-value from a table cell, or None where it was not computable (None, NaN)."""
+    try:
+        p = float(value)
+    except (TypeError, ValueError):
+        return None
+    return p if math.isfinite(p) else None
+
+
 def _ci(m: Mapping[str, Any], fmt: str = ".2f", unit: str = "") -> str:
     """The estimate with its interval, e.g. ``0.27 [0.23, 0.29]`` or ``62% [50, 75]``."""
     est, lo, hi = _field(m), _field(m, "ci_low"), _field(m, "ci_high")
@@ -103,7 +112,10 @@ def _agreement(art: Artifacts) -> list[str]:
     table = _table(art, "taxonomy_null")
     if table is not None:
         row = table.iloc[0]
-        null = f", which give {row['null_mean']:.2f} [{row['null_low']:.2f}, {row['null_high']:.2f}]"
+        null = (
+            f", which give a median of {row['null_median']:.2f} [{row['null_low']:.2f}, "
+            f"{row['null_high']:.2f}] over {int(row['n_perm'])} draws"
+        )
     else:
         null = f"; {m['note']}" if m.get("note") else ""
     text = f"Clusters cover ValueLex's six subdimensions with mean best cosine {_ci(m)}"
@@ -169,8 +181,9 @@ def _subdimensions(art: Artifacts) -> list[str]:
         "(cosine of the nearest cluster centroid)."
     ]
     if "p" in table.columns:
-        good = [str(r["subdimension"]) for r in rows if float(r["p"]) < ALPHA]
-        poor = [str(r["subdimension"]) for r in rows if float(r["p"]) >= ALPHA]
+        ps = {str(r["subdimension"]): _finite_p(r["p"]) for r in rows}
+        good = [name for name, p in ps.items() if p is not None and p < ALPHA]
+        poor = [name for name, p in ps.items() if p is None or p >= ALPHA]
         out.append(
             f"Beyond random partitions of the same terms (p < {ALPHA}), a cluster matches "
             f"{', '.join(good) or 'no subdimension'}; not {', '.join(poor) or 'any other'}."
@@ -268,7 +281,13 @@ def _factor_taxonomy(art: Artifacts) -> list[str]:
     parts = []
     for factor, rows in table.groupby("factor", sort=False):
         top = rows.sort_values("cosine", ascending=False).to_dict("records")[0]
-        p = float(top["p"])
+        p = _finite_p(top["p"])
+        if p is None:
+            parts.append(
+                f"{factor} is closest to {top['subdimension']} (cosine {float(top['cosine']):.2f}; not "
+                "computable against shuffled loadings: their null has no spread)"
+            )
+            continue
         verdict = "beyond" if p < 0.05 else "not beyond"
         parts.append(
             f"{factor} is closest to {top['subdimension']} (cosine {float(top['cosine']):.2f}, {_p(p)}: "

@@ -82,8 +82,10 @@ def _clusters(
             p=agree["p"],
             n=len(heads),
             better="higher",
-            note=f"mean best cosine of a cluster to each ValueLex subdimension (95% CI over terms); random "
-            f"partitions {agree['null_mean']:.3f} [{agree['null_low']:.3f}, {agree['null_high']:.3f}]",
+            note=f"mean best cosine of a cluster to each ValueLex subdimension (95% CI over terms); "
+            f"{agree['n_perm']} random partitions of the same terms: median {agree['null_median']:.3f} "
+            f"[{agree['null_low']:.3f}, {agree['null_high']:.3f}], SD {agree['null_sd']:.3g}"
+            + ("" if agree["p"] is not None else "; the null has no spread, so no p"),
         ),
     }
     tables = {
@@ -91,7 +93,12 @@ def _clusters(
             {"family": heads, "cluster": fit.labels, "cluster_name": [fit.names[c] for c in fit.labels]}
         ),
         "taxonomy_null": pd.DataFrame(
-            [{k: agree[k] for k in ("estimate", "null_mean", "null_low", "null_high", "p", "n_perm")}]
+            [
+                {
+                    k: agree[k]
+                    for k in ("estimate", "null_median", "null_low", "null_high", "null_sd", "p", "n_perm")
+                }
+            ]
         ),
         "taxonomy_tree": clusters.taxonomy_tree(fit, desc, stimuli.SUBDIMENSIONS),
         "cluster_silhouette": fit.silhouette.reset_index(),

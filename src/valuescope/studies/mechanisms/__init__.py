@@ -64,7 +64,8 @@ class Mechanisms(Study):
         "steering_shift_intrinsic": "Self-rating shift of the steered value, intrinsic vectors.",
         "steering_shift_prompted": "Self-rating shift of the steered value, prompted vectors.",
         "steering_shift_shared": "Self-rating shift of the steered value, shared axes.",
-        "steering_shift_random": "Self-rating shift under random vectors of the same norm.",
+        "steering_shift_random": "Self-rating shift under random directions drawn from the residual "
+        "covariance, at the prompted vectors' alpha.",
         "steering_shift_neurons": "Self-rating shift when the value's neurons are scaled up.",
         "distinct2_intrinsic": "Distinct-2 of answers steered with intrinsic vectors.",
         "distinct2_prompted": "Distinct-2 of answers steered with prompted vectors.",

@@ -86,14 +86,19 @@ class MechanismsConfig(StudyConfig):
     min_n_per_cell: int = 10
 
     PROFILE_OVERRIDES: ClassVar[dict[str, dict[str, Any]]] = {
+        # quick is CI's smoke test of every unit, not a finding: steering dominates it (every edit
+        # rates the statements and measures its damage), so fewer statements per edit, the fewest
+        # damage texts and a wider KL band (fewer alpha probes); the demo keeps the defaults.
         "quick": {
             "n_queries": 12,
             "intrinsic_samples": 2,
             "framings_per_query": 5,
-            "max_new_tokens": 20,
+            "max_new_tokens": 16,
             "min_positive": 3,
-            "damage_texts": 4,
-            "diversity_queries": 3,
+            "steer_statements": 2,
+            "damage_texts": 2,
+            "kl_tolerance": 0.5,
+            "diversity_queries": 2,
             "n_noise": 5,
             "n_boot": 150,
             "n_perm": 100,

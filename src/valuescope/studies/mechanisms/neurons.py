@@ -4,6 +4,7 @@ are that value's neurons, shared or intrinsic-only / prompted-only by angle."""
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 
 from valuescope.analysis import mechanisms as mech
 from valuescope.analysis import stats
+from valuescope.edit import controls as ctl
 from valuescope.stimuli.values import SCHWARTZ_VALUES
 from valuescope.studies.mechanisms.responses import config_of
 from valuescope.studies.mechanisms.vectors import ResponseReadout, fit_each, read_responses
@@ -43,6 +45,10 @@ def _shared_fraction(codes: list[np.ndarray]) -> float:
     return float(np.mean((stacked[ok] == 1).sum(1) / kept[ok])) if ok.any() else float("nan")
 
 
+def _from_covariance(x: np.ndarray, m: int, rng: np.random.Generator) -> np.ndarray:
+    return ctl.covariance_directions(x, m, rng)
+
+
 def neurons_step(ctx: UnitContext) -> Artifacts:
     cfg = config_of(ctx)
     lm = ctx.lm
@@ -72,17 +78,23 @@ def neurons_step(ctx: UnitContext) -> Artifacts:
     est, lo, hi = stats.bootstrap(
         stat, len(every), groups=r.queries, n_boot=max(50, cfg.n_boot // 5), seed=ctx.seed
     )
-    # a random plane per value and block, as many values as the real fraction averages over
-    n_null = max(20, cfg.n_perm // 10)
+    # a random plane per value and block, as many values as the real fraction averages over, its axes drawn
+    # from the covariance of the responses' residuals at the block's output (not isotropic)
+    n_null = max(ctl.draws_needed(), cfg.n_perm // 10)
     per_block = [
         mech.random_plane_shared_fraction(
-            w, cfg.neuron_top_fraction, cfg.neuron_angle, n_null * len(VALUES), seed=ctx.seed + b
+            w, cfg.neuron_top_fraction, cfg.neuron_angle, n_null * len(VALUES), seed=ctx.seed + b,
+            draw=partial(_from_covariance, r.x[:, b + 1]),
         )
         for b, w in enumerate(writes)
-    ]
+    ]  # fmt: skip
     null = np.mean(per_block, axis=0).reshape(n_null, len(VALUES)).mean(axis=1)
-    null_arr = np.array(null)
-    p = (1 + int((null_arr >= est).sum())) / (1 + len(null_arr))
+    spread = stats.summarize_null(null)
+    if not np.isfinite(est) or spread.high - spread.low <= 0:
+        p, against = None, f"random planes {spread.describe(2)}: no spread, so no p"
+    else:
+        p = stats.tie_p(est, null, alternative="greater")
+        against = f"random planes from the residual covariance: {spread.describe(2)}; p against them"
     counts = []
     for b, block_codes in enumerate(codes):
         for v, value in enumerate(VALUES):
@@ -120,8 +132,8 @@ def neurons_step(ctx: UnitContext) -> Artifacts:
             note=f"share of value neurons (top {cfg.neuron_top_fraction:.0%} of each block by projection on "
             f"the value's shared and difference axes) within {cfg.neuron_angle:g} degrees of the "
             "shared axis, "
-            f"mean over values; random planes give {null_arr.mean():.2f} (uniform angles "
-            f"{mech.shared_fraction_null(cfg.neuron_angle):.2f}), p against them; all values: "
+            f"mean over values; {against} (uniform angles would give "
+            f"{mech.shared_fraction_null(cfg.neuron_angle):.2f}); all values: "
             + ", ".join(f"{k} {int(totals.get(k, 0))}" for k in KINDS[1:]),
         ),
         "value_neurons_overlap": metric(

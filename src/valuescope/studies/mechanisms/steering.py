@@ -19,6 +19,7 @@ from tqdm.auto import tqdm
 
 from valuescope.analysis import mechanisms as mech
 from valuescope.analysis import stats
+from valuescope.edit import controls as ctl
 from valuescope.readout.damage import DamageMeter
 from valuescope.stimuli import mechanisms as stimuli
 from valuescope.stimuli.valuebench import VALUEBENCH_FILE, load_pvq40
@@ -158,14 +159,15 @@ def _shift_metric(
     delta: np.ndarray,
     item_values: np.ndarray,
     ids: np.ndarray,
-    random: np.ndarray | None,
+    controls: list[np.ndarray] | None,
+    described: str,
     cfg: MechanismsConfig,
     seed: int,
     note: str,
     layer: int,
 ) -> dict[str, Any]:
-    """Mean over values of the steering shift; CI over statements (stratified by value), p: sign flips over
-    values of (shift - random shift)."""
+    """Mean over values of the steering shift; CI over statements (stratified by value); p: the shift
+    against each control draw's shift (``edit.controls``; ``controls`` holds one delta matrix per draw)."""
 
     def stat(i: np.ndarray) -> float:
         return float(np.mean(_shifts(delta[:, i], item_values[i])))
@@ -174,9 +176,26 @@ def _shift_metric(
         stat, len(ids), groups=ids, strata=item_values, n_boot=cfg.n_boot, seed=seed
     )
     p = None
-    if random is not None:
-        p = stats.paired_difference(_shifts(delta, item_values), random, n_perm=cfg.n_perm, seed=seed).p
+    if controls is not None:
+        against = ctl.against_controls(
+            float(np.mean(_shifts(delta, item_values))),
+            [float(np.mean(_shifts(c, item_values))) for c in controls],
+            better="higher",
+            controls=described,
+        )
+        p = against.p
+        note += f"; against {described}: {against.verdict()}" + (
+            f" ({against.summary.describe()})" if against.summary is not None else ""
+        )
     return metric(est, lo, hi, p=p, n=len(ids), layer=layer, better="higher", note=note)
+
+
+def _reference_tokens(lm: Any, read_point: int) -> np.ndarray:
+    """Residuals (tokens, d) of the neutral reference text's own tokens at ``read_point``."""
+    from valuescope.language_model import reference_texts
+
+    ref = lm.residuals(reference_texts(), layers=[read_point], pool="all")
+    return ref.values[:, 0][ref.mask].double().numpy()
 
 
 def steering_step(ctx: UnitContext) -> Artifacts:
@@ -197,7 +216,9 @@ def steering_step(ctx: UnitContext) -> Artifacts:
     rng = np.random.default_rng(ctx.seed)
     codes = ctx.previous["neurons"].tensors["value_neurons"].numpy() if "neurons" in ctx.previous else None
     n_random_edits = (2 if cfg.random_matched else 1) * cfg.n_random
-    n_edits = len(VALUES) * (len(VECTOR_KINDS) + n_random_edits + (2 if codes is not None else 0))
+    n_edits = len(VALUES) * (
+        len(VECTOR_KINDS) + n_random_edits + (1 + cfg.n_random if codes is not None else 0)
+    )
     bar = tqdm(total=n_edits, desc="steering", unit="edit", disable=not ctx.progress, leave=False)
 
     deltas: dict[str, np.ndarray] = {}
@@ -239,10 +260,11 @@ def steering_step(ctx: UnitContext) -> Artifacts:
     )
     if not cfg.random_matched:
         matched_kinds = []
+    reference = _reference_tokens(lm, rp)
     for k in range(cfg.n_random):
         start = cfg.alpha
         for v in range(len(VALUES)):
-            make = steer(rng.standard_normal(lm.d_model))
+            make = steer(ctl.covariance_directions(reference, 1, rng)[0])
             alpha = alphas["prompted"][v]
             edit = make(alpha)
             run(equal[k], v, edit, alpha, meter(edit), True)
@@ -254,7 +276,13 @@ def steering_step(ctx: UnitContext) -> Artifacts:
     deltas["random"] = np.mean([deltas[k] for k in equal], axis=0)
     if matched_kinds:
         deltas["random_matched"] = np.mean([deltas[k] for k in matched_kinds], axis=0)
-    random_delta = deltas["random_matched" if matched_kinds else "random"]
+    vector_controls = matched_kinds or equal
+    vector_described = f"{cfg.n_random} random direction(s) per value drawn from the residual covariance " + (
+        "with alpha matched to the same damage"
+        if matched_kinds
+        else "at the same alpha (not matched on damage)"
+    )
+    neuron_kinds = [f"random_neurons_{k}" for k in range(cfg.n_random)]
     if codes is not None:
         for v in range(len(VALUES)):
             chosen = {b: np.flatnonzero(codes[v, b] > 0).tolist() for b in range(codes.shape[1])}
@@ -262,21 +290,29 @@ def steering_step(ctx: UnitContext) -> Artifacts:
             edit = lm.scale_neurons(chosen, cfg.neuron_scale)
             run("neurons", v, edit, None, meter(edit), True)
             width = codes.shape[2]
-            rand = {b: rng.choice(width, len(ix), replace=False).tolist() for b, ix in chosen.items()}
-            edit = lm.scale_neurons(rand, cfg.neuron_scale)
-            run("random_neurons", v, edit, None, meter(edit), True)
+            for kind in neuron_kinds:
+                rand = {b: rng.choice(width, len(ix), replace=False).tolist() for b, ix in chosen.items()}
+                edit = lm.scale_neurons(rand, cfg.neuron_scale)
+                run(kind, v, edit, None, meter(edit), True)
+        deltas["random_neurons"] = np.mean([deltas[k] for k in neuron_kinds], axis=0)
+        random_kinds += neuron_kinds
     bar.close()
     damage = pd.DataFrame(damage_rows)
-    random_shift = _shifts(random_delta[:, own], item_values[own])
     metrics: dict[str, dict[str, Any]] = {}
     rows = []
     for kind, delta in deltas.items():
         if kind in random_kinds:
             continue
-        compare = random_shift if kind in VECTOR_KINDS else None
-        if kind == "neurons":
-            compare = _shifts(deltas["random_neurons"][:, own], item_values[own])
-        members = {"random": equal, "random_matched": matched_kinds}.get(kind, [kind])
+        compare: list[np.ndarray] | None = None
+        described = ""
+        if kind in VECTOR_KINDS:
+            compare, described = [deltas[k][:, own] for k in vector_controls], vector_described
+        elif kind == "neurons":
+            compare = [deltas[k][:, own] for k in neuron_kinds]
+            described = f"{cfg.n_random} draw(s) of as many random neurons per block, scaled the same"
+        members = {"random": equal, "random_matched": matched_kinds, "random_neurons": neuron_kinds}.get(
+            kind, [kind]
+        )
         kl = damage[damage["kind"].isin(members)]
         note = (
             f"self-rating change of the steered value minus the mean change of the other nine (package "
@@ -284,23 +320,17 @@ def steering_step(ctx: UnitContext) -> Artifacts:
         )
         if kind in VECTOR_KINDS:
             unmet = int((~kl["matched"].astype(bool)).sum())
-            note += (
-                f"; alpha {cfg.alpha_rule}"
-                + (
-                    f" (target KL {cfg.target_kl:g}" + (f", unmet for {unmet} values)" if unmet else ")")
-                    if cfg.alpha_rule == "matched_kl"
-                    else ""
-                )
-                + "; p: sign flips over values against random directions "
-                + ("at the same damage" if cfg.random_matched else "of the same norm")
+            note += f"; alpha {cfg.alpha_rule}" + (
+                f" (target KL {cfg.target_kl:g}" + (f", unmet for {unmet} values)" if unmet else ")")
+                if cfg.alpha_rule == "matched_kl"
+                else ""
             )
         elif kind == "neurons":
-            note += (
-                f"; value neurons scaled x{cfg.neuron_scale:g}; p: against as many random neurons per block"
-            )
+            note += f"; value neurons scaled x{cfg.neuron_scale:g}"
         elif kind == "random":
             note += (
-                f"; {cfg.n_random} random direction(s) per value at the norm of that value's prompted vector "
+                f"; {cfg.n_random} random direction(s) per value, drawn from the residual covariance, at the "
+                "alpha of that value's prompted vector "
                 "(a random direction at equal norm is far more damaging: see the KL)"
             )
         elif kind == "random_matched":
@@ -308,7 +338,7 @@ def steering_step(ctx: UnitContext) -> Artifacts:
         elif kind == "random_neurons":
             note += f"; as many random neurons per block as the value has, scaled x{cfg.neuron_scale:g}"
         metrics[f"steering_shift_{kind}"] = _shift_metric(
-            delta[:, own], item_values[own], ids[own], compare, cfg, ctx.seed, note, rp
+            delta[:, own], item_values[own], ids[own], compare, described, cfg, ctx.seed, note, rp
         )
         per_value = _shifts(delta[:, own], item_values[own])
         neighbour = np.array(

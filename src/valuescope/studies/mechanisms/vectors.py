@@ -13,6 +13,7 @@ import torch
 
 from valuescope.analysis import mechanisms as mech
 from valuescope.analysis import stats
+from valuescope.edit import controls as ctl
 from valuescope.models.gguf_cache import cache_root
 from valuescope.stimuli.values import SCHWARTZ_VALUES
 from valuescope.studies.mechanisms.config import MechanismsConfig
@@ -190,10 +191,11 @@ def cross_fit(
 
 
 def _shuffled(r: ResponseReadout, rng: np.random.Generator) -> np.ndarray:
-    """Labels with whole rows permuted within each condition (each response keeps a label set)."""
+    """Labels with whole rows (each response keeps a label set) permuted among the responses of the same
+    query and condition, so the null keeps the sampling unit: a query's label mix stays with its context."""
     out = r.labels.copy()
-    for condition in ("intrinsic", "prompted"):
-        rows = np.flatnonzero(r.condition == condition)
+    cells = pd.Series(np.arange(len(r.queries))).groupby([r.queries, r.condition]).indices
+    for rows in cells.values():
         out[rows] = r.labels[rng.permutation(rows)]
     return out
 
@@ -241,14 +243,23 @@ def vectors_step(ctx: UnitContext) -> Artifacts:
     rng = np.random.default_rng(ctx.seed)
     null = np.array([cross_fit(r, rp, idx, ctx.seed, k, _shuffled(r, rng)).cosine for _ in range(cfg.n_perm)])
     null_mean = np.array([_mean(n) for n in null])
-    p = (1 + int((null_mean >= est).sum())) / (1 + len(null_mean))
+    null_mean = null_mean[np.isfinite(null_mean)]
+    p: float | None = None
+    if len(null_mean) == 0:
+        null_text = "no shuffled-label fit succeeded, so no p"
+    else:
+        spread = stats.summarize_null(null_mean)
+        null_text = f"shuffled-label null (within query and condition) {spread.describe(2)}"
+        if len(null_mean) < ctl.MIN_DRAWS or spread.high - spread.low <= 0 or not np.isfinite(est):
+            null_text += ": too few draws or no spread, so no p"
+        else:
+            p = stats.tie_p(est, null_mean, alternative="greater")
     n_q = len(np.unique(groups))
     small = cfg.small_cell(n_q, "report-half queries")
     context = (
         f"read point {rp} (chosen on the other half of the queries); intrinsic and prompted vectors from "
         f"disjoint halves of the report queries ({k} random splits); reliability ceiling {ceil:.2f}, "
-        f"cross-value baseline {cross:.2f}, shuffled-label null 95th percentile "
-        f"{np.nanquantile(null_mean, 0.95):.2f}" + (f"; {small}" if small else "")
+        f"cross-value baseline {cross:.2f}, {null_text}" + (f"; {small}" if small else "")
     )
     unfit = [v for v, k in zip(VALUES, ok, strict=True) if not k]
     if unfit:
