@@ -39,7 +39,6 @@ __all__ = [
     "entanglement_index",
     "logprob_adjusted_index",
     "matched_random_directions",
-    "random_cosine_null",
     "rank_p",
     "repair_verdict",
     "transfer_auroc",
@@ -417,21 +416,6 @@ def cosine(a: np.ndarray, b: np.ndarray) -> float:
     if ua.shape != ub.shape:
         raise ValueError(f"a and b differ in length: {ua.shape} vs {ub.shape}")
     return float(np.clip(ua @ ub, -1.0, 1.0))
-
-
-def random_cosine_null(d_model: int, n: int, seed: int = 0) -> np.ndarray:
-    """``n`` cosines between independent uniformly random unit vectors in ``d_model`` dimensions.
-
-    Drawn exactly and cheaply: such a cosine is distributed as one coordinate of a random unit vector,
-    whose square is Beta(1/2, (d - 1)/2), with a random sign (mean 0, variance 1/d).
-    """
-    if int(d_model) != d_model or d_model < 2:
-        raise ValueError(f"d_model must be an integer >= 2, got {d_model}")
-    if int(n) != n or n < 1:
-        raise ValueError(f"n must be a positive integer, got {n}")
-    rng = np.random.default_rng(seed)
-    magnitude = np.sqrt(rng.beta(0.5, (d_model - 1) / 2.0, int(n)))
-    return np.where(rng.random(int(n)) < 0.5, -magnitude, magnitude)
 
 
 def cosine_vs_null(a: np.ndarray, b: np.ndarray, null: np.ndarray) -> tuple[float, float]:

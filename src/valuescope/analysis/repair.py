@@ -58,14 +58,6 @@ def subspace_basis(directions: np.ndarray, tol: float = 1e-6) -> np.ndarray:
     return vt[:rank]
 
 
-def random_basis(k: int, d: int, rng: np.random.Generator) -> np.ndarray:
-    """A uniformly random k-dimensional orthonormal basis of R^d, as rows (k, d)."""
-    if not 1 <= k <= d:
-        raise ValueError(f"k={k} must be between 1 and d={d}")
-    q, r = np.linalg.qr(rng.standard_normal((d, k)))
-    return (q * np.sign(np.diag(r))).T
-
-
 def normalised_gram(v: np.ndarray) -> np.ndarray:
     """v v^T divided by its mean diagonal (so structure, not scale, is compared)."""
     g = v @ v.T
@@ -161,21 +153,6 @@ def _gram_mismatch(z: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         ((z.T @ z) ** 2).sum() / a**2 - 2 * ((z.T @ t) ** 2).sum() / (a * b) + ((t.T @ t) ** 2).sum() / b**2
     )
     return total / n**2
-
-
-def at_norm(repair: Repair, norm: float) -> Repair:
-    """The same edit direction rescaled so that ||M - I|| equals ``norm``."""
-    eye = np.eye(repair.k)
-    size = repair.norm
-    if size == 0:
-        raise ValueError("the identity edit has no direction to rescale")
-    return replace(repair, matrix=eye + (repair.matrix - eye) * (norm / size))
-
-
-def on_random_subspace(repair: Repair, rng: np.random.Generator) -> Repair:
-    """The fitted matrix applied in a uniformly random subspace of the same size (equal edit norm)."""
-    d = repair.basis.shape[1]
-    return replace(repair, basis=random_basis(repair.k, d, rng))
 
 
 def in_subspace(repair: Repair, basis: np.ndarray) -> Repair:
