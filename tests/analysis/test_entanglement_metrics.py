@@ -400,3 +400,16 @@ def test_describe_entanglement() -> None:
     assert ent.describe_entanglement(Estimate(0.05, -0.1, 0.2, None, 30), "deal ratings") == (
         "moral goodness does not reliably change deal ratings (d = 0.05 [-0.10, 0.20])"
     )
+
+
+def test_the_permutation_statistic_ranks_once_and_equals_the_auroc() -> None:
+    from valuescope.analysis.entanglement import _auroc_with_fixed_scores
+    from valuescope.analysis.stats import auroc
+
+    rng = np.random.default_rng(0)
+    scores = np.round(rng.normal(size=40), 1)  # with ties
+    statistic = _auroc_with_fixed_scores(scores)
+    for _ in range(20):
+        labels = rng.permutation(np.arange(40) < 15)
+        assert statistic(labels) == auroc(scores, labels) - 0.5
+    assert np.isnan(statistic(np.zeros(40, dtype=bool)))

@@ -21,10 +21,12 @@ variance-matched random directions as the control for a repair, and the verdict 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Literal
 
 import numpy as np
 import pandas as pd
+from scipy.stats import rankdata
 
 from valuescope.analysis import stats
 from valuescope.analysis.stats import Estimate, auroc, cohens_d
@@ -455,7 +457,7 @@ def transfer_auroc(
         lambda idx: auroc(projected[idx], labels[idx]), len(projected), groups=codes, n_boot=n_boot, seed=seed
     )
     p = stats.permutation_p(
-        lambda lab: auroc(projected, np.asarray(lab, dtype=bool)) - 0.5,
+        _auroc_with_fixed_scores(projected),
         labels,
         groups=codes,
         n_perm=n_perm,
@@ -463,6 +465,23 @@ def transfer_auroc(
         alternative="greater",
     )
     return Estimate(estimate=est, ci_low=low, ci_high=high, p=p, n=n_groups)
+
+
+def _auroc_with_fixed_scores(scores: np.ndarray) -> Callable[[np.ndarray], float]:
+    """AUROC - 0.5 of fixed ``scores`` under any labelling: the scores are ranked once, not per
+    permutation (the same arithmetic as :func:`stats.auroc`, so the same floats)."""
+    ranks = None if np.isnan(scores).any() else rankdata(scores)
+
+    def statistic(lab: np.ndarray) -> float:
+        mask = np.asarray(lab, dtype=bool)
+        n_pos = int(mask.sum())
+        n_neg = len(mask) - n_pos
+        if ranks is None or n_pos == 0 or n_neg == 0:
+            return float("nan")
+        u = float(ranks[mask].sum()) - n_pos * (n_pos + 1) / 2.0
+        return u / (n_pos * n_neg) - 0.5
+
+    return statistic
 
 
 # ----------------------------------------------------------------------------------------------------------

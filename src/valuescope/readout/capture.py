@@ -7,7 +7,7 @@ here, since the deepest capture raises ``_StopForward``).
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -103,3 +103,89 @@ def run_capture(
             f"capture hooks did not fire for {missing}; the layout may be wrong for this model"
         )
     return captured
+
+
+# --------------------------------------------------------------------------- unedited blocks, replayed
+def _has_hooks(module: nn.Module, pre: bool = True, post: bool = True) -> bool:
+    return bool(
+        (pre and module._forward_pre_hooks)
+        or (post and (module._forward_hooks or getattr(module, "_forward_hooks_always_called", None)))
+        or getattr(module, "_backward_hooks", None)
+    )
+
+
+def _global_hooks() -> bool:
+    from torch.nn.modules import module as nn_module
+
+    return bool(
+        getattr(nn_module, "_global_forward_hooks", None)
+        or getattr(nn_module, "_global_forward_pre_hooks", None)
+    )
+
+
+def replayable_blocks(layout: Layout) -> int:
+    """How many leading blocks run exactly as they would unedited: none of their submodules carries a
+    hook, nor does the block itself a pre-hook (a forward hook on the block's own output is fine: it
+    edits the replayed output). Counts the block whose output is hooked, then stops."""
+    if _global_hooks():
+        return 0
+    n = 0
+    for block in layout.blocks:
+        if "forward" in block.__dict__ or _has_hooks(block, post=False):
+            break
+        if any(_has_hooks(m) or "forward" in m.__dict__ for m in block.modules() if m is not block):
+            break
+        n += 1
+        if _has_hooks(block, pre=False):
+            break
+    return n
+
+
+@contextlib.contextmanager
+def record_blocks(layout: Layout, into: list[object]) -> Iterator[None]:
+    """Append every block's output (as the block returns it) during one forward pass to ``into``."""
+
+    def hook(_mod: nn.Module, _args: object, output: object) -> None:
+        into.append(output)
+
+    # first among the hooks, so that it sees what the block itself returned, before any edit of it
+    handles = [block.register_forward_hook(hook, prepend=True) for block in layout.blocks]
+    try:
+        yield
+    finally:
+        for h in handles:
+            h.remove()
+    if len(into) != len(layout.blocks):
+        into.clear()  # a pass that stopped early (or ran twice) recorded nothing usable
+
+
+def _copy_output(output: object) -> object:
+    if isinstance(output, torch.Tensor):
+        return output.clone()
+    if isinstance(output, tuple) and output and isinstance(output[0], torch.Tensor):
+        return (output[0].clone(), *output[1:])
+    return output
+
+
+@contextlib.contextmanager
+def replay_blocks(layout: Layout, outputs: Sequence[object], n: int) -> Iterator[None]:
+    """During one forward pass of the inputs ``outputs`` were recorded on (``record_blocks``), blocks
+    ``0..n-1`` return those outputs instead of computing them (hooks on a block's own output still run,
+    on a copy). Exact when ``n <= replayable_blocks(layout)`` and the weights have not changed since."""
+    stubbed: list[nn.Module] = []
+    n = min(n, len(outputs))
+    try:
+        for i in range(n):
+
+            def stub(
+                *_args: object, _out: object = outputs[i], _last: bool = i == n - 1, **_kw: object
+            ) -> object:
+                return _copy_output(_out) if _last else _out
+
+            block = layout.blocks[i]
+            block.forward = stub
+            stubbed.append(block)
+        yield
+    finally:
+        for block in stubbed:
+            del block.forward

@@ -10,6 +10,7 @@ import numpy as np
 import torch
 
 from valuescope.readout.batching import encode, make_batches, validate_items
+from valuescope.readout.capture import record_blocks, replay_blocks, replayable_blocks
 from valuescope.readout.logprob import next_token_logprobs
 
 if TYPE_CHECKING:
@@ -63,15 +64,26 @@ class DamageMeter:
         self.batches = list(make_batches(encoded, batch_size, pad))
         self.keep_base = keep_base
         self._base: list[torch.Tensor] | None = None
+        self._blocks: list[list[object]] = [[] for _ in self.batches]
+        """Per batch: every block's unedited output (see ``readout.capture.record_blocks``)."""
 
     def _base_logprobs(self, i: int) -> torch.Tensor:
+        """The unedited log-probabilities of batch ``i``; records every block's output on the way, so
+        that an edit can reuse the blocks before the first one it touches (``replay_blocks``)."""
         if not self.keep_base:
-            return next_token_logprobs(self.lm, self.batches[i])
+            self._blocks = [[] for _ in self.batches]
+            with record_blocks(self.lm.layout, self._blocks[i]):
+                return next_token_logprobs(self.lm, self.batches[i])
         if self._base is None:
             if self.lm.active_interventions:
                 raise RuntimeError("create the first damage reading with no intervention active on the model")
+            self._blocks = [[] for _ in self.batches]
             with torch.inference_mode():
-                self._base = [next_token_logprobs(self.lm, b) for b in self.batches]
+                base = []
+                for b, batch in enumerate(self.batches):
+                    with record_blocks(self.lm.layout, self._blocks[b]):
+                        base.append(next_token_logprobs(self.lm, batch))
+                self._base = base
         return self._base[i]
 
     def __call__(self, intervention: Intervention) -> dict[str, float]:
@@ -84,23 +96,34 @@ class DamageMeter:
         nll_base_text = np.zeros(n)
         nll_edit_text = np.zeros(n)
         tok_text = np.zeros(n)
+        scratch: torch.Tensor | None = None
         with torch.inference_mode():
             for i, batch in enumerate(self.batches):
                 base = self._base_logprobs(i)
                 with intervention:
-                    edited = next_token_logprobs(lm, batch)
+                    # blocks before the first one the edit (or anything else) hooks compute what they
+                    # computed unedited: their recorded outputs stand in for them
+                    skip = replayable_blocks(lm.layout)
+                    with replay_blocks(lm.layout, self._blocks[i], skip):
+                        edited = next_token_logprobs(lm, batch)
                 targets = batch.input_ids[:, 1:].to(base.device)
                 valid = batch.attention_mask[:, 1:].bool().to(base.device)
-                kl = (base.exp() * (base - edited)).sum(-1)  # (batch, seq-1)
-                kl_text = (kl * valid).sum(1) / valid.sum(1)
                 idx = batch.index
-                kl_per_text[idx] = kl_text.cpu().numpy()
                 nll_base_text[idx] = (
                     -(base.gather(2, targets[..., None])[..., 0] * valid).sum(1).cpu().numpy()
                 )
                 nll_edit_text[idx] = (
                     -(edited.gather(2, targets[..., None])[..., 0] * valid).sum(1).cpu().numpy()
                 )
+                # KL = sum p_base * (log p_base - log p_edit), in buffers reused across batches (the
+                # same products and sums as ``(base.exp() * (base - edited)).sum(-1)``)
+                if scratch is None or scratch.numel() < base.numel():
+                    scratch = torch.empty(base.numel(), dtype=base.dtype, device=base.device)
+                probs = torch.exp(base, out=scratch[: base.numel()].view_as(base))
+                diff = torch.sub(base, edited, out=edited)
+                kl = torch.mul(probs, diff, out=diff).sum(-1)  # (batch, seq-1)
+                kl_text = (kl * valid).sum(1) / valid.sum(1)
+                kl_per_text[idx] = kl_text.cpu().numpy()
                 tok_text[idx] = valid.sum(1).cpu().numpy()
         return _summarise(kl_per_text, nll_base_text, nll_edit_text, tok_text, self.n_boot, self.seed)
 

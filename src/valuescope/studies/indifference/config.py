@@ -101,6 +101,7 @@ class IndifferenceConfig(StudyConfig):
             "sae_steps": 120,
             "sae_batch": 256,
             "repair_steps": 150,
+            "n_random_edits": 10,  # CI smoke test: the fewest controls allowed (p cannot fall below 0.05)
             "damage_texts": 4,
             "n_prompts": 4,
             "max_new_tokens": 16,
