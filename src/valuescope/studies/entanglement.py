@@ -120,15 +120,17 @@ class EntanglementConfig(StudyConfig):
     min_n_per_cell: int = 8
 
     PROFILE_OVERRIDES: ClassVar[dict[str, dict[str, Any]]] = {
+        # quick is CI's smoke test of every unit, not a finding: the fewest frames and resamples that
+        # still give every metric (its notes say the cells are small); the demo keeps the defaults.
         "quick": {
-            "n_frames": 6,
+            "n_frames": 4,
             "paraphrases": 2,
             "n_random": 5,
             "n_random_damage": 1,
-            "n_boot": 300,
-            "n_perm": 300,
-            "n_null": 300,
-            "min_n_per_cell": 5,
+            "n_boot": 150,
+            "n_perm": 150,
+            "n_null": 150,
+            "min_n_per_cell": 4,
         },
         "full": {
             "n_frames": 1000,
