@@ -9,6 +9,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
 
+import numpy as np
 import pytest
 
 from valuescope import LanguageModel, load_model
@@ -75,3 +76,19 @@ def raises(loader: Callable[[Path], object], path: Path, row: int, column: str, 
     for word in words:
         assert word in message, message
     return message
+
+
+def collapsed_items(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Two foundations x two poles whose vice direction nearly equals the virtue one, in a 4-D
+    subspace of R^12 (the first four axes); ground-truth targets are one-hot times typicality."""
+    rng = np.random.default_rng(seed)
+    d = 12
+    u = np.eye(d)
+    directions = {0: u[0], 1: 0.95 * u[0] + 0.3 * u[2], 2: u[1], 3: 0.95 * u[1] + 0.3 * u[3]}
+    cls = rng.integers(0, 4, n)
+    typ = rng.uniform(0.2, 1.0, n)
+    x = np.stack([typ[i] * directions[c] for i, c in enumerate(cls)])
+    x[:, 4:] += 0.3 * rng.standard_normal((n, d - 4))
+    targets = np.zeros((n, 4))
+    targets[np.arange(n), cls] = typ
+    return x, targets, cls

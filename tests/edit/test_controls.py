@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import collapsed_items
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,22 +13,6 @@ from valuescope.analysis import repair as rep
 from valuescope.analysis.stats import summarize_null, tie_p
 from valuescope.edit import controls as ctl
 from valuescope.studies.metrics import check_metric
-
-
-def collapsed_items(n: int, seed: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Virtue and vice of two foundations nearly on one axis each, in the first 4 of 12 dimensions, with
-    larger variance elsewhere; targets one-hot x typicality."""
-    rng = np.random.default_rng(seed)
-    d = 12
-    u = np.eye(d)
-    directions = {0: u[0], 1: 0.95 * u[0] + 0.3 * u[2], 2: u[1], 3: 0.95 * u[1] + 0.3 * u[3]}
-    cls = rng.integers(0, 4, n)
-    typ = rng.uniform(0.2, 1.0, n)
-    x = np.stack([typ[i] * directions[c] for i, c in enumerate(cls)])
-    x[:, 4:] += 0.3 * rng.standard_normal((n, d - 4))
-    targets = np.zeros((n, 4))
-    targets[np.arange(n), cls] = typ
-    return x, targets, cls
 
 
 def pole_cosine(x: np.ndarray, cls: np.ndarray) -> dict[str, float]:
