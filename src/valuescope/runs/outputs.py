@@ -19,11 +19,13 @@ import torch
 from valuescope.runs.config import RunPlan
 from valuescope.runs.unit_runner import (
     BLOCKED,
+    FAILED,
     TRACEBACK_FILE,
     RunDir,
     compare_step,
     is_done,
     model_artifacts,
+    one_line,
     unit_id,
 )
 from valuescope.runs.units import dump_json, slug
@@ -170,17 +172,8 @@ def _guarded(
     tb = "".join(traceback.format_exception(type(error), error, error.__traceback__))
     folder.mkdir(parents=True, exist_ok=True)
     write_bytes_atomic(folder / TRACEBACK_FILE, tb.encode("utf-8"))
-    failed.append(
-        {
-            "unit": unit_id(result.study, ALL_MODELS, folder.name),
-            "study": result.study,
-            "model": ALL_MODELS,
-            "step": folder.name,
-            "status": "failed",
-            "error_type": type(error).__name__,
-            "reason": " ".join(str(error).split())[:500] or "(no message)",
-        }
-    )
+    meta = {"study": result.study, "model": ALL_MODELS, "step": folder.name, "status": FAILED}
+    failed.append(failed_unit({**meta, "error_type": type(error).__name__, "reason": one_line(error)}))
     return {}
 
 

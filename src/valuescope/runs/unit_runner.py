@@ -164,7 +164,7 @@ def run_model_units(
             try:
                 holder["lm"] = open_model(model, plan)
             except Exception as e:
-                holder["error"] = _one_line(e)
+                holder["error"] = one_line(e)
                 raise
             dump_json(rd.model_info(model), holder["lm"].describe())
         return holder["lm"]
@@ -255,7 +255,8 @@ def _run_unit(
     write_unit(folder, artifacts, meta)
 
 
-def _one_line(error: BaseException) -> str:
+def one_line(error: BaseException) -> str:
+    """The error's message on one line, at most 500 characters."""
     text = " ".join(str(error).split()) or "(no message)"
     return text if len(text) <= 500 else text[:497] + "..."
 
@@ -281,7 +282,7 @@ def record_failure(
     if upstream is not None:
         fields = {"status": BLOCKED, "upstream": upstream.unit, "reason": f"skipped: {upstream}"}
     else:
-        fields = {"status": FAILED, "error_type": type(error).__name__, "reason": _one_line(error)}
+        fields = {"status": FAILED, "error_type": type(error).__name__, "reason": one_line(error)}
     meta = {
         **meta,
         **fields,
