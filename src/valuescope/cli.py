@@ -218,6 +218,13 @@ def run(
     address: Annotated[
         str | None, typer.Option(help="Ray cluster address (default: start a local one).")
     ] = None,
+    jobs: Annotated[
+        int,
+        typer.Option(
+            help="How many models run side by side (local executor), each in its own process with its "
+            "share of the CPU threads; for machines with many cores."
+        ),
+    ] = 1,
 ) -> None:
     """Run a study (or all) on one or more models into a run folder, then write its report."""
     import shlex
@@ -229,7 +236,7 @@ def run(
 
     command = shlex.join(["valuescope", *sys.argv[1:]])
     plan = make_plan(study, model, out, config_file=config, profile=profile, data=data, command=command)
-    execute(plan, force=force, quiet=quiet, executor=executor, address=address)
+    execute(plan, force=force, quiet=quiet, executor=executor, address=address, jobs=jobs)
     page = write_report(out)
     typer.echo(f"wrote {out / 'summary.json'} and the report {page}")
     if _say_failed_units(out):

@@ -452,3 +452,50 @@ def test_a_prompt_longer_than_the_model_reads_is_named() -> None:
     lm = get_model("tiny-llama")
     with pytest.raises(ValueError, match=r"prompts\[1\] is \d+ tokens .* at most 512 positions"):
         lm.rate(["Short.", "word " * 600], ["1", "2"])
+
+
+# ----------------------------------------------------------------------------- prefix groups
+def test_prefix_groups_give_each_instruction_its_own_prefix() -> None:
+    """A 20-token system prompt, then two 30-token instructions with ten 10-token items each: one group
+    per instruction (prefix 50), not one group sharing the system prompt (prefix 20)."""
+    from valuescope.readout.ratings import prefix_groups
+
+    lengths = [60] * 20
+    shared = [50] * 9 + [20] + [50] * 9
+    assert prefix_groups(lengths, shared) == [(0, 10, 50), (10, 20, 50)]
+
+
+def test_prefix_groups_keep_one_group_when_splitting_saves_nothing() -> None:
+    from valuescope.readout.ratings import PREFIX_TOKEN_COST, prefix_groups
+
+    # two sequences that share 40 tokens, then 41 and 45 with the next: the split would run two
+    # prefixes for one extra shared token each
+    lengths = [50, 50, 50]
+    shared = [41, 40]
+    assert prefix_groups(lengths, shared) == [(0, 3, 40)]
+    # cost check by hand: one group 2*40 + 3*10 = 110; split (0,2 @41) + (2,3 alone) = 2*41 + 18 + 50
+    assert PREFIX_TOKEN_COST * 40 + 3 * 10 < PREFIX_TOKEN_COST * 41 + 2 * 9 + 50
+
+
+def test_prefix_groups_leave_unrelated_sequences_alone() -> None:
+    from valuescope.readout.ratings import MIN_PREFIX, prefix_groups
+
+    assert prefix_groups([12, 9, 30], [1, MIN_PREFIX - 1]) == [(0, 1, 0), (1, 2, 0), (2, 3, 0)]
+    assert prefix_groups([5], []) == [(0, 1, 0)]
+    assert prefix_groups([], []) == []
+    with pytest.raises(ValueError, match="shared has 2 entries for 2 sequences"):
+        prefix_groups([5, 5], [3, 3])
+
+
+def test_prompts_of_several_instructions_run_each_instruction_as_a_prefix() -> None:
+    lm = tiny("tiny-llama")
+    second = "Now judge something else entirely: how long is the sentence below, from 1 to 5?\nStatement: "
+    prompts = [head + s + "\nAnswer:" for head in (INSTRUCTION, second) for s in STATEMENTS * 3]
+    plain = lm.rate(prompts, LIKERT, prefix_cache=False)
+    with record(lm.layout.embed) as ids:
+        cached = lm.rate(prompts, LIKERT, prefix_cache=True)
+    np.testing.assert_allclose(p_columns(cached, LIKERT), p_columns(plain, LIKERT), atol=2e-5, rtol=0)
+    prefixes = sorted(int(x.shape[1]) for x in ids if x.shape[0] == 1)
+    heads = sorted(len(lm.tokenizer(h)["input_ids"]) - 1 for h in (INSTRUCTION, second))
+    assert len(prefixes) == 2  # each instruction ran once, whole (bar a token merged with the statement)
+    assert all(p >= h - 1 for p, h in zip(prefixes, heads, strict=True))

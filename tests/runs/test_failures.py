@@ -238,11 +238,11 @@ def test_under_ray_one_task_failing_does_not_stop_the_others(tmp_path: Path) -> 
 
 
 def test_a_dead_ray_task_is_recorded_as_failed_units(tmp_path: Path) -> None:
-    from valuescope.runs.ray_executor import _record_dead_task
+    from valuescope.runs.parallel import record_unfinished
 
     out = tmp_path / "run"
     plan = make_plan("readout-check", ["tiny-gpt2"], out, profile="quick")
-    _record_dead_task(plan, "tiny-gpt2", "readout-check", "r", RuntimeError("worker died: out of memory"))
+    record_unfinished(plan, "tiny-gpt2", ["readout-check"], "r", RuntimeError("worker died: out of memory"))
     metas = [json.loads(p.read_text()) for p in sorted(out.rglob("unit.json"))]
     assert len(metas) == 3 and {m["status"] for m in metas} == {"failed"}
     assert all(m["reason"] == "worker died: out of memory" for m in metas)

@@ -9,8 +9,10 @@ Only the positions that are scored go through the LM head.
 
 from __future__ import annotations
 
+import contextlib
 import copy
-from collections.abc import Sequence
+import itertools
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -21,6 +23,7 @@ from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
 from valuescope.readout.batching import validate_items
+from valuescope.readout.capture import record_blocks, replay_blocks, replayable_blocks
 
 if TYPE_CHECKING:
     from valuescope.language_model import LanguageModel
@@ -221,6 +224,9 @@ def _softcap(lm: LanguageModel) -> float | None:
 
 MIN_PREFIX = 8
 """Shortest shared prefix (tokens) worth running once through a KV cache for a batch."""
+PREFIX_TOKEN_COST = 2.0
+"""Cost of a prefix token (run alone, batch 1) relative to a token inside a batch, when deciding
+whether prompts share one shorter prefix or split into groups with longer ones."""
 
 
 @dataclass
@@ -238,39 +244,71 @@ def _common(a: list[int], b: list[int], limit: int) -> int:
     return j
 
 
-def _shared_prefix(seqs: list[_Sequence], index: list[int]) -> int:
-    """Leading tokens every sequence in ``index`` (in token order) shares before its first scored position."""
-    limit = min(min(q[0] for q in seqs[i].queries) for i in index)
-    return _common(seqs[index[0]].ids, seqs[index[-1]].ids, limit)
-
-
 def _by_length(index: list[int], seqs: list[_Sequence], batch_size: int) -> list[_Run]:
     order = sorted(index, key=lambda i: -len(seqs[i].ids))
     return [_Run(order[s : s + batch_size], 0) for s in range(0, len(order), batch_size)]
 
 
+def prefix_groups(lengths: Sequence[int], shared: Sequence[int]) -> list[tuple[int, int, int]]:
+    """Split sequences in token order into groups that each run one shared prefix: ``(start, stop,
+    prefix)`` ranges, a group of one with prefix 0.
+
+    ``lengths[i]`` is sequence i's token count and ``shared[i]`` the tokens it shares with sequence
+    i + 1 (at most what both may share). A range is either one group, whose prefix is the least
+    ``shared`` inside it, or split where that least value occurs into ranges sharing more; the
+    cheaper is kept, costing every token a batch runs once and every prefix token
+    ``PREFIX_TOKEN_COST`` (so "a system prompt, then one instruction per kind" becomes one group per
+    instruction, each with the system prompt and its instruction as the prefix)."""
+    n = len(lengths)
+    if n == 0:
+        return []
+    if len(shared) != n - 1:
+        raise ValueError(f"shared has {len(shared)} entries for {n} sequences; give n - 1")
+    # post-order over the ranges, without recursion (prefixes can be long)
+    best: dict[tuple[int, int], tuple[float, list[tuple[int, int, int]]]] = {}
+    stack: list[tuple[int, int, bool]] = [(0, n, False)]
+    while stack:
+        lo, hi, expanded = stack.pop()
+        if hi - lo == 1:
+            best[(lo, hi)] = (float(lengths[lo]), [(lo, hi, 0)])
+            continue
+        p = min(shared[lo : hi - 1])
+        cuts = [lo] + [k + 1 for k in range(lo, hi - 1) if shared[k] == p] + [hi]
+        children = list(itertools.pairwise(cuts))
+        if not expanded:
+            stack.append((lo, hi, True))
+            stack.extend((a, b, False) for a, b in children)
+            continue
+        total = float(sum(lengths[lo:hi]))
+        keep = (PREFIX_TOKEN_COST * p + total - p * (hi - lo), [(lo, hi, p)]) if p >= MIN_PREFIX else None
+        split_cost = sum(best[c][0] for c in children)
+        split = (split_cost, [g for c in children for g in best[c][1]])
+        best[(lo, hi)] = keep if keep is not None and keep[0] <= split[0] else split
+        for c in children:
+            del best[c]
+    return best[(0, n)][1]
+
+
 def _runs(seqs: list[_Sequence], batch_size: int, use_prefix: bool) -> list[_Run]:
-    """Batches: by length, or (``use_prefix``) runs of sequences sharing at least ``MIN_PREFIX``
-    leading tokens, in token order, each with its shared prefix; sequences sharing none go by length."""
+    """Batches: by length, or (``use_prefix``) groups of sequences sharing a prefix of at least
+    ``MIN_PREFIX`` tokens (``prefix_groups``), each group's prefix run once and its sequences batched
+    by length; sequences sharing none go by length."""
     if not use_prefix:
         return _by_length(list(range(len(seqs))), seqs, batch_size)
     order = sorted(range(len(seqs)), key=lambda i: seqs[i].ids)
-    groups: list[list[int]] = []
-    for i in order:
-        if groups and _shared_prefix(seqs, [groups[-1][0], i]) >= MIN_PREFIX:
-            groups[-1].append(i)
-        else:
-            groups.append([i])
+    # a prefix must end before the first position a sequence is scored at
+    limit = [min(q[0] for q in seqs[i].queries) for i in order]
+    shared = [
+        _common(seqs[a].ids, seqs[b].ids, min(limit[k], limit[k + 1]))
+        for k, (a, b) in enumerate(itertools.pairwise(order))
+    ]
     runs: list[_Run] = []
     alone: list[int] = []
-    for group in groups:
-        shared = _shared_prefix(seqs, group)  # one prefix per group, so its KV cache is computed once
-        for s in range(0, len(group), batch_size):
-            chunk = group[s : s + batch_size]
-            if len(chunk) == 1:
-                alone.extend(chunk)
-            else:
-                runs.append(_Run(chunk, shared))
+    for lo, hi, p in prefix_groups([len(seqs[i].ids) for i in order], shared):
+        if not p:
+            alone.extend(order[lo:hi])
+            continue
+        runs.extend(_Run(run.index, p) for run in _by_length(order[lo:hi], seqs, batch_size))
     return runs + _by_length(alone, seqs, batch_size)
 
 
@@ -282,11 +320,53 @@ def prefix_cache_supported(lm: LanguageModel) -> bool:
     return all(isinstance(layer, DynamicLayer) for layer in DynamicCache(config=lm.model.config).layers)
 
 
+class _Tape:
+    """Every block's unedited output in each forward pass of one rating plan (in pass order), and the
+    KV cache of each prefix pass: recorded on a call with no edit active, replayed under an edit for
+    the blocks before the first one it touches (``readout.capture.replay_blocks``)."""
+
+    def __init__(self, use_prefix: bool) -> None:
+        self.use_prefix = use_prefix
+        self.passes: list[list[object]] = []
+        self.caches: dict[int, Any] = {}
+        self.recording = True
+        self.skip = 0
+        self._next = 0
+
+    def start(self, recording: bool, skip: int = 0) -> None:
+        self.recording, self.skip, self._next = recording, skip, 0
+
+    @contextlib.contextmanager
+    def forward(self, lm: LanguageModel) -> Iterator[int]:
+        """Around one forward pass: records its blocks, or replays the first ``skip`` of them; yields
+        the pass's index."""
+        i = self._next
+        self._next += 1
+        if self.recording:
+            self.passes.append([])
+            with record_blocks(lm.layout, self.passes[i]):
+                yield i
+        else:
+            with replay_blocks(lm.layout, self.passes[i], self.skip):
+                yield i
+
+    def fill_prefix(self, i: int, cache: Any) -> None:
+        """Pass ``i`` was a prefix pass: keep its cache (recording), or give the replayed blocks, which
+        wrote nothing into ``cache``, their unedited keys and values (replaying)."""
+        if self.recording:
+            self.caches[i] = cache
+            return
+        skip = min(self.skip, len(self.passes[i]))
+        for j in range(skip):
+            cache.layers[j] = copy.copy(self.caches[i].layers[j])
+
+
 class _PrefixCache:
     """The KV cache of the last prefix run (batch 1), handed out expanded to each batch that shares it."""
 
-    def __init__(self, lm: LanguageModel) -> None:
+    def __init__(self, lm: LanguageModel, tape: _Tape | None = None) -> None:
         self.lm = lm
+        self.tape = tape
         self.ids: list[int] | None = None
         self.base: Any = None
 
@@ -299,7 +379,10 @@ class _PrefixCache:
             lm = self.lm
             base = DynamicCache(config=lm.model.config)
             kwargs: dict[str, object] = {lm.layout.cache_argument: base}
-            lm.layout.body(input_ids=torch.tensor([ids], device=lm.device), use_cache=True, **kwargs)
+            with self.tape.forward(lm) if self.tape else contextlib.nullcontext(-1) as i:
+                lm.layout.body(input_ids=torch.tensor([ids], device=lm.device), use_cache=True, **kwargs)
+            if self.tape:
+                self.tape.fill_prefix(i, base)
             self.ids, self.base = list(ids), base
         cache = copy.copy(self.base)
         # layers copied shallowly: forward replaces (never writes into) their key and value tensors
@@ -332,21 +415,27 @@ def _forward(
         kwargs = {lm.layout.cache_argument: cache, "position_ids": positions.to(device), "use_cache": True}
     lm.last_positions = torch.tensor([seqs[i].decision - p for i in run.index], dtype=torch.long)
     try:
-        out = lm.layout.body(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs)
+        with prefixes.tape.forward(lm) if prefixes.tape else contextlib.nullcontext():
+            out = lm.layout.body(input_ids=ids.to(device), attention_mask=mask.to(device), **kwargs)
     finally:
         lm.last_positions = None
     return out.last_hidden_state if hasattr(out, "last_hidden_state") else out[0]
 
 
 def _score(
-    lm: LanguageModel, plan: _Plan, batch_size: int, progress: bool | None, prefix_cache: bool
+    lm: LanguageModel,
+    plan: _Plan,
+    batch_size: int,
+    progress: bool | None,
+    prefix_cache: bool,
+    tape: _Tape | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Summed log-probabilities (n_items, n_options) of each option and (n_items,) of the shared tokens."""
     tok = lm.tokenizer
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
     seqs = plan.sequences
     runs = _runs(seqs, batch_size, prefix_cache)
-    prefixes = _PrefixCache(lm)
+    prefixes = _PrefixCache(lm, tape)
     k = plan.n_options
     option_lp = torch.zeros(plan.n_items * k, dtype=torch.float64)
     shared_lp = torch.zeros(plan.n_items, dtype=torch.float64)
@@ -417,49 +506,112 @@ def rate(
     Returns one row per prompt, in input order: ``prompt``, ``p_<option>`` (renormalised over the
     options), ``mass`` (raw probability that the continuation is one of the options' token
     sequences, shared leading tokens included), ``expected``, ``argmax`` (the likeliest option)
-    and ``reversed``.
+    and ``reversed``. To rate the same prompts under many edits, use ``PreparedRating``.
     """
-    prompt_list = _check_prompts(prompts)
-    opts = _check_options(options)
-    vals = _option_values(opts, values)
-    flags = _reverse_flags(reverse, len(prompt_list))
-    if not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size={batch_size!r}; it must be a positive integer")
-    if sep is not None and not isinstance(sep, str):
-        raise TypeError(f"sep must be a string, got {type(sep).__name__}")
-    use_chat = lm.instruct if chat is None else bool(chat)
-    if system is not None and not use_chat:
-        raise ValueError("system= needs the chat template; pass chat=True or drop system")
-    joiner = sep if sep is not None else ("" if use_chat else " ")
-    texts, add_special = _contexts(lm, prompt_list, use_chat, system)
-    plan = _plan(lm, texts, opts, joiner, add_special)
-    _check_lengths(lm, plan)
+    prepared = PreparedRating(
+        lm,
+        prompts,
+        options,
+        sep=sep,
+        values=values,
+        reverse=reverse,
+        chat=chat,
+        system=system,
+        batch_size=batch_size,
+        replay=False,
+    )
+    return prepared(progress=progress, prefix_cache=prefix_cache)
 
-    free = all(iv.position_free for iv in lm.active_interventions)
-    if prefix_cache and not free:
-        raise ValueError(
-            "prefix_cache=True with an active intervention that edits chosen token positions "
-            "(a steer with positions=...); its positions would shift: leave prefix_cache unset"
-        )
-    supported = prefix_cache_supported(lm)
-    if prefix_cache and not supported:
-        raise ValueError(f"prefix_cache=True: the KV cache of {lm.name} is not a plain key/value cache")
-    use_prefix = free and supported if prefix_cache is None else bool(prefix_cache)
-    option_lp, shared_lp = _score(lm, plan, batch_size, progress, use_prefix)
-    total = torch.logsumexp(option_lp, dim=1)
-    probs = torch.exp(option_lp - total[:, None]).numpy()
-    mass = torch.exp(total + shared_lp).numpy()
-    expected = probs @ vals
-    lo, hi = float(vals.min()), float(vals.max())
-    flag_arr = np.array(flags, dtype=bool)
-    expected = np.where(flag_arr, lo + hi - expected, expected)
-    if not np.isfinite(expected).all():
-        raise RuntimeError("ratings came out non-finite; the model produced NaN or infinite logits")
-    frame: dict[str, object] = {"prompt": prompt_list}
-    for o, option in enumerate(opts):
-        frame[f"p_{option}"] = probs[:, o]
-    frame["mass"] = mass
-    frame["expected"] = expected
-    frame["argmax"] = [opts[int(j)] for j in probs.argmax(axis=1)]
-    frame["reversed"] = flag_arr
-    return pd.DataFrame(frame)
+
+class PreparedRating:
+    """``rate`` for the same prompts under many edits: the prompts are checked, tokenised and planned
+    once, and (``replay``) the blocks before the first one an edit touches return their unedited
+    outputs, recorded on the first call made with no edit active, instead of computing them again.
+
+    Exact (the same batches, the same operations) as long as the weights do not change. The recording
+    holds every block's output for every prompt token (blocks x tokens x d_model floats): meant for
+    the tens to hundreds of prompts an edit is read on, not for a whole benchmark.
+    """
+
+    def __init__(
+        self,
+        lm: LanguageModel,
+        prompts: Sequence[str],
+        options: Sequence[str],
+        *,
+        sep: str | None = None,
+        values: Sequence[float] | None = None,
+        reverse: bool | Sequence[bool] = False,
+        chat: bool | None = None,
+        system: str | None = None,
+        batch_size: int = 32,
+        replay: bool = True,
+    ) -> None:
+        self.lm = lm
+        self.prompts = _check_prompts(prompts)
+        self.options = _check_options(options)
+        self.values = _option_values(self.options, values)
+        self.flags = np.array(_reverse_flags(reverse, len(self.prompts)), dtype=bool)
+        if not isinstance(batch_size, int) or batch_size < 1:
+            raise ValueError(f"batch_size={batch_size!r}; it must be a positive integer")
+        if sep is not None and not isinstance(sep, str):
+            raise TypeError(f"sep must be a string, got {type(sep).__name__}")
+        use_chat = lm.instruct if chat is None else bool(chat)
+        if system is not None and not use_chat:
+            raise ValueError("system= needs the chat template; pass chat=True or drop system")
+        joiner = sep if sep is not None else ("" if use_chat else " ")
+        texts, add_special = _contexts(lm, self.prompts, use_chat, system)
+        self.plan = _plan(lm, texts, self.options, joiner, add_special)
+        _check_lengths(lm, self.plan)
+        self.batch_size = batch_size
+        self.replay = replay
+        self._tape: _Tape | None = None
+
+    def __call__(self, *, progress: bool | None = None, prefix_cache: bool | None = None) -> pd.DataFrame:
+        """The ratings under the interventions active now (columns as ``rate`` returns them)."""
+        lm = self.lm
+        free = all(iv.position_free for iv in lm.active_interventions)
+        if prefix_cache and not free:
+            raise ValueError(
+                "prefix_cache=True with an active intervention that edits chosen token positions "
+                "(a steer with positions=...); its positions would shift: leave prefix_cache unset"
+            )
+        supported = prefix_cache_supported(lm)
+        if prefix_cache and not supported:
+            raise ValueError(f"prefix_cache=True: the KV cache of {lm.name} is not a plain key/value cache")
+        use_prefix = free and supported if prefix_cache is None else bool(prefix_cache)
+        tape = self._tape_for(use_prefix)
+        option_lp, shared_lp = _score(lm, self.plan, self.batch_size, progress, use_prefix, tape)
+        if tape is not None and tape.recording:
+            self._tape = tape  # kept only once the whole recording pass has finished
+        return self._frame(option_lp, shared_lp)
+
+    def _tape_for(self, use_prefix: bool) -> _Tape | None:
+        """The recording to replay (or to make, on a call with no edit active); None to compute all."""
+        if not self.replay:
+            return None
+        if self._tape is None or self._tape.use_prefix != use_prefix:
+            if self.lm.active_interventions:
+                return None
+            return _Tape(use_prefix)
+        self._tape.start(recording=False, skip=replayable_blocks(self.lm.layout))
+        return self._tape
+
+    def _frame(self, option_lp: torch.Tensor, shared_lp: torch.Tensor) -> pd.DataFrame:
+        total = torch.logsumexp(option_lp, dim=1)
+        probs = torch.exp(option_lp - total[:, None]).numpy()
+        mass = torch.exp(total + shared_lp).numpy()
+        vals = self.values
+        expected = probs @ vals
+        lo, hi = float(vals.min()), float(vals.max())
+        expected = np.where(self.flags, lo + hi - expected, expected)
+        if not np.isfinite(expected).all():
+            raise RuntimeError("ratings came out non-finite; the model produced NaN or infinite logits")
+        frame: dict[str, object] = {"prompt": list(self.prompts)}
+        for o, option in enumerate(self.options):
+            frame[f"p_{option}"] = probs[:, o]
+        frame["mass"] = mass
+        frame["expected"] = expected
+        frame["argmax"] = [self.options[int(j)] for j in probs.argmax(axis=1)]
+        frame["reversed"] = self.flags.copy()
+        return pd.DataFrame(frame)

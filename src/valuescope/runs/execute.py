@@ -95,11 +95,16 @@ def execute(
     executor: str = "local",
     address: str | None = None,
     resources: dict[str, dict[str, float]] | None = None,
+    jobs: int = 1,
 ) -> dict[str, Result]:
     """Run ``plan`` into ``plan.out`` and return each study's :class:`Result` (the report is separate:
-    ``valuescope.report.write_report(plan.out)``)."""
+    ``valuescope.report.write_report(plan.out)``). ``jobs``: how many models the local executor runs
+    side by side in worker processes (``runs.parallel``)."""
+    from valuescope.runs.parallel import check_jobs, run_models_in_parallel
+
     if executor not in ("local", "ray"):
         raise ConfigError(f"--executor {executor!r}; choose local or ray")
+    n_jobs = check_jobs(jobs)
     check_plan(plan)  # everything the plan names, before any model work: one error listing all problems
     with run_lock(plan.out, plan.command):  # a second run on the same folder stops here
         prepare(plan, force)
@@ -109,6 +114,8 @@ def execute(
             from valuescope.runs.ray_executor import run_on_ray
 
             run_on_ray(plan, studies, run_id, quiet, address, resources or {})
+        elif n_jobs > 1 and len(plan.models) > 1:
+            run_models_in_parallel(plan, studies, run_id, quiet, n_jobs)
         else:
             for model in plan.models:
                 run_model_units(plan, model, studies, run_id, quiet)

@@ -15,9 +15,8 @@ import torch
 from tqdm.auto import tqdm
 
 from valuescope.runs.config import ConfigError, RunPlan
-from valuescope.runs.unit_runner import RunDir, plan_record, record_failure
-from valuescope.runs.units import read_unit
-from valuescope.studies.registry import get_study
+from valuescope.runs.parallel import record_unfinished
+from valuescope.runs.unit_runner import plan_record
 
 
 def _unit_task(record: dict[str, Any], model: str, study: str, run_id: str, threads: int) -> tuple[str, str]:
@@ -27,16 +26,6 @@ def _unit_task(record: dict[str, Any], model: str, study: str, run_id: str, thre
     plan = plan_from_record(record)
     run_model_units(plan, model, [study], run_id, quiet=True)
     return model, study
-
-
-def _record_dead_task(plan: RunPlan, model: str, study: str, run_id: str, error: BaseException) -> None:
-    """Every unit of a task that died without recording itself is recorded as failed."""
-    rd = RunDir(plan.out)
-    for step in get_study(study).steps(plan.configs[study]):
-        folder = rd.unit(study, model, step.name)
-        if read_unit(folder) is None:
-            meta = {"study": study, "model": model, "step": step.name, "seed": None}
-            record_failure(folder, meta, error, run_id)
 
 
 def run_on_ray(
@@ -75,7 +64,7 @@ def run_on_ray(
                     try:
                         ray.get(ref)
                     except Exception as e:  # the worker died or raised outside a unit
-                        _record_dead_task(plan, model, study, run_id, e)
+                        record_unfinished(plan, model, [study], run_id, e)
                     bar.set_postfix_str(f"{study}/{model}")
                     bar.update()
     finally:

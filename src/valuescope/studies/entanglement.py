@@ -15,15 +15,17 @@ Every resampling and split is grouped by frame.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Literal
 
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import Field
 
 from valuescope.analysis import entanglement as em
 from valuescope.analysis import stats
 from valuescope.edit import controls as ctl
+from valuescope.readout.damage import DamageMeter
 from valuescope.stimuli import entanglement as stimuli
 from valuescope.studies.metrics import metric
 from valuescope.studies.protocol import Artifacts, Result, Step, Study, StudyConfig, UnitContext
@@ -105,6 +107,9 @@ class EntanglementConfig(StudyConfig):
     as the repair), or on the moral-only items inside the rating template."""
     n_random_damage: int = 3
     """How many of the random directions also get their damage measured (KL on neutral text)."""
+    damage_texts: Annotated[int, Field(ge=2, le=80)] = 16
+    """Neutral reference sentences every edit's damage is measured on (the first n of the package's 80;
+    the unedited pass is computed once for all of them)."""
     ablate_sublayers: bool = False
     """Also project the direction out of every attention and MLP output (very damaging in Gemma)."""
     n_boot: int = 1000
@@ -123,10 +128,11 @@ class EntanglementConfig(StudyConfig):
         # quick is CI's smoke test of every unit, not a finding: the fewest frames and resamples that
         # still give every metric (its notes say the cells are small); the demo keeps the defaults.
         "quick": {
-            "n_frames": 4,
+            "n_frames": 3,
             "paraphrases": 2,
             "n_random": 5,
             "n_random_damage": 1,
+            "damage_texts": 4,
             "n_boot": 150,
             "n_perm": 150,
             "n_null": 150,
@@ -138,6 +144,7 @@ class EntanglementConfig(StudyConfig):
             "reversed_paraphrases": 3,
             "n_random": 49,
             "n_random_damage": 10,
+            "damage_texts": 80,
             "n_boot": 2000,
             "n_perm": 2000,
         },
@@ -493,6 +500,8 @@ def _reference_tokens(lm: Any, rp: int) -> np.ndarray:
 
 
 def _repair_step(ctx: UnitContext) -> Artifacts:
+    from valuescope.language_model import reference_texts
+
     cfg = _config(ctx)
     lm = ctx.lm
     data = _stimuli(ctx)
@@ -530,17 +539,18 @@ def _repair_step(ctx: UnitContext) -> Artifacts:
             keep_special=cfg.keep_special,
         )
 
+    meter = DamageMeter(lm, reference_texts()[: cfg.damage_texts], seed=ctx.seed)
     moral_edit = edit(direction)
     with moral_edit:
         after = _rate(lm, rows_for(lambda d: [d, "moral"]), ctx.progress)
-    cost = lm.damage(moral_edit)
+    cost = meter(moral_edit)
     random_tables, random_kl = [], []
     for i, r in enumerate(randoms):
         random_edit = edit(r)
         with random_edit:
             random_tables.append(_rate(lm, rows_for(lambda d: [d]), ctx.progress).assign(direction=i))
         if i < cfg.n_random_damage:
-            random_kl.append(lm.damage(random_edit)["kl_mean"])
+            random_kl.append(meter(random_edit)["kl_mean"])
     random_all = pd.concat(random_tables, ignore_index=True)
 
     base = (ratings["paraphrase"] == 0) & ~ratings["reversed"]
@@ -615,7 +625,7 @@ def _repair_step(ctx: UnitContext) -> Artifacts:
         n=int(cost["n_texts"]),
         layer=rp,
         better="lower",
-        note="KL(base || edited) per token on neutral reference text",
+        note=f"KL(base || edited) per token on {int(cost['n_texts'])} neutral reference texts",
     )
     if random_kl:
         metrics["random_ablation_kl"] = metric(

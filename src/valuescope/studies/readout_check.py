@@ -14,11 +14,12 @@ import csv
 from collections.abc import Callable, Mapping
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar
 
 import numpy as np
 import pandas as pd
 import torch
+from pydantic import Field
 
 from valuescope.analysis import entanglement as em
 from valuescope.analysis import stats
@@ -54,6 +55,8 @@ class ReadoutCheckConfig(StudyConfig):
     """Question paraphrases per statement (1-3)."""
     n_random: int = 5
     """Random directions ablated as the baseline of the edit."""
+    damage_texts: Annotated[int, Field(ge=2, le=80)] = 16
+    """Neutral reference sentences the edit's damage is measured on (the first n of the package's 80)."""
     n_boot: int = 2000
     n_perm: int = 1000
     folds: int = 5
@@ -64,12 +67,13 @@ class ReadoutCheckConfig(StudyConfig):
         "quick": {
             "n_pairs": 16,
             "n_random": 2,
+            "damage_texts": 4,
             "n_boot": 500,
             "n_perm": 200,
             "folds": 4,
             "min_n_per_cell": 8,
         },
-        "full": {"n_random": 20, "n_boot": 5000, "n_perm": 5000, "paraphrases": 3},
+        "full": {"n_random": 20, "n_boot": 5000, "n_perm": 5000, "paraphrases": 3, "damage_texts": 80},
     }
 
 
@@ -268,6 +272,8 @@ def _reference_tokens(lm: Any, read_point: int) -> np.ndarray:
 
 
 def _ablation_step(ctx: UnitContext) -> Artifacts:
+    from valuescope.language_model import reference_texts
+
     cfg = ctx.config
     assert isinstance(cfg, ReadoutCheckConfig)
     lm = ctx.lm
@@ -288,7 +294,7 @@ def _ablation_step(ctx: UnitContext) -> Artifacts:
     edit = lm.ablate(direction, layers=targets)
     with edit:
         after = _rate(lm, pairs, cfg.paraphrases, ctx.progress)
-    cost = lm.damage(edit)
+    cost = lm.damage(edit, texts=reference_texts()[: cfg.damage_texts])
     randoms = em.matched_random_directions(
         _reference_tokens(lm, layer), direction.double().numpy(), cfg.n_random, ctx.seed
     )
@@ -324,7 +330,7 @@ def _ablation_step(ctx: UnitContext) -> Artifacts:
         "ablation_gap_change_vs_random": vs_random.excess_metric(layer=layer),
         "ablation_kl": metric(
             cost["kl_mean"], cost["kl_ci_low"], cost["kl_ci_high"], n=int(cost["n_texts"]), layer=layer,
-            better="lower", note="KL(base || edited) per token on neutral reference text",
+            better="lower", note=f"KL(base || edited) per token on {cfg.damage_texts} neutral texts",
         ),
         "ablation_ppl_ratio": metric(
             cost["ppl_ratio"], cost["ppl_ratio_ci_low"], cost["ppl_ratio_ci_high"], n=int(cost["n_texts"]),

@@ -55,7 +55,7 @@ class LexiconConfig(StudyConfig):
 
     PROFILE_OVERRIDES: ClassVar[dict[str, dict[str, Any]]] = {
         "quick": {
-            "samples": 4,
+            "samples": 3,
             "completions_per_stem": 1,
             "max_new_tokens": 32,
             "completion_tokens": 16,

@@ -95,7 +95,7 @@ class MechanismsConfig(StudyConfig):
             "framings_per_query": 5,
             "max_new_tokens": 16,
             "min_positive": 3,
-            "steer_statements": 2,
+            "steer_statements": 1,
             "damage_texts": 2,
             "kl_tolerance": 0.5,
             "diversity_queries": 2,

@@ -21,6 +21,7 @@ from valuescope.analysis import mechanisms as mech
 from valuescope.analysis import stats
 from valuescope.edit import controls as ctl
 from valuescope.readout.damage import DamageMeter
+from valuescope.readout.ratings import PreparedRating
 from valuescope.stimuli import mechanisms as stimuli
 from valuescope.stimuli.valuebench import VALUEBENCH_FILE, load_pvq40
 from valuescope.stimuli.values import SCHWARTZ_VALUES
@@ -71,11 +72,13 @@ def _subset(items: pd.DataFrame, per_value: int) -> pd.DataFrame:
     return pd.concat(keep).sort_index()
 
 
-def _rate(lm: Any, items: pd.DataFrame) -> np.ndarray:
-    rated = lm.rate(
-        list(items["prompt"]), OPTIONS, reverse=list(items["reverse"].astype(bool)), progress=False
-    )
-    return rated["expected"].to_numpy(dtype=np.float64)
+def prepared_rating(lm: Any, items: pd.DataFrame) -> PreparedRating:
+    """The self-rating of ``items``, prepared to be read under many edits (``readout.ratings``)."""
+    return PreparedRating(lm, list(items["prompt"]), OPTIONS, reverse=list(items["reverse"].astype(bool)))
+
+
+def _expected(rating: PreparedRating) -> np.ndarray:
+    return rating(progress=False)["expected"].to_numpy(dtype=np.float64)
 
 
 def self_ratings_step(ctx: UnitContext) -> Artifacts:
@@ -138,6 +141,13 @@ def match_alpha(
         alpha = nxt
     _, alpha, d = min(tried, key=lambda t: t[0])
     return alpha, d, False
+
+
+def next_start(alpha: float, damage: dict[str, float], cfg: MechanismsConfig) -> float:
+    """First alpha to try for the next vector of a kind: this one's matched alpha, moved to the
+    target KL by the quadratic rule (this one's KL was anywhere in the tolerance band)."""
+    kl = damage["kl_mean"]
+    return min(alpha * math.sqrt(cfg.target_kl / kl), cfg.alpha_max) if kl > 1e-9 else alpha
 
 
 def _mean_of(x: np.ndarray, nan: bool = False) -> Callable[[np.ndarray], float]:
@@ -206,9 +216,8 @@ def steering_step(ctx: UnitContext) -> Artifacts:
     rp = int(ctx.previous["vectors"].data["read_point"])
     items = questionnaire(ctx, steering=True)
     own = (items["questionnaire"] == "valuescope").to_numpy()
-    base_table = ctx.previous["self_ratings"].tables["self_ratings"]
-    keys = ["questionnaire", "statement_id"]
-    base = items[keys].merge(base_table[[*keys, "expected"]], on=keys, how="left")["expected"].to_numpy(float)
+    rating = prepared_rating(lm, items)
+    base = _expected(rating)  # unedited, in the same batches as every edited reading (and recorded)
     item_values = items["value"].to_numpy()
     ids = items["statement_id"].astype(str).to_numpy()
     meter = DamageMeter(lm, reference_texts()[: cfg.damage_texts])
@@ -227,7 +236,7 @@ def steering_step(ctx: UnitContext) -> Artifacts:
 
     def run(kind: str, v: int, edit: Any, alpha: float | None, d: dict[str, float], matched: bool) -> None:
         with edit:
-            deltas.setdefault(kind, np.zeros((len(VALUES), len(items))))[v] = _rate(lm, items) - base
+            deltas.setdefault(kind, np.zeros((len(VALUES), len(items))))[v] = _expected(rating) - base
         damage_rows.append(
             {
                 "kind": kind,
@@ -251,7 +260,7 @@ def steering_step(ctx: UnitContext) -> Artifacts:
         for v in range(len(VALUES)):
             make = steer(vectors[kind][v])
             alpha, d, matched = match_alpha(make, meter, cfg, start)
-            start = alpha
+            start = next_start(alpha, d, cfg)
             alphas.setdefault(kind, []).append(alpha)
             run(kind, v, make(alpha), alpha, d, matched)
     equal, matched_kinds = (
@@ -270,7 +279,7 @@ def steering_step(ctx: UnitContext) -> Artifacts:
             run(equal[k], v, edit, alpha, meter(edit), True)
             if cfg.random_matched:
                 alpha, d, ok = match_alpha(make, meter, cfg, start)
-                start = alpha
+                start = next_start(alpha, d, cfg)
                 run(matched_kinds[k], v, make(alpha), alpha, d, ok)
     random_kinds = equal + matched_kinds
     deltas["random"] = np.mean([deltas[k] for k in equal], axis=0)
