@@ -6,6 +6,7 @@ import json
 import os
 import struct
 import tempfile
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,26 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load as _st_load
 from safetensors.torch import save_file as _st_save_file
+
+STALE_TEMP_SECONDS = 3600.0
+"""A writer's temp file older than this was left by a killed process (a live write takes seconds)."""
+
+
+def remove_stale_temps(path: Path, older_than: float = STALE_TEMP_SECONDS) -> list[Path]:
+    """Remove the temp files that killed atomic writers of ``path`` left beside it (``.NAME.*.tmp``
+    or ``NAME.*.tmp``) once they are ``older_than`` seconds old; a younger one may be another
+    process's write in progress (caches are shared). Returns what was removed."""
+    removed = []
+    now = time.time()
+    for pattern in (f".{path.name}.*.tmp", f"{path.name}.*.tmp"):
+        for tmp in path.parent.glob(pattern):
+            try:
+                if now - tmp.stat().st_mtime >= older_than:
+                    tmp.unlink()
+                    removed.append(tmp)
+            except OSError:
+                continue  # gone already, or not ours to remove
+    return removed
 
 
 def save_tensors(
@@ -42,6 +63,7 @@ def save_tensors(
             t = t.clone()  # a view into a larger storage: safetensors needs each tensor to own its bytes
         prepared[name] = t
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(tmp_name)

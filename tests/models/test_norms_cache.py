@@ -52,3 +52,19 @@ def test_a_corrupted_norms_cache_is_recomputed(tmp_path: Path, monkeypatch: pyte
     assert [again.mean_residual_norm(rp) for rp in range(again.n_layers + 1)] == first
     assert all(torch.equal(again.mean_residual(rp), m) for rp, m in enumerate(means))
     assert load_reference(path, lm.n_layers + 1, lm.d_model) is not None, "the damaged file was rewritten"
+
+
+def test_temp_files_of_killed_writers_are_cleaned_but_not_a_live_one(tmp_path: Path) -> None:
+    import os
+    import time
+
+    path = tmp_path / "r.safetensors"
+    stale = tmp_path / ".r.safetensors.abc123.tmp"  # what a writer killed mid-write leaves
+    live = tmp_path / ".r.safetensors.def456.tmp"  # another process writing right now
+    for p in (stale, live):
+        p.write_bytes(b"partial")
+    two_hours_ago = time.time() - 7200
+    os.utime(stale, (two_hours_ago, two_hours_ago))
+    save_reference(path, [1.0], torch.ones(1, 2))
+    assert not stale.exists() and live.exists()
+    assert load_reference(path, 1, 2) is not None

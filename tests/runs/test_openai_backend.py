@@ -520,3 +520,19 @@ def test_a_2xx_body_that_is_not_a_completion_is_never_cached(fake: FakeServer, t
     assert cache_text(tmp_path) == ""
     assert api.generate(["hi"]) == ["<hi|0>"]  # asked again, not served a cached bad body
     assert '"choices"' in cache_text(tmp_path)
+
+
+def test_the_api_cache_cleans_what_a_killed_writer_left(tmp_path: Path) -> None:
+    import os
+    import time
+
+    from valuescope.runs.openai_backend import _write_json_atomic
+
+    path = tmp_path / "ab" / "response.json"
+    path.parent.mkdir()
+    stale = path.parent / "response.json.x1y2.tmp"
+    stale.write_text("{")
+    old = time.time() - 7200
+    os.utime(stale, (old, old))
+    _write_json_atomic(path, {"ok": True})
+    assert not stale.exists() and path.read_text() == '{"ok": true}'

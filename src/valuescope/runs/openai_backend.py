@@ -41,6 +41,7 @@ from valuescope.models.gguf_cache import cache_root
 from valuescope.readout.generation import _check_int, _check_sampling, _check_stop
 from valuescope.readout.generation import _check_prompts as _check_generation_prompts
 from valuescope.readout.ratings import _check_options, _check_prompts, _option_values, _reverse_flags
+from valuescope.tensors import remove_stale_temps
 
 CHECK_TIMEOUT_S = 5.0
 """``check()`` gives up on a silent server after this long (or ``timeout_s`` if shorter)."""
@@ -202,6 +203,7 @@ def _retry_after(resp: httpx.Response) -> float | None:
 
 def _write_json_atomic(path: Path, data: Any) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
+    remove_stale_temps(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
