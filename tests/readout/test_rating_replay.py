@@ -8,8 +8,9 @@ from typing import Any
 
 import pandas as pd
 import pytest
-import torch
 from conftest import get_model
+from test_damage_replay import EDITS as DAMAGE_EDITS
+from test_damage_replay import _direction
 
 from valuescope import LanguageModel
 from valuescope.readout import capture, ratings
@@ -27,16 +28,8 @@ PROMPTS = [
 ]
 
 
-def _direction(lm: LanguageModel, seed: int) -> torch.Tensor:
-    return torch.randn(lm.d_model, generator=torch.Generator().manual_seed(seed))
-
-
 EDITS: dict[str, Callable[[LanguageModel], Any]] = {
-    "steer_middle": lambda lm: lm.steer(_direction(lm, 1), layers=[lm.n_layers // 2], alpha=2.0),
-    "steer_embeddings": lambda lm: lm.steer(_direction(lm, 2), layers=[0], alpha=2.0),
-    "steer_last": lambda lm: lm.steer(_direction(lm, 3), layers=[lm.n_layers], alpha=2.0),
-    "ablate_everywhere": lambda lm: lm.ablate(_direction(lm, 4), layers=list(range(lm.n_layers + 1))),
-    "scale_neurons": lambda lm: lm.scale_neurons({lm.n_layers - 1: [0, 1, 2]}, 3.0),
+    **DAMAGE_EDITS,
     "steer_last_position": lambda lm: lm.steer(
         _direction(lm, 5), layers=[lm.n_layers // 2], alpha=2.0, positions="last"
     ),

@@ -238,7 +238,7 @@ def test_under_ray_one_task_failing_does_not_stop_the_others(tmp_path: Path) -> 
 
 
 def test_a_dead_ray_task_is_recorded_as_failed_units(tmp_path: Path) -> None:
-    from valuescope.runs.parallel import record_unfinished
+    from valuescope.runs.unit_runner import record_unfinished
 
     out = tmp_path / "run"
     plan = make_plan("readout-check", ["tiny-gpt2"], out, profile="quick")

@@ -18,7 +18,7 @@ import torch
 from tqdm.auto import tqdm
 
 from valuescope.runs.config import ConfigError, RunPlan
-from valuescope.runs.unit_runner import RunDir, is_done, plan_record, record_failure, run_model_units
+from valuescope.runs.unit_runner import RunDir, is_done, plan_record, record_unfinished, run_model_units
 from valuescope.runs.units import read_unit_meta
 from valuescope.studies.registry import get_study
 
@@ -40,25 +40,6 @@ def _model_task(record: dict[str, Any], model: str, studies: list[str], run_id: 
     run_model_units(plan_from_record(record), model, studies, run_id, quiet=True)
 
 
-def record_unfinished(
-    plan: RunPlan, model: str, studies: list[str], run_id: str, error: BaseException
-) -> int:
-    """Record every unit of ``model`` in ``studies`` that did not finish in this run as failed with
-    ``error`` (its worker died); returns how many."""
-    rd = RunDir(plan.out)
-    n = 0
-    for study in studies:
-        for step in get_study(study).steps(plan.configs[study]):
-            folder = rd.unit(study, model, step.name)
-            meta = read_unit_meta(folder)
-            if meta is not None and (is_done(meta) or meta.get("run_id") == run_id):
-                continue
-            base = {"study": study, "model": model, "step": step.name, "seed": None}
-            record_failure(folder, base, error, run_id)
-            n += 1
-    return n
-
-
 def _units(plan: RunPlan, studies: list[str]) -> list[tuple[str, str, str]]:
     return [
         (study, model, step.name)
@@ -69,9 +50,9 @@ def _units(plan: RunPlan, studies: list[str]) -> list[tuple[str, str, str]]:
 
 
 def run_models_in_parallel(plan: RunPlan, studies: list[str], run_id: str, quiet: bool, jobs: int) -> None:
-    """Run every model's units in worker processes, at most ``jobs`` at a time; returns when all
-    have ended. Progress is one bar over all units, read from the run folder."""
-    jobs = check_jobs(jobs)
+    """Run every model's units in worker processes, at most ``jobs`` at a time (``execute`` checks it
+    with ``check_jobs``); returns when all have ended. Progress is one bar over all units, read from
+    the run folder."""
     threads = max(1, torch.get_num_threads() // jobs)
     record = plan_record(plan)
     spawn = multiprocessing.get_context("spawn")  # no fork of a process holding torch threads

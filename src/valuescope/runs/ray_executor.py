@@ -15,8 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from valuescope.runs.config import ConfigError, RunPlan
-from valuescope.runs.parallel import record_unfinished
-from valuescope.runs.unit_runner import plan_record
+from valuescope.runs.unit_runner import plan_record, record_unfinished
 
 
 def _unit_task(record: dict[str, Any], model: str, study: str, run_id: str, threads: int) -> tuple[str, str]:

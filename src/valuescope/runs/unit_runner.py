@@ -25,7 +25,7 @@ import torch
 from tqdm.auto import tqdm
 
 from valuescope.runs.config import RunPlan
-from valuescope.runs.units import dump_json, read_unit, slug, unit_seed, write_unit
+from valuescope.runs.units import dump_json, read_unit, read_unit_meta, slug, unit_seed, write_unit
 from valuescope.stimuli.sources import DataSources
 from valuescope.studies.metrics import ALL_MODELS
 from valuescope.studies.protocol import Artifacts, Step, StudyConfig, UnitContext
@@ -292,6 +292,25 @@ def record_failure(
     }
     write_unit(folder, Artifacts(), meta)
     write_bytes_atomic(folder / TRACEBACK_FILE, tb.encode("utf-8"))
+
+
+def record_unfinished(
+    plan: RunPlan, model: str, studies: list[str], run_id: str, error: BaseException
+) -> int:
+    """Record every unit of ``model`` in ``studies`` that did not finish in this run as failed with
+    ``error`` (its worker died); returns how many."""
+    rd = RunDir(plan.out)
+    n = 0
+    for study in studies:
+        for step in _steps(study, plan.configs[study]):
+            folder = rd.unit(study, model, step.name)
+            meta = read_unit_meta(folder)
+            if meta is not None and (is_done(meta) or meta.get("run_id") == run_id):
+                continue
+            base = {"study": study, "model": model, "step": step.name, "seed": None}
+            record_failure(folder, base, error, run_id)
+            n += 1
+    return n
 
 
 @contextmanager
