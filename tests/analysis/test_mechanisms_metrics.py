@@ -209,6 +209,23 @@ def test_neuron_kinds_matches_classify_neurons_value_by_value() -> None:
         assert got == expect
 
 
+def test_top_rows_is_the_stable_sort_of_each_column_without_sorting_it() -> None:
+    rng = np.random.default_rng(3)
+    for n, k in ((1000, 1), (1000, 10), (1000, 124), (1000, 900), (7, 3)):
+        for score in (rng.normal(size=(n, 4)), np.round(rng.normal(size=(n, 4)), 1), np.ones((n, 4))):
+            score[0, 0] = np.inf
+            expect = np.argsort(-score, axis=0, kind="stable")[:k]
+            np.testing.assert_array_equal(mech.top_rows(score, k), expect)
+
+
+def test_neuron_kinds_names_a_non_finite_write_matrix() -> None:
+    write = np.ones((200, 4))
+    write[5, 2] = np.nan
+    axes = np.eye(4)[None, :2].repeat(1, axis=0)
+    with pytest.raises(ValueError, match="write has 1 NaN"):
+        mech.neuron_kinds(write, axes[:, 0], axes[:, 1], 0.1, 30.0)
+
+
 def test_random_plane_null_matches_uniform_angle_null_for_isotropic_writes() -> None:
     assert mech.shared_fraction_null(30.0) == pytest.approx(1 / 3)
     write = np.random.default_rng(7).standard_normal((2000, 16))

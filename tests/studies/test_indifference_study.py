@@ -109,6 +109,30 @@ class OracleJudge:
         return pd.DataFrame({"prompt": prompts, "p_A": p, "p_B": [1 - x for x in p]})
 
 
+def test_a_local_judge_is_gated_once_per_run_and_a_judge_without_a_manifest_entry_every_time() -> None:
+    from valuescope.models.loader import ModelInfo
+    from valuescope.readout.pairwise_judge import PairwiseJudge
+    from valuescope.studies.indifference.behaviour import gate_of
+
+    class Counting(OracleJudge):
+        calls = 0
+
+        def rate(self, prompts: list[str], options: list[str], batch_size: int = 8) -> pd.DataFrame:
+            type(self).calls += 1
+            return super().rate(prompts, options, batch_size)
+
+    local = Counting()
+    local.info = ModelInfo(name="oracle", source="/nowhere/oracle-weights")  # type: ignore[attr-defined]
+    first = gate_of(PairwiseJudge(local), 0.8, 0.75)
+    again = gate_of(PairwiseJudge(Counting()), 0.8, 0.75)  # no manifest entry: gated again
+    assert Counting.calls == 2 and first == again and first.passed
+    twin = Counting()
+    twin.info = ModelInfo(name="oracle", source="/nowhere/oracle-weights")  # type: ignore[attr-defined]
+    assert gate_of(PairwiseJudge(twin), 0.8, 0.75) is first and Counting.calls == 2
+    gate_of(PairwiseJudge(twin), 0.9, 0.75)  # other thresholds: gated again
+    assert Counting.calls == 3
+
+
 def test_a_judge_that_passes_the_gate_judges_repaired_answers(
     tiny_run: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -291,19 +291,37 @@ def classify_neurons(
     return pd.DataFrame({"neuron": keep.astype(int), "score": score[keep], "angle": angle, "kind": kind})
 
 
+def top_rows(score: np.ndarray, k: int) -> np.ndarray:
+    """(k, V) row indices of the ``k`` largest entries of each column of ``score`` (n, V), largest first,
+    ties to the lower row: ``np.argsort(-score, axis=0, kind="stable")[:k]`` without sorting every row."""
+    n, n_cols = score.shape
+    if 8 * k >= n or np.isnan(score).any():
+        return np.argsort(-score, axis=0, kind="stable")[:k]
+    kth = np.partition(score, n - k, axis=0)[n - k]  # (V,) the k-th largest of each column
+    out = np.empty((k, n_cols), dtype=np.intp)
+    for v in range(n_cols):
+        candidates = np.flatnonzero(score[:, v] >= kth[v])  # the top k and any ties with the k-th
+        out[:, v] = candidates[np.argsort(-score[candidates, v], kind="stable")[:k]]
+    return out
+
+
 def neuron_kinds(
     write: np.ndarray, shared: np.ndarray, difference: np.ndarray, top_fraction: float, angle_deg: float
 ) -> np.ndarray:
     """``classify_neurons`` for V values at once: (V, n_neurons) int8 codes, 0 for a neuron not kept,
     1 shared, 2 intrinsic, 3 prompted. ``shared`` and ``difference`` are (V, d), one axis pair per row."""
-    w = _array(write, "write", 2)
+    w = np.asarray(write, dtype=float)
+    if w.ndim != 2:
+        raise ValueError(f"write must be 2-D, got shape {w.shape}")
     s, c = _array(shared, "shared", 2), _array(difference, "difference", 2)
     if s.shape != c.shape or s.shape[1] != w.shape[1]:
         raise ValueError(f"shared {s.shape} and difference {c.shape} must be (V, {w.shape[1]})")
     k = top_count(top_fraction, len(w))
     limit = _check_angle(angle_deg)
     a_proj, c_proj = w @ s.T, w @ c.T  # (n_neurons, V)
-    keep = np.argsort(-np.hypot(a_proj, c_proj), axis=0, kind="stable")[:k]  # (k, V)
+    if not (np.isfinite(a_proj).all() and np.isfinite(c_proj).all()):
+        _array(write, "write", 2)  # a NaN or infinite write entry makes its projections non-finite
+    keep = top_rows(np.hypot(a_proj, c_proj), k)  # (k, V)
     angle = _line_angles(np.take_along_axis(a_proj, keep, 0), np.take_along_axis(c_proj, keep, 0))
     kinds = np.where(np.abs(angle) <= limit, 1, np.where(angle > 0, 2, 3)).astype(np.int8)
     codes = np.zeros((s.shape[0], len(w)), dtype=np.int8)

@@ -130,7 +130,7 @@ class EntanglementConfig(StudyConfig):
         "quick": {
             "n_frames": 3,
             "paraphrases": 2,
-            "n_random": 5,
+            "n_random": 3,
             "n_random_damage": 1,
             "damage_texts": 4,
             "n_boot": 150,

@@ -10,7 +10,7 @@ from typing import Any
 import pandas as pd
 import torch
 
-from valuescope.readout.pairwise_judge import PairwiseJudge, judge_gate, win_rate
+from valuescope.readout.pairwise_judge import GateResult, PairwiseJudge, judge_gate, win_rate
 from valuescope.stimuli.flames import FLAMES_FILE, load_flames, load_moral_prompts
 from valuescope.studies.indifference.items import config_of
 from valuescope.studies.metrics import metric, missing
@@ -22,6 +22,24 @@ def judge_of(ctx: UnitContext) -> Any:
     if cfg.judge_model in ("self", ctx.model):
         return ctx.lm
     return ctx.other_model(str(cfg.judge_model))
+
+
+_GATES: dict[tuple[object, ...], GateResult] = {}
+"""Gate results in this process by (judge model's manifest entry, thresholds). The gate reads only the
+shipped pairs, so every model of a run that names the same judge would get the same result: it is
+computed once. Judges without a manifest entry (API models, test doubles) are gated every time."""
+
+
+def gate_of(judge: PairwiseJudge, min_consistency: float, min_accuracy: float) -> GateResult:
+    """``judge_gate`` on the shipped pairs, computed once per local judge model and thresholds."""
+    info = getattr(judge.judge, "info", None)
+    as_dict = getattr(info, "to_dict", None)
+    if as_dict is None:
+        return judge_gate(judge, min_consistency=min_consistency, min_accuracy=min_accuracy)
+    key = (tuple(sorted(as_dict().items())), judge.max_chars, min_consistency, min_accuracy)
+    if key not in _GATES:
+        _GATES[key] = judge_gate(judge, min_consistency=min_consistency, min_accuracy=min_accuracy)
+    return _GATES[key]
 
 
 def prompts_of(ctx: UnitContext) -> pd.DataFrame:
@@ -52,7 +70,7 @@ def behaviour_step(ctx: UnitContext) -> Artifacts:
     if cfg.judge_model is None:
         return Artifacts(metrics={"judged_win_rate": missing("judge_model is None: behaviour not tested")})
     judge = PairwiseJudge(judge_of(ctx))
-    gate = judge_gate(judge, min_consistency=cfg.min_consistency, min_accuracy=cfg.min_accuracy)
+    gate = gate_of(judge, cfg.min_consistency, cfg.min_accuracy)
     gate_table = pd.DataFrame(
         [{"judge": getattr(judge.judge, "name", str(cfg.judge_model)), **gate.as_dict()}]
     )

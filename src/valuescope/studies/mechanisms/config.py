@@ -72,6 +72,9 @@ class MechanismsConfig(StudyConfig):
     random_matched: bool = False
     """Also steer with random directions whose alpha is matched to the same damage (a fairer control:
     at equal norm a random direction is far more damaging than a value vector)."""
+    steer_values: Annotated[int, Field(ge=3, le=10)] = 10
+    """How many of the ten values are steered (each kind of edit, its controls and the diversity
+    answers): that many spread evenly round the circle; every value's statements are still read."""
     steer_statements: Annotated[int, Field(ge=1)] = 3
     """Statements per value read under every steering edit (a third of them reverse-keyed; the
     unsteered ratings always use all)."""
@@ -87,14 +90,16 @@ class MechanismsConfig(StudyConfig):
 
     PROFILE_OVERRIDES: ClassVar[dict[str, dict[str, Any]]] = {
         # quick is CI's smoke test of every unit, not a finding: steering dominates it (every edit
-        # rates the statements and measures its damage), so fewer statements per edit, the fewest
-        # damage texts and a wider KL band (fewer alpha probes); the demo keeps the defaults.
+        # rates the statements and measures its damage), so four steered values, fewer statements per
+        # edit, the fewest damage texts and a wider KL band (fewer alpha probes); the demo keeps the
+        # defaults.
         "quick": {
             "n_queries": 12,
             "intrinsic_samples": 2,
             "framings_per_query": 5,
             "max_new_tokens": 16,
             "min_positive": 3,
+            "steer_values": 4,
             "steer_statements": 1,
             "damage_texts": 2,
             "kl_tolerance": 0.5,

@@ -150,24 +150,32 @@ def next_start(alpha: float, damage: dict[str, float], cfg: MechanismsConfig) ->
     return min(alpha * math.sqrt(cfg.target_kl / kl), cfg.alpha_max) if kl > 1e-9 else alpha
 
 
+def steered_values(n: int) -> list[int]:
+    """Indices into ``VALUES`` of the ``n`` steered values, spread evenly round the circle."""
+    return [i * len(VALUES) // n for i in range(n)]
+
+
 def _mean_of(x: np.ndarray, nan: bool = False) -> Callable[[np.ndarray], float]:
     """A bootstrap statistic: the mean of ``x`` over the resampled rows."""
     return lambda i: float(np.nanmean(x[i]) if nan else np.mean(x[i]))
 
 
-def _shift_of(delta: np.ndarray, item_values: np.ndarray) -> Callable[[np.ndarray], float]:
-    """A bootstrap statistic over statements: the mean steering shift over values."""
-    return lambda i: float(np.mean(_shifts(delta[:, i], item_values[i])))
+def _shift_of(
+    delta: np.ndarray, item_values: np.ndarray, steered: list[int]
+) -> Callable[[np.ndarray], float]:
+    """A bootstrap statistic over statements: the mean steering shift over the steered values."""
+    return lambda i: float(np.mean(_shifts(delta[:, i], item_values[i], steered)))
 
 
-def _shifts(delta: np.ndarray, item_values: np.ndarray) -> np.ndarray:
-    """Per target value: steering shift from its row of ``delta`` (10, items)."""
-    return np.array([mech.steering_shift(delta[v], item_values, value) for v, value in enumerate(VALUES)])
+def _shifts(delta: np.ndarray, item_values: np.ndarray, steered: list[int]) -> np.ndarray:
+    """Per steered value: its steering shift from its row of ``delta`` (steered values, items)."""
+    return np.array([mech.steering_shift(delta[r], item_values, VALUES[v]) for r, v in enumerate(steered)])
 
 
 def _shift_metric(
     delta: np.ndarray,
     item_values: np.ndarray,
+    steered: list[int],
     ids: np.ndarray,
     controls: list[np.ndarray] | None,
     described: str,
@@ -179,17 +187,19 @@ def _shift_metric(
     """Mean over values of the steering shift; CI over statements (stratified by value); p: the shift
     against each control draw's shift (``edit.controls``; ``controls`` holds one delta matrix per draw)."""
 
-    def stat(i: np.ndarray) -> float:
-        return float(np.mean(_shifts(delta[:, i], item_values[i])))
-
     est, lo, hi = stats.bootstrap(
-        stat, len(ids), groups=ids, strata=item_values, n_boot=cfg.n_boot, seed=seed
+        _shift_of(delta, item_values, steered),
+        len(ids),
+        groups=ids,
+        strata=item_values,
+        n_boot=cfg.n_boot,
+        seed=seed,
     )
     p = None
     if controls is not None:
         against = ctl.against_controls(
-            float(np.mean(_shifts(delta, item_values))),
-            [float(np.mean(_shifts(c, item_values))) for c in controls],
+            float(np.mean(_shifts(delta, item_values, steered))),
+            [float(np.mean(_shifts(c, item_values, steered))) for c in controls],
             better="higher",
             controls=described,
         )
@@ -222,10 +232,11 @@ def steering_step(ctx: UnitContext) -> Artifacts:
     ids = items["statement_id"].astype(str).to_numpy()
     meter = DamageMeter(lm, reference_texts()[: cfg.damage_texts])
     vectors = steering_vectors(ctx)
+    steered = steered_values(cfg.steer_values)
     rng = np.random.default_rng(ctx.seed)
     codes = ctx.previous["neurons"].tensors["value_neurons"].numpy() if "neurons" in ctx.previous else None
     n_random_edits = (2 if cfg.random_matched else 1) * cfg.n_random
-    n_edits = len(VALUES) * (
+    n_edits = len(steered) * (
         len(VECTOR_KINDS) + n_random_edits + (1 + cfg.n_random if codes is not None else 0)
     )
     bar = tqdm(total=n_edits, desc="steering", unit="edit", disable=not ctx.progress, leave=False)
@@ -234,13 +245,14 @@ def steering_step(ctx: UnitContext) -> Artifacts:
     damage_rows: list[dict[str, Any]] = []
     alphas: dict[str, list[float]] = {}
 
-    def run(kind: str, v: int, edit: Any, alpha: float | None, d: dict[str, float], matched: bool) -> None:
+    def run(kind: str, r: int, edit: Any, alpha: float | None, d: dict[str, float], matched: bool) -> None:
+        """Read edit ``kind`` of steered value ``r`` (a row of ``steered``)."""
         with edit:
-            deltas.setdefault(kind, np.zeros((len(VALUES), len(items))))[v] = _expected(rating) - base
+            deltas.setdefault(kind, np.zeros((len(steered), len(items))))[r] = _expected(rating) - base
         damage_rows.append(
             {
                 "kind": kind,
-                "value": VALUES[v],
+                "value": VALUES[steered[r]],
                 "alpha": alpha,
                 "kl": d["kl_mean"],
                 "kl_low": d["kl_ci_low"],
@@ -257,12 +269,12 @@ def steering_step(ctx: UnitContext) -> Artifacts:
 
     for kind in VECTOR_KINDS:
         start = cfg.alpha
-        for v in range(len(VALUES)):
+        for r, v in enumerate(steered):
             make = steer(vectors[kind][v])
             alpha, d, matched = match_alpha(make, meter, cfg, start)
             start = next_start(alpha, d, cfg)
             alphas.setdefault(kind, []).append(alpha)
-            run(kind, v, make(alpha), alpha, d, matched)
+            run(kind, r, make(alpha), alpha, d, matched)
     equal, matched_kinds = (
         [f"random_{k}" for k in range(cfg.n_random)],
         [f"random_matched_{k}" for k in range(cfg.n_random)],
@@ -272,15 +284,15 @@ def steering_step(ctx: UnitContext) -> Artifacts:
     reference = _reference_tokens(lm, rp)
     for k in range(cfg.n_random):
         start = cfg.alpha
-        for v in range(len(VALUES)):
+        for r in range(len(steered)):
             make = steer(ctl.covariance_directions(reference, 1, rng)[0])
-            alpha = alphas["prompted"][v]
+            alpha = alphas["prompted"][r]
             edit = make(alpha)
-            run(equal[k], v, edit, alpha, meter(edit), True)
+            run(equal[k], r, edit, alpha, meter(edit), True)
             if cfg.random_matched:
                 alpha, d, ok = match_alpha(make, meter, cfg, start)
                 start = next_start(alpha, d, cfg)
-                run(matched_kinds[k], v, make(alpha), alpha, d, ok)
+                run(matched_kinds[k], r, make(alpha), alpha, d, ok)
     random_kinds = equal + matched_kinds
     deltas["random"] = np.mean([deltas[k] for k in equal], axis=0)
     if matched_kinds:
@@ -293,16 +305,16 @@ def steering_step(ctx: UnitContext) -> Artifacts:
     )
     neuron_kinds = [f"random_neurons_{k}" for k in range(cfg.n_random)]
     if codes is not None:
-        for v in range(len(VALUES)):
+        for r, v in enumerate(steered):
             chosen = {b: np.flatnonzero(codes[v, b] > 0).tolist() for b in range(codes.shape[1])}
             chosen = {b: ix for b, ix in chosen.items() if ix}
             edit = lm.scale_neurons(chosen, cfg.neuron_scale)
-            run("neurons", v, edit, None, meter(edit), True)
+            run("neurons", r, edit, None, meter(edit), True)
             width = codes.shape[2]
             for kind in neuron_kinds:
                 rand = {b: rng.choice(width, len(ix), replace=False).tolist() for b, ix in chosen.items()}
                 edit = lm.scale_neurons(rand, cfg.neuron_scale)
-                run(kind, v, edit, None, meter(edit), True)
+                run(kind, r, edit, None, meter(edit), True)
         deltas["random_neurons"] = np.mean([deltas[k] for k in neuron_kinds], axis=0)
         random_kinds += neuron_kinds
     bar.close()
@@ -327,6 +339,8 @@ def steering_step(ctx: UnitContext) -> Artifacts:
             f"self-rating change of the steered value minus the mean change of the other nine (package "
             f"statements, 1-6 scale); median KL {kl['kl'].median():.3f} on {cfg.damage_texts} neutral texts"
         )
+        if len(steered) < len(VALUES):
+            note += f"; {len(steered)} of the ten values steered ({', '.join(VALUES[v] for v in steered)})"
         if kind in VECTOR_KINDS:
             unmet = int((~kl["matched"].astype(bool)).sum())
             note += f"; alpha {cfg.alpha_rule}" + (
@@ -347,34 +361,34 @@ def steering_step(ctx: UnitContext) -> Artifacts:
         elif kind == "random_neurons":
             note += f"; as many random neurons per block as the value has, scaled x{cfg.neuron_scale:g}"
         metrics[f"steering_shift_{kind}"] = _shift_metric(
-            delta[:, own], item_values[own], ids[own], compare, described, cfg, ctx.seed, note, rp
+            delta[:, own], item_values[own], steered, ids[own], compare, described, cfg, ctx.seed, note, rp
         )
-        per_value = _shifts(delta[:, own], item_values[own])
+        per_value = _shifts(delta[:, own], item_values[own], steered)
         neighbour = np.array(
             [
-                mech.neighbour_response(mech.value_deltas(delta[v, own], item_values[own], VALUES), v)
-                for v in range(len(VALUES))
+                mech.neighbour_response(mech.value_deltas(delta[r, own], item_values[own], VALUES), v)
+                for r, v in enumerate(steered)
             ]
         )
-        for v, value in enumerate(VALUES):
+        for r, v in enumerate(steered):
             rows.append(
                 {
                     "kind": kind,
-                    "value": value,
-                    "shift": per_value[v],
-                    "neighbour_r": neighbour[v],
-                    "pvq40_shift": _pvq_shift(delta[v], item_values, ~own, value),
+                    "value": VALUES[v],
+                    "shift": per_value[r],
+                    "neighbour_r": neighbour[r],
+                    "pvq40_shift": _pvq_shift(delta[r], item_values, ~own, VALUES[v]),
                 }
             )
         if kind in ("intrinsic", "prompted", "shared"):
             est, lo, hi = stats.bootstrap(
-                _mean_of(neighbour, nan=True), len(VALUES), n_boot=cfg.n_boot, seed=ctx.seed
+                _mean_of(neighbour, nan=True), len(steered), n_boot=cfg.n_boot, seed=ctx.seed
             )
             metrics[f"steering_neighbour_response_{kind}"] = metric(
                 est,
                 lo,
                 hi,
-                n=len(VALUES),
+                n=len(steered),
                 layer=rp,
                 better="higher",
                 note="Pearson r, over the nine other values, between their self-rating change and "
@@ -386,7 +400,7 @@ def steering_step(ctx: UnitContext) -> Artifacts:
         for kind in ("intrinsic", "prompted"):
             delta = deltas[kind]
             est, lo, hi = stats.bootstrap(
-                _shift_of(delta[:, ~own], item_values[~own]),
+                _shift_of(delta[:, ~own], item_values[~own], steered),
                 int((~own).sum()),
                 groups=ids[~own],
                 strata=item_values[~own],
@@ -427,11 +441,11 @@ def steering_step(ctx: UnitContext) -> Artifacts:
             hi,
             n=len(mean_delta),
             layer=rp,
-            note="mean rating change over every statement (all ten values), averaged over the ten steered "
-            "values: a rise of everything is compliance rather than a value",
+            note="mean rating change over every statement (all ten values), averaged over the "
+            f"{len(steered)} steered values: a rise of everything is compliance rather than a value",
         )
-    gap = _shifts(deltas["prompted"][:, own], item_values[own]) - _shifts(
-        deltas["intrinsic"][:, own], item_values[own]
+    gap = _shifts(deltas["prompted"][:, own], item_values[own], steered) - _shifts(
+        deltas["intrinsic"][:, own], item_values[own], steered
     )
     diff = stats.paired_difference(
         gap, np.zeros_like(gap), n_boot=cfg.n_boot, n_perm=cfg.n_perm, seed=ctx.seed
@@ -441,15 +455,15 @@ def steering_step(ctx: UnitContext) -> Artifacts:
     )
     delta_rows = []
     for kind, delta in deltas.items():
-        for v, value in enumerate(VALUES):
+        for r, v in enumerate(steered):
             delta_rows.append(
                 pd.DataFrame(
                     {
                         "kind": kind,
-                        "steered_value": value,
+                        "steered_value": VALUES[v],
                         "statement_id": ids,
                         "item_value": item_values,
-                        "delta": delta[v],
+                        "delta": delta[r],
                     }
                 )
             )
@@ -460,7 +474,7 @@ def steering_step(ctx: UnitContext) -> Artifacts:
             "steering_deltas": pd.concat(delta_rows, ignore_index=True),
         },
         metrics=metrics,
-        data={"alphas": alphas},
+        data={"alphas": alphas, "steered_values": [VALUES[v] for v in steered]},
     )
 
 
@@ -480,6 +494,8 @@ def diversity_step(ctx: UnitContext) -> Artifacts:
     lm = ctx.lm
     rp = int(ctx.previous["vectors"].data["read_point"])
     alphas: dict[str, list[float]] = ctx.previous["steering"].data["alphas"]
+    steered: list[str] = ctx.previous["steering"].data.get("steered_values", VALUES)
+    rows_of = [VALUES.index(value) for value in steered]
     queries = stimuli.load_queries(str(ctx.data.use(cfg.queries)) if cfg.queries else None)
     fresh = queries.iloc[cfg.n_queries : cfg.n_queries + cfg.diversity_queries]
     held_out = len(fresh) == cfg.diversity_queries
@@ -501,12 +517,13 @@ def diversity_step(ctx: UnitContext) -> Artifacts:
     texts[("none", "")] = base
     n = len(prompts)
     for kind in DIVERSITY_KINDS:
-        # every value's vector in one batched generation: prompt block v is steered with value v
-        each = torch.from_numpy(np.repeat(vectors[kind], n, axis=0)).float()
+        # every steered value's vector in one batched generation: prompt block r is steered with the
+        # r-th steered value
+        each = torch.from_numpy(np.repeat(vectors[kind][rows_of], n, axis=0)).float()
         with lm.steer_each(each, [rp], alphas=np.repeat(alphas[kind], n).tolist()):
-            outs = [t.strip() for t in lm.generate(prompts * len(VALUES), **gen_kw)]
-        for v, value in enumerate(VALUES):
-            texts[(kind, value)] = outs[v * n : (v + 1) * n]
+            outs = [t.strip() for t in lm.generate(prompts * len(steered), **gen_kw)]
+        for r, value in enumerate(steered):
+            texts[(kind, value)] = outs[r * n : (r + 1) * n]
     for (kind, value), outs in texts.items():
         for qid, q, t in zip(chosen["query_id"], chosen["query"], outs, strict=True):
             records.append(
@@ -516,7 +533,7 @@ def diversity_step(ctx: UnitContext) -> Artifacts:
                     "query_id": qid,
                     "query": q,
                     "response": t,
-                    "alpha": alphas[kind][VALUES.index(value)] if value else 0.0,
+                    "alpha": alphas[kind][steered.index(value)] if value else 0.0,
                 }
             )
     table = pd.DataFrame(records)
@@ -551,7 +568,7 @@ def diversity_step(ctx: UnitContext) -> Artifacts:
         ("embedding_diversity", "mean pairwise cosine distance of all-MiniLM-L6-v2 embeddings"),
     ):
         by_kind = {
-            k: sets[sets["kind"] == k].set_index("value")[measure].reindex(VALUES).to_numpy()
+            k: sets[sets["kind"] == k].set_index("value")[measure].reindex(steered).to_numpy()
             for k in DIVERSITY_KINDS
         }
         for kind, x in by_kind.items():
