@@ -221,8 +221,8 @@ def run(
     jobs: Annotated[
         int,
         typer.Option(
-            help="How many models run side by side (local executor), each in its own process with its "
-            "share of the CPU threads; for machines with many cores."
+            help="Worker processes running (model, study) tasks side by side (local executor), each "
+            "with its share of the CPU threads; for machines with cores a small model leaves idle."
         ),
     ] = 1,
 ) -> None:

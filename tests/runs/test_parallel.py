@@ -1,5 +1,5 @@
-"""Models side by side (``--jobs``): the same numbers as one after the other, every unit records its
-threads, and a worker that dies costs only its own model's units."""
+"""Tasks side by side (``--jobs``): the same numbers as one after the other, every unit records its
+threads, and a worker that dies costs only its own task's units."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from test_sweep import assert_same_numbers
 from valuescope.runs.config import ConfigError, make_plan
 from valuescope.runs.execute import execute
 from valuescope.runs.parallel import check_jobs
+from valuescope.studies.registry import get_study
 
 MODELS = ["tiny-gpt2", "tiny-llama"]
 
@@ -42,39 +43,56 @@ def _threads() -> int:
     return torch.get_num_threads()
 
 
-def test_a_worker_that_dies_costs_only_its_model(tmp_path: Path) -> None:
+def test_a_worker_that_dies_costs_only_its_task(tmp_path: Path) -> None:
     out = tmp_path / "run"
     plan = make_plan("readout-check", MODELS, out, profile="quick")
 
-    def kill_llama_worker() -> None:
+    def kill_a_worker() -> None:
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             for child in multiprocessing.active_children():
-                if child.name == "valuescope tiny-llama" and child.pid is not None:
+                if child.name == "valuescope worker" and child.pid is not None:
                     child.kill()  # as the kernel's OOM killer would
                     return
             time.sleep(0.01)
 
-    killer = threading.Thread(target=kill_llama_worker)
+    killer = threading.Thread(target=kill_a_worker)
     killer.start()
     execute(plan, quiet=True, jobs=2)
     killer.join()
     summary = json.loads((out / "summary.json").read_text())
-    failed = {e["unit"]: e for e in summary["failed_units"]}
-    assert {u for u in failed if "/tiny-llama/" in u} == {
-        f"readout-check/tiny-llama/{s}" for s in ("ratings", "direction", "ablation")
-    }
-    assert "signal 9" in failed["readout-check/tiny-llama/ratings"]["reason"]
-    assert not any("/tiny-gpt2/" in u for u in failed)
-    assert "rating_gap" in summary["readout-check"]["tiny-gpt2"]
+    failed = {e["unit"]: e for e in summary["failed_units"] if e["model"] != "_all"}  # compare needs all
+    dead = {u.split("/")[1] for u in failed}
+    assert len(dead) == 1, failed  # one (model, study) task: the one the killed worker was given
+    (model,) = dead
+    assert set(failed) == {f"readout-check/{model}/{s}" for s in ("ratings", "direction", "ablation")}
+    assert all("signal 9" in e["reason"] and "readout-check on" in e["reason"] for e in failed.values())
+    (other,) = set(MODELS) - dead
+    assert "rating_gap" in summary["readout-check"][other]
     # a rerun recomputes the dead worker's units only
     execute(make_plan("readout-check", MODELS, out, profile="quick"), quiet=True, jobs=2)
     assert json.loads((out / "summary.json").read_text())["failed_units"] == []
 
 
+def test_tasks_go_largest_study_first_and_a_worker_keeps_its_model(tmp_path: Path) -> None:
+    from valuescope.runs.parallel import next_task, pending_tasks
+
+    plan = make_plan("all", MODELS, tmp_path / "run", profile="quick")
+    tasks = pending_tasks(plan, list(plan.configs))
+    assert len(tasks) == len(MODELS) * len(plan.configs)
+    steps = [len(get_study(study).steps(plan.configs[study])) for _, study in tasks]
+    assert steps == sorted(steps, reverse=True)
+    assert [m for m, _ in tasks[:2]] == MODELS
+    queue = [("a", "x"), ("b", "x"), ("a", "y"), ("b", "y")]
+    assert next_task(queue, "b", 2) == ("b", "x") and next_task(queue, "b", 2) == ("a", "x")
+    assert next_task(queue, None, 2) == ("a", "y") and queue == [("b", "y")]
+
+
 def test_jobs_are_checked_where_they_enter(tmp_path: Path) -> None:
-    with pytest.raises(ConfigError, match="--jobs 0"):
-        check_jobs(0)
+    assert check_jobs("3") == 3 and check_jobs(2) == 2
+    for bad in (0, "0", "abc", "auto", True):
+        with pytest.raises(ConfigError, match="--jobs"):
+            check_jobs(bad)  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="--jobs -2"):
         execute(make_plan("readout-check", MODELS, tmp_path / "run", profile="quick"), jobs=-2)
     assert not (tmp_path / "run").exists()

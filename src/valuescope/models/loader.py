@@ -151,6 +151,16 @@ def load_parts(
     return model, tokenizer, info
 
 
+def prepare_weights(name: str) -> None:
+    """Dequantize a registry model's GGUF into its safetensors cache now if it is not there yet, so
+    that several processes loading it later only read the cache (nothing to do for other models)."""
+    entry = REGISTRY.get(name)
+    if entry is None or entry.kind == "tiny" or read_cache_info(cached_dir_for(entry.cache_key)) is not None:
+        return
+    assert entry.locate is not None
+    ensure_safetensors_cache(entry.locate(), entry.cache_key)
+
+
 def _from_cache_dir(directory: Path, dtype: torch.dtype) -> tuple[PreTrainedModel, PreTrainedTokenizerBase]:
     tokenizer = AutoTokenizer.from_pretrained(directory)
     model = AutoModelForCausalLM.from_pretrained(directory, dtype=dtype)

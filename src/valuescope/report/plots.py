@@ -60,14 +60,30 @@ def forest_plot(study: Mapping[str, Any], models: Sequence[str], *, title: str |
     ncols = min(_MAX_COLS, len(metrics))
     nrows = math.ceil(len(metrics) / ncols)
     panel_h = 0.9 + 0.32 * len(models)
-    fig = Figure(
-        figsize=(3.3 * ncols + 1.6, panel_h * nrows + 0.6 + (0.3 if title else 0)), layout="constrained"
-    )
+    width, height = 3.3 * ncols + 2.0, panel_h * nrows + 0.6 + (0.4 if title else 0)
+    fig = Figure(figsize=(width, height))
     FigureCanvasAgg(fig)
     colors = [matplotlib.colormaps["tab10"](i % 10) for i in range(len(models))]
     ys = list(range(len(models)))[::-1]
     labels = [plain_label(m) for m in models]
-    axes = fig.subplots(nrows, ncols, squeeze=False)
+    # fixed margins in inches (a layout engine measuring every text of dozens of panels is slow): room
+    # for the model names on the left, each panel's title above it and its axis label below it
+    top, bottom, left, gap_h, gap_w = 0.35 + (0.45 if title else 0), 0.5, 2.0, 0.85, 0.45
+    ax_h = (height - top - bottom - gap_h * (nrows - 1)) / nrows
+    ax_w = (width - left - 0.15 - gap_w * (ncols - 1)) / ncols
+    axes = fig.subplots(
+        nrows,
+        ncols,
+        squeeze=False,
+        gridspec_kw={
+            "left": left / width,
+            "right": 1 - 0.15 / width,
+            "top": 1 - top / height,
+            "bottom": bottom / height,
+            "hspace": gap_h / ax_h,
+            "wspace": gap_w / ax_w,
+        },
+    )
     for index, ax in enumerate(axes.flat):
         if index >= len(metrics):
             ax.set_visible(False)
@@ -107,7 +123,15 @@ def forest_plot(study: Mapping[str, Any], models: Sequence[str], *, title: str |
         for side in ("top", "right"):
             ax.spines[side].set_visible(False)
     if title:
-        fig.suptitle(plain_label(title, 80), fontsize=11, x=0.01, ha="left", parse_math=False)
+        fig.suptitle(
+            plain_label(title, 80),
+            fontsize=11,
+            x=0.01,
+            y=1 - 0.08 / height,
+            ha="left",
+            va="top",
+            parse_math=False,
+        )
     return fig
 
 

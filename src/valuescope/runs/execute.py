@@ -98,9 +98,9 @@ def execute(
     jobs: int = 1,
 ) -> dict[str, Result]:
     """Run ``plan`` into ``plan.out`` and return each study's :class:`Result` (the report is separate:
-    ``valuescope.report.write_report(plan.out)``). ``jobs``: how many models the local executor runs
-    side by side in worker processes (``runs.parallel``)."""
-    from valuescope.runs.parallel import check_jobs, run_models_in_parallel
+    ``valuescope.report.write_report(plan.out)``). ``jobs``: how many worker processes the local
+    executor runs (model, study) tasks in (``runs.parallel``)."""
+    from valuescope.runs.parallel import check_jobs, run_tasks_in_parallel
 
     if executor not in ("local", "ray"):
         raise ConfigError(f"--executor {executor!r}; choose local or ray")
@@ -114,8 +114,8 @@ def execute(
             from valuescope.runs.ray_executor import run_on_ray
 
             run_on_ray(plan, studies, run_id, quiet, address, resources or {})
-        elif n_jobs > 1 and len(plan.models) > 1:
-            run_models_in_parallel(plan, studies, run_id, quiet, n_jobs)
+        elif n_jobs > 1:
+            run_tasks_in_parallel(plan, studies, run_id, quiet, n_jobs)
         else:
             for model in plan.models:
                 run_model_units(plan, model, studies, run_id, quiet)

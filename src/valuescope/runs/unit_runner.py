@@ -147,27 +147,61 @@ def _steps(study_name: str, config: StudyConfig) -> list[Step]:
     return get_study(study_name).steps(config)
 
 
+class HeldModel:
+    """The model a process is running units of, opened on first use and kept until another model is
+    asked for or :meth:`release` (at most one is held). A model that failed to open is not retried
+    for the same name: every unit that needs it gets the first error."""
+
+    def __init__(self, plan: RunPlan) -> None:
+        self.plan = plan
+        self.name: str | None = None
+        self._lm: Any = None
+        self._error: str | None = None
+
+    def get(self, model: str) -> Any:
+        if model != self.name:
+            self.release()
+            self.name = model
+        if self._error is not None:
+            raise RuntimeError(f"{model} could not be loaded: {self._error}")
+        if self._lm is None:
+            try:
+                self._lm = open_model(model, self.plan)
+            except Exception as e:
+                self._error = one_line(e)
+                raise
+            dump_json(RunDir(self.plan.out).model_info(model), self._lm.describe())
+        return self._lm
+
+    def release(self) -> None:
+        if self.name is None:
+            return
+        self.name, self._lm, self._error = None, None, None
+        gc.collect()
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+
+
 def run_model_units(
-    plan: RunPlan, model: str, studies: list[str], run_id: str, quiet: bool, position: int = 0
+    plan: RunPlan,
+    model: str,
+    studies: list[str],
+    run_id: str,
+    quiet: bool,
+    position: int = 0,
+    held: HeldModel | None = None,
 ) -> None:
     """Run every unfinished unit of ``model`` in ``studies``; the model loads only if a unit needs it.
 
     Never raises for a unit's error: it is recorded in the unit's folder and the other units go on.
+    ``held``: keep the model open after the call in this holder (a worker running several studies of
+    one model); by default it is released at the end.
     """
     rd = RunDir(plan.out)
-    holder: dict[str, Any] = {}
+    holder = held if held is not None else HeldModel(plan)
 
     def load() -> Any:
-        if "error" in holder:
-            raise RuntimeError(f"{model} could not be loaded: {holder['error']}")
-        if "lm" not in holder:
-            try:
-                holder["lm"] = open_model(model, plan)
-            except Exception as e:
-                holder["error"] = one_line(e)
-                raise
-            dump_json(rd.model_info(model), holder["lm"].describe())
-        return holder["lm"]
+        return holder.get(model)
 
     is_api = model in plan.api_models
     todo = [(s, step) for s in studies for step in _steps(s, plan.configs[s])]
@@ -195,10 +229,8 @@ def run_model_units(
                 done[study_name][step.name] = artifacts
     finally:
         bar.close()
-        holder.clear()
-        gc.collect()
-        if torch.cuda.is_available():
-            torch.cuda.empty_cache()
+        if held is None:
+            holder.release()
 
 
 def _run_unit(

@@ -133,9 +133,9 @@ class EntanglementConfig(StudyConfig):
             "n_random": 3,
             "n_random_damage": 1,
             "damage_texts": 4,
-            "n_boot": 150,
-            "n_perm": 150,
-            "n_null": 150,
+            "n_boot": 100,
+            "n_perm": 100,
+            "n_null": 100,
             "min_n_per_cell": 4,
         },
         "full": {

@@ -54,11 +54,13 @@ class LexiconConfig(StudyConfig):
     n_perm: Annotated[int, Field(ge=20)] = 500
 
     PROFILE_OVERRIDES: ClassVar[dict[str, dict[str, Any]]] = {
+        # quick is CI's smoke test of every unit, not a finding: two answers per prompt, shorter
+        # answers and completions (generation is this study's cost); the demo keeps the defaults.
         "quick": {
-            "samples": 3,
+            "samples": 2,
             "completions_per_stem": 1,
-            "max_new_tokens": 32,
-            "completion_tokens": 16,
+            "max_new_tokens": 24,
+            "completion_tokens": 12,
             "n_boot": 100,
             "n_perm": 100,
         },

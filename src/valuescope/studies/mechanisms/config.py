@@ -90,7 +90,7 @@ class MechanismsConfig(StudyConfig):
 
     PROFILE_OVERRIDES: ClassVar[dict[str, dict[str, Any]]] = {
         # quick is CI's smoke test of every unit, not a finding: steering dominates it (every edit
-        # rates the statements and measures its damage), so four steered values, fewer statements per
+        # rates the statements and measures its damage), so three steered values, fewer statements per
         # edit, the fewest damage texts and a wider KL band (fewer alpha probes); the demo keeps the
         # defaults.
         "quick": {
@@ -99,7 +99,7 @@ class MechanismsConfig(StudyConfig):
             "framings_per_query": 5,
             "max_new_tokens": 16,
             "min_positive": 3,
-            "steer_values": 4,
+            "steer_values": 3,
             "steer_statements": 1,
             "damage_texts": 2,
             "kl_tolerance": 0.5,
