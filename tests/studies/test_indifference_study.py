@@ -115,22 +115,26 @@ def test_a_local_judge_is_gated_once_per_run_and_a_judge_without_a_manifest_entr
     from valuescope.studies.indifference.behaviour import gate_of
 
     class Counting(OracleJudge):
-        calls = 0
+        rated = 0  # prompts rated: every gate of an oracle rates all 24 pairs in both orders
+
+        @classmethod
+        def gates(cls) -> float:
+            return cls.rated / 48
 
         def rate(self, prompts: list[str], options: list[str], batch_size: int = 8) -> pd.DataFrame:
-            type(self).calls += 1
+            type(self).rated += len(prompts)
             return super().rate(prompts, options, batch_size)
 
     local = Counting()
     local.info = ModelInfo(name="oracle", source="/nowhere/oracle-weights")  # type: ignore[attr-defined]
     first = gate_of(PairwiseJudge(local), 0.8, 0.75)
     again = gate_of(PairwiseJudge(Counting()), 0.8, 0.75)  # no manifest entry: gated again
-    assert Counting.calls == 2 and first == again and first.passed
+    assert Counting.gates() == 2 and first == again and first.passed
     twin = Counting()
     twin.info = ModelInfo(name="oracle", source="/nowhere/oracle-weights")  # type: ignore[attr-defined]
-    assert gate_of(PairwiseJudge(twin), 0.8, 0.75) is first and Counting.calls == 2
+    assert gate_of(PairwiseJudge(twin), 0.8, 0.75) is first and Counting.gates() == 2
     gate_of(PairwiseJudge(twin), 0.9, 0.75)  # other thresholds: gated again
-    assert Counting.calls == 3
+    assert Counting.gates() == 3
 
 
 def test_a_judge_that_passes_the_gate_judges_repaired_answers(

@@ -135,12 +135,17 @@ def judge_gate(
     *,
     min_consistency: float = 0.8,
     min_accuracy: float = 0.75,
+    chunk: int | None = 8,
 ) -> GateResult:
     """Run ``judge`` on ``pairs`` (default :func:`load_judge_pairs`) with the better response first.
 
     ``consistency``: share of pairs on which both orders pick the same response. ``accuracy``: share on
     which the mean of the two orders favours the better response (``p_first > 0.5``), so a pure position
     bias scores 0 on both. Passed iff both reach their thresholds.
+
+    Pairs are judged ``chunk`` at a time (None: all at once); the gate stops as soon as a threshold is
+    out of reach even if every remaining pair went right. The verdict is the one all pairs would
+    give; ``consistency``, ``accuracy`` and ``n_pairs`` then describe the pairs judged.
     """
     pairs = load_judge_pairs() if pairs is None else pairs
     missing = [c for c in ("prompt", "better", "worse") if c not in pairs.columns]
@@ -148,7 +153,21 @@ def judge_gate(
         raise ValueError(f"pairs lack the columns {', '.join(missing)}; pass load_judge_pairs() output")
     if len(pairs) == 0:
         raise ValueError("no pairs to judge; pass load_judge_pairs() output")
-    prefs = judge.prefer(list(pairs["prompt"]), list(pairs["better"]), list(pairs["worse"]))
+    total = len(pairs)
+    step = total if chunk is None else chunk
+    if step < 1:
+        raise ValueError(f"chunk={chunk!r}: judge at least one pair at a time (None: all at once)")
+    parts: list[pd.DataFrame] = []
+    judged = 0
+    while judged < total:
+        part = pairs.iloc[judged : judged + step]
+        parts.append(judge.prefer(list(part["prompt"]), list(part["better"]), list(part["worse"])))
+        judged += len(part)
+        prefs = pd.concat(parts, ignore_index=True)
+        best_consistency = (total - int((~prefs["consistent"].astype(bool)).sum())) / total
+        best_accuracy = (total - int((prefs["p_first"] <= 0.5).sum())) / total
+        if best_consistency < min_consistency or best_accuracy < min_accuracy:
+            break
     consistency = float(prefs["consistent"].mean())
     accuracy = float((prefs["p_first"] > 0.5).mean())
     failed = []
@@ -162,7 +181,10 @@ def judge_gate(
             f"accuracy {accuracy:.2f} < {min_accuracy:.2f} (it often prefers the response known to be worse)"
         )
     if failed:
-        reason = f"judge {judge.name} failed the gate on {len(pairs)} pairs: " + "; ".join(failed)
+        judged_on = f"{judged} pairs"
+        if judged < total:
+            judged_on = f"the first {judged} of {total} pairs (the rest could not change that)"
+        reason = f"judge {judge.name} failed the gate on {judged_on}: " + "; ".join(failed)
     else:
         reason = (
             f"judge {judge.name} passed on {len(pairs)} pairs: consistency {consistency:.2f} >= "
@@ -172,7 +194,7 @@ def judge_gate(
         passed=not failed,
         consistency=consistency,
         accuracy=accuracy,
-        n_pairs=len(pairs),
+        n_pairs=judged,
         min_consistency=min_consistency,
         min_accuracy=min_accuracy,
         reason=reason,
