@@ -128,7 +128,7 @@ class EntanglementConfig(StudyConfig):
         # quick is CI's smoke test of every unit, not a finding: the fewest frames and resamples that
         # still give every metric (its notes say the cells are small); the demo keeps the defaults.
         "quick": {
-            "n_frames": 3,
+            "n_frames": 2,
             "paraphrases": 2,
             "n_random": 3,
             "n_random_damage": 1,
