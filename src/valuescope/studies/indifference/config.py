@@ -94,7 +94,7 @@ class IndifferenceConfig(StudyConfig):
 
     PROFILE_OVERRIDES: ClassVar[dict[str, dict[str, Any]]] = {
         "quick": {
-            "max_lemmas": 240,
+            "max_lemmas": 160,
             "n_blocks": 10,
             "sae_width": 512,
             "sae_k": 8,
