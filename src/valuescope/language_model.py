@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
-from importlib.resources import files
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,15 +25,10 @@ from valuescope.models.loader import ModelInfo, load_parts, state_dict_sha256
 from valuescope.readout.batching import Batch, Item, validate_items
 from valuescope.readout.capture import Site
 from valuescope.readout.residuals import DEFAULT_BATCH_SIZE, TokenReadout, check_pool, read_sites
+from valuescope.stimuli.reference import reference_texts
 
 if TYPE_CHECKING:
     import pandas as pd
-
-
-def reference_texts() -> list[str]:
-    """The neutral reference sentences shipped with the package (damage, steering norms)."""
-    text = files("valuescope").joinpath("data/neutral_reference.txt").read_text(encoding="utf-8")
-    return [ln.strip() for ln in text.splitlines() if ln.strip()]
 
 
 class LanguageModel:
@@ -123,7 +117,7 @@ class LanguageModel:
 
             return cached_residuals(self, items, read_points, pool, Path(store), batch_size, progress)
         sites = [Site("residual", rp) for rp in read_points]
-        return self._read(items, sites, pool, batch_size, progress, "residuals")
+        return self.read(items, sites, pool, batch_size, progress, "residuals")
 
     def neurons(
         self,
@@ -138,9 +132,9 @@ class LanguageModel:
         block_ids = normalize_blocks(self.layout, blocks)
         check_pool(pool)
         sites = [Site("neurons", b) for b in block_ids]
-        return self._read(items, sites, pool, batch_size, progress, "neurons")
+        return self.read(items, sites, pool, batch_size, progress, "neurons")
 
-    def _read(
+    def read(
         self,
         items: list[Item],
         sites: list[Site],
@@ -149,6 +143,8 @@ class LanguageModel:
         progress: bool | None,
         desc: str,
     ) -> torch.Tensor | TokenReadout:
+        """``sites`` of already-checked ``items``, pooled, computed now (no disk cache); ``desc``
+        labels the progress bar."""
         try:
             return read_sites(
                 self.layout,
@@ -278,7 +274,7 @@ class LanguageModel:
         try:
             sites = [Site("residual", rp) for rp in range(self.n_layers + 1)]
             texts: list[Item] = list(reference_texts())
-            tokens = self._read(texts, sites, "all", DEFAULT_BATCH_SIZE, False, "norms")
+            tokens = self.read(texts, sites, "all", DEFAULT_BATCH_SIZE, False, "norms")
         finally:
             for iv in active:
                 iv._handles = iv._install()

@@ -51,13 +51,13 @@ def test_extract_through_store_reuses_it(
 ) -> None:
     monkeypatch.setattr(store, "SHARD_SIZE", 5)
     calls: list[int] = []
-    original = lm._read
+    original = lm.read
 
     def counting(items: list[Any], *args: Any, **kwargs: Any) -> Any:
         calls.append(len(items))
         return original(items, *args, **kwargs)
 
-    monkeypatch.setattr(lm, "_read", counting)
+    monkeypatch.setattr(lm, "read", counting)
     a = extract(lm, TEXTS, [1, 2], "last", tmp_path / "a.safetensors", store=tmp_path / "cache")
     assert calls == [5, 5, 2]
     calls.clear()

@@ -50,14 +50,14 @@ def close(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 
 class Reads:
-    """Counts what the model computes: ``_read`` calls (one per shard) and forward passes."""
+    """Counts what the model computes: ``read`` calls (one per shard) and forward passes."""
 
     def __init__(self, lm: LanguageModel, monkeypatch: pytest.MonkeyPatch) -> None:
         self.calls: list[list[Item]] = []
         self.forwards = 0
         self.fail_after: int | None = None
         self.on_call: Any = None
-        original = lm._read
+        original = lm.read
 
         def wrapped(items: list[Item], *args: Any, **kwargs: Any) -> Any:
             if self.fail_after is not None and len(self.calls) >= self.fail_after:
@@ -67,7 +67,7 @@ class Reads:
             self.calls.append(list(items))
             return original(items, *args, **kwargs)
 
-        monkeypatch.setattr(lm, "_read", wrapped)
+        monkeypatch.setattr(lm, "read", wrapped)
         self._handle = lm.layout.blocks[0].register_forward_pre_hook(self._count)
 
     def _count(self, *args: Any) -> None:
@@ -218,11 +218,11 @@ from valuescope.readout import store
 from valuescope.readout.extract import extract
 store.SHARD_SIZE = 4
 lm = load_model("tiny-gpt2")
-original = lm._read
+original = lm.read
 def slow(*args, **kwargs):
     time.sleep(0.4)
     return original(*args, **kwargs)
-lm._read = slow
+lm.read = slow
 texts = [f"sentence {i} " + "word " * (i % 5) for i in range(60)]
 extract(lm, texts, [1, 3], "last", Path(sys.argv[1]), batch_size=4, store=sys.argv[2], progress=False)
 """

@@ -15,11 +15,11 @@ from valuescope.readout.logprob import next_token_logprobs
 
 if TYPE_CHECKING:
     from valuescope.edit.interventions import Intervention
-    from valuescope.language_model import LanguageModel
+    from valuescope.model import LocalModel
 
 
 def damage(
-    lm: LanguageModel,
+    lm: LocalModel,
     intervention: Intervention,
     texts: Sequence[str] | None = None,
     batch_size: int = 8,
@@ -42,7 +42,7 @@ class DamageMeter:
 
     def __init__(
         self,
-        lm: LanguageModel,
+        lm: LocalModel,
         texts: Sequence[str] | None = None,
         batch_size: int = 8,
         n_boot: int = 1000,
@@ -50,7 +50,7 @@ class DamageMeter:
         *,
         keep_base: bool = True,
     ) -> None:
-        from valuescope.language_model import reference_texts
+        from valuescope.stimuli.reference import reference_texts
 
         chosen = reference_texts() if texts is None else validate_items(texts, "texts")
         plain = [t for t in chosen if isinstance(t, str)]

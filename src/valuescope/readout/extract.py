@@ -15,13 +15,13 @@ from valuescope.readout.store import items_digest
 from valuescope.tensors import save_tensors
 
 if TYPE_CHECKING:
-    from valuescope.language_model import LanguageModel
+    from valuescope.model import LocalModel
 
 TEXT_SUFFIXES = (".txt", ".csv", ".jsonl")
 
 
 def extract(
-    lm: LanguageModel,
+    lm: LocalModel,
     texts: Sequence[Item],
     layers: Sequence[int] | int,
     pool: str,

@@ -30,7 +30,7 @@ from transformers import DynamicCache, PreTrainedTokenizerBase
 from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
 if TYPE_CHECKING:
-    from valuescope.language_model import LanguageModel
+    from valuescope.model import LocalModel
 
 FinishReason = Literal["eos", "stop", "length"]
 
@@ -140,7 +140,7 @@ def _encode_prompts(
     return out
 
 
-def _eos_ids(lm: LanguageModel) -> set[int]:
+def _eos_ids(lm: LocalModel) -> set[int]:
     ids: set[int] = set()
     gen_eos = getattr(lm.model.generation_config, "eos_token_id", None)
     for source in (gen_eos, lm.tokenizer.eos_token_id):
@@ -151,7 +151,7 @@ def _eos_ids(lm: LanguageModel) -> set[int]:
     return ids
 
 
-def max_positions(lm: LanguageModel) -> int | None:
+def max_positions(lm: LocalModel) -> int | None:
     """The most positions the model reads (from its config), or None if the config does not say."""
     config = lm.model.config
     for key in ("max_position_embeddings", "n_positions"):
@@ -281,7 +281,7 @@ class _LastLogits:
     1.1-2.7x faster than h @ W.T for a 262k vocabulary at 8-32 rows (the results agree to rounding).
     """
 
-    def __init__(self, lm: LanguageModel, rows: int) -> None:
+    def __init__(self, lm: LocalModel, rows: int) -> None:
         self.head = lm.layout.lm_head
         weight = self.head.weight
         assert isinstance(weight, torch.Tensor)
@@ -432,7 +432,7 @@ def _first_stop(text: str, stop: list[str]) -> int:
 
 
 def _decode_batch(
-    lm: LanguageModel,
+    lm: LocalModel,
     encoded: list[list[int]],
     rows: list[int],
     u: torch.Tensor | None,
@@ -526,7 +526,7 @@ def _decode_batch(
 
 @overload
 def generate(
-    lm: LanguageModel,
+    lm: LocalModel,
     prompts: Sequence[str],
     *,
     max_new_tokens: int = 64,
@@ -545,7 +545,7 @@ def generate(
 
 @overload
 def generate(
-    lm: LanguageModel,
+    lm: LocalModel,
     prompts: Sequence[str],
     *,
     max_new_tokens: int = 64,
@@ -563,7 +563,7 @@ def generate(
 
 
 def generate(
-    lm: LanguageModel,
+    lm: LocalModel,
     prompts: Sequence[str],
     *,
     max_new_tokens: int = 64,

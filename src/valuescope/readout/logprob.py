@@ -15,10 +15,10 @@ from tqdm.auto import tqdm
 from valuescope.readout.batching import Batch, Item, encode, make_batches, validate_items
 
 if TYPE_CHECKING:
-    from valuescope.language_model import LanguageModel
+    from valuescope.model import LocalModel
 
 
-def next_token_logprobs(lm: LanguageModel, batch: Batch) -> torch.Tensor:
+def next_token_logprobs(lm: LocalModel, batch: Batch) -> torch.Tensor:
     """Next-token log-probabilities (batch, seq-1, vocab) for one right-padded batch; edits apply."""
     lm.last_positions = batch.last
     try:
@@ -33,7 +33,7 @@ def next_token_logprobs(lm: LanguageModel, batch: Batch) -> torch.Tensor:
 
 
 def text_logprobs(
-    lm: LanguageModel,
+    lm: LocalModel,
     texts: Sequence[Item],
     *,
     batch_size: int = 8,

@@ -26,7 +26,7 @@ from valuescope.readout.batching import validate_items
 from valuescope.readout.capture import record_blocks, replay_blocks, replayable_blocks
 
 if TYPE_CHECKING:
-    from valuescope.language_model import LanguageModel
+    from valuescope.model import LocalModel
 
 PROGRESS_MIN_ITEMS = 256
 SHARED = -1
@@ -113,7 +113,7 @@ def _reverse_flags(reverse: bool | Sequence[bool], n: int) -> list[bool]:
 
 # ----------------------------------------------------------------------------- tokenization
 def _contexts(
-    lm: LanguageModel, prompts: list[str], use_chat: bool, system: str | None
+    lm: LocalModel, prompts: list[str], use_chat: bool, system: str | None
 ) -> tuple[list[str], bool]:
     """The text each option continues, and whether to let the tokenizer add its special tokens."""
     tok = lm.tokenizer
@@ -143,7 +143,7 @@ def _tokenize(tok: PreTrainedTokenizerBase, texts: list[str], add_special: bool)
     return ids
 
 
-def _check_lengths(lm: LanguageModel, plan: _Plan) -> None:
+def _check_lengths(lm: LocalModel, plan: _Plan) -> None:
     """A prompt (with its longest option) that the model cannot read is an error naming it."""
     from valuescope.readout.generation import max_positions
 
@@ -159,7 +159,7 @@ def _check_lengths(lm: LanguageModel, plan: _Plan) -> None:
             )
 
 
-def _plan(lm: LanguageModel, texts: list[str], options: list[str], sep: str, add_special: bool) -> _Plan:
+def _plan(lm: LocalModel, texts: list[str], options: list[str], sep: str, add_special: bool) -> _Plan:
     """Tokenize every (prompt, option) and decide what to run; raise on options that do not tokenize."""
     tok = lm.tokenizer
     k = len(options)
@@ -215,7 +215,7 @@ def _plan(lm: LanguageModel, texts: list[str], options: list[str], sep: str, add
 
 
 # ----------------------------------------------------------------------------- scoring
-def _softcap(lm: LanguageModel) -> float | None:
+def _softcap(lm: LocalModel) -> float | None:
     config = lm.model.config
     text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
     cap = getattr(text_config, "final_logit_softcapping", None)
@@ -312,7 +312,7 @@ def _runs(seqs: list[_Sequence], batch_size: int, use_prefix: bool) -> list[_Run
     return runs + _by_length(alone, seqs, batch_size)
 
 
-def prefix_cache_supported(lm: LanguageModel) -> bool:
+def prefix_cache_supported(lm: LocalModel) -> bool:
     """Whether every layer of the model's KV cache is a plain key/value layer (not linear attention)."""
     from transformers import DynamicCache
     from transformers.cache_utils import DynamicLayer
@@ -337,7 +337,7 @@ class _Tape:
         self.recording, self.skip, self._next = recording, skip, 0
 
     @contextlib.contextmanager
-    def forward(self, lm: LanguageModel) -> Iterator[int]:
+    def forward(self, lm: LocalModel) -> Iterator[int]:
         """Around one forward pass: records its blocks, or replays the first ``skip`` of them; yields
         the pass's index."""
         i = self._next
@@ -364,7 +364,7 @@ class _Tape:
 class _PrefixCache:
     """The KV cache of the last prefix run (batch 1), handed out expanded to each batch that shares it."""
 
-    def __init__(self, lm: LanguageModel, tape: _Tape | None = None) -> None:
+    def __init__(self, lm: LocalModel, tape: _Tape | None = None) -> None:
         self.lm = lm
         self.tape = tape
         self.ids: list[int] | None = None
@@ -395,7 +395,7 @@ class _PrefixCache:
 
 
 def _forward(
-    lm: LanguageModel, seqs: list[_Sequence], run: _Run, pad_id: int, prefixes: _PrefixCache
+    lm: LocalModel, seqs: list[_Sequence], run: _Run, pad_id: int, prefixes: _PrefixCache
 ) -> torch.Tensor:
     """Hidden states (batch, width, d) of the run's tokens after its shared prefix."""
     device = lm.device
@@ -423,7 +423,7 @@ def _forward(
 
 
 def _score(
-    lm: LanguageModel,
+    lm: LocalModel,
     plan: _Plan,
     batch_size: int,
     progress: bool | None,
@@ -477,7 +477,7 @@ def _score(
 
 
 def rate(
-    lm: LanguageModel,
+    lm: LocalModel,
     prompts: Sequence[str],
     options: Sequence[str],
     *,
@@ -535,7 +535,7 @@ class PreparedRating:
 
     def __init__(
         self,
-        lm: LanguageModel,
+        lm: LocalModel,
         prompts: Sequence[str],
         options: Sequence[str],
         *,

@@ -37,7 +37,7 @@ from valuescope.readout.residuals import DEFAULT_BATCH_SIZE, PROGRESS_MIN_ITEMS,
 from valuescope.tensors import save_tensors, tensors_from_bytes, write_bytes_atomic
 
 if TYPE_CHECKING:
-    from valuescope.language_model import LanguageModel
+    from valuescope.model import LocalModel
 
 SHARD_SIZE = 1024
 """Items per shard unless ``shard_size`` says otherwise (an existing entry keeps its own)."""
@@ -83,7 +83,7 @@ def items_digest(items: Sequence[Item]) -> str:
 
 
 def store_spec(
-    lm: LanguageModel,
+    lm: LocalModel,
     items: Sequence[Item],
     read_points: Sequence[int],
     pool: str,
@@ -114,7 +114,7 @@ def spec_key(spec: dict[str, Any]) -> str:
 
 
 def store_key(
-    lm: LanguageModel,
+    lm: LocalModel,
     texts: Sequence[Item],
     layers: Sequence[int] | int,
     pool: str = "last",
@@ -129,7 +129,7 @@ def store_key(
 
 # --------------------------------------------------------------------------- writing
 def cached_residuals(
-    lm: LanguageModel,
+    lm: LocalModel,
     items: Sequence[Item],
     read_points: Sequence[int],
     pool: str,
@@ -160,7 +160,7 @@ def cached_residuals(
 
     def compute(index: int, manifest: dict[str, Any], show: bool | None) -> Readout:
         start, stop = _bounds(manifest, index)
-        result = lm._read(items[start:stop], sites, pool, batch_size, show, "residuals")
+        result = lm.read(items[start:stop], sites, pool, batch_size, show, "residuals")
         _write_shard(entry, manifest, index, result)
         return result
 

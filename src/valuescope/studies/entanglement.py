@@ -493,14 +493,14 @@ def _embedding_step(ctx: UnitContext) -> Artifacts:
 
 def _reference_tokens(lm: Any, rp: int) -> np.ndarray:
     """Residuals (tokens, d) of the neutral reference text's own tokens at read point ``rp``."""
-    from valuescope.language_model import reference_texts
+    from valuescope.stimuli.reference import reference_texts
 
     ref = lm.residuals(reference_texts(), layers=[rp], pool="all")
     return ref.values[:, 0][ref.mask].double().numpy()
 
 
 def _repair_step(ctx: UnitContext) -> Artifacts:
-    from valuescope.language_model import reference_texts
+    from valuescope.stimuli.reference import reference_texts
 
     cfg = _config(ctx)
     lm = ctx.lm

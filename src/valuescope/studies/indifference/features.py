@@ -12,9 +12,9 @@ import torch
 
 from valuescope.analysis import sae as sae_lib
 from valuescope.analysis import sae_features, sae_io
-from valuescope.language_model import reference_texts
 from valuescope.readout.extract import read_texts
 from valuescope.stimuli.mechanisms import load_queries
+from valuescope.stimuli.reference import reference_texts
 from valuescope.studies.indifference.diagnostics import halves
 from valuescope.studies.indifference.items import carrier_of, config_of, read_items, reading_items
 from valuescope.studies.metrics import metric

@@ -16,9 +16,9 @@ import torch
 from valuescope.analysis import indifference as ind
 from valuescope.analysis import repair as rep
 from valuescope.edit import controls as ctl
-from valuescope.language_model import reference_texts
 from valuescope.readout.damage import DamageMeter
 from valuescope.stimuli.moral_items import VECTOR_COLUMNS
+from valuescope.stimuli.reference import reference_texts
 from valuescope.studies.indifference.config import DIAGNOSTICS
 from valuescope.studies.indifference.diagnostics import BETTER, halves
 from valuescope.studies.indifference.features import corpus, token_residuals

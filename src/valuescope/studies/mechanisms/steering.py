@@ -212,14 +212,14 @@ def _shift_metric(
 
 def _reference_tokens(lm: Any, read_point: int) -> np.ndarray:
     """Residuals (tokens, d) of the neutral reference text's own tokens at ``read_point``."""
-    from valuescope.language_model import reference_texts
+    from valuescope.stimuli.reference import reference_texts
 
     ref = lm.residuals(reference_texts(), layers=[read_point], pool="all")
     return ref.values[:, 0][ref.mask].double().numpy()
 
 
 def steering_step(ctx: UnitContext) -> Artifacts:
-    from valuescope.language_model import reference_texts
+    from valuescope.stimuli.reference import reference_texts
 
     cfg = config_of(ctx)
     lm = ctx.lm
