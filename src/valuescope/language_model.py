@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Mapping, Sequence
+from contextlib import ExitStack
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -267,17 +268,12 @@ class LanguageModel:
         cached = load_reference(path, self.n_layers + 1, self.d_model)
         if cached is not None:
             return cached
-        active = list(self.active_interventions)
-        for iv in active:  # measure the unedited model
-            for h in iv._handles:
-                h.remove()
-        try:
+        with ExitStack() as stack:  # measure the unedited model
+            for iv in reversed(self.active_interventions):  # so that they come back in their order
+                stack.enter_context(iv.suspended())
             sites = [Site("residual", rp) for rp in range(self.n_layers + 1)]
             texts: list[Item] = list(reference_texts())
             tokens = self.read(texts, sites, "all", DEFAULT_BATCH_SIZE, False, "norms")
-        finally:
-            for iv in active:
-                iv._handles = iv._install()
         assert isinstance(tokens, TokenReadout)
         mask = tokens.mask  # (n, seq): the texts' own tokens
         picked = tokens.values.permute(1, 0, 2, 3)[:, mask]  # (sites, tokens, d)

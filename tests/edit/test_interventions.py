@@ -272,6 +272,21 @@ def test_nested_steers_add_up_and_an_intervention_cannot_be_entered_twice() -> N
     torch.testing.assert_close(both - base, (v + w).expand_as(base), rtol=1e-4, atol=1e-4)
 
 
+def test_a_suspended_edit_computes_unedited_and_comes_back_in_its_order() -> None:
+    lm = get_model("tiny-gpt2")
+    v, w = random_direction(lm, 1), random_direction(lm, 2)
+    base = read(lm, [2])
+    with lm.steer(v, layers=[2], raw=True) as first, lm.steer(w, layers=[2], raw=True) as second:
+        both = read(lm, [2])
+        with first.suspended():
+            torch.testing.assert_close(read(lm, [2]) - base, w.expand_as(base), rtol=1e-4, atol=1e-4)
+            assert lm.active_interventions == [first, second]
+        with second.suspended(), first.suspended():
+            torch.testing.assert_close(read(lm, [2]), base)
+        torch.testing.assert_close(read(lm, [2]), both)
+    torch.testing.assert_close(read(lm, [2]), base)
+
+
 def test_scale_neurons_by_one_changes_nothing_and_zero_silences_them(tiny: LanguageModel) -> None:
     before = read(tiny, [tiny.n_layers])
     with tiny.scale_neurons({1: [0, 5]}, 1.0):

@@ -7,7 +7,8 @@ serve values computed under a different edit.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any, Literal, Protocol
 
 import torch
@@ -88,6 +89,19 @@ class Intervention:
         self._depth = 1
         self.host.active_interventions.append(self)
         return self
+
+    @contextmanager
+    def suspended(self) -> Iterator[None]:
+        """Inside, the model computes as if this active edit were not applied (it stays among the
+        host's active edits); its hooks are installed again on the way out."""
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+        try:
+            yield
+        finally:
+            if self._depth:
+                self._handles = self._install()
 
     def __exit__(self, *exc: object) -> None:
         for h in self._handles:
