@@ -47,10 +47,8 @@ Task = tuple[str, str]
 """(model, study): every unit of one study on one model, in order."""
 
 
-def check_jobs(jobs: int | str) -> int:
+def check_jobs(jobs: int) -> int:
     """``jobs`` as a positive number of workers; ConfigError naming ``--jobs`` otherwise."""
-    if isinstance(jobs, str) and jobs.strip().isdigit():
-        jobs = int(jobs)
     if not isinstance(jobs, int) or isinstance(jobs, bool) or jobs < 1:
         raise ConfigError(
             f"--jobs {jobs!r}; give a positive number of worker processes (1: one unit at a time)"
