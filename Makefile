@@ -13,7 +13,7 @@ DEMO_MODELS := --model gemma-3-270m --model smollm2-135m-instruct
 export HF_HUB_OFFLINE ?= 1
 export TRANSFORMERS_VERBOSITY ?= error
 
-.PHONY: setup test-tools demo test lint bench clean
+.PHONY: setup test-tools demo test test-fast lint bench clean
 
 $(STAMP): pyproject.toml $(CONSTRAINTS)
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -53,10 +53,12 @@ demo: setup  ## the main job: every study on the embedded models, then the repor
 test: setup test-tools  ## the whole test suite, tiny and real models
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-lint: setup
-	$(BIN)/ruff check src tests bench
-	$(BIN)/ruff format --check src tests bench
-	$(BIN)/mypy
+# Everything that needs neither an embedded model nor the browser (tiny random models only).
+test-fast: setup  ## the fast tests, for every edit
+	VALUESCOPE_TEST_FAST=1 $(BIN)/python -m pytest -q -p no:cacheprovider -m "not real and not browser"
+
+lint: setup  ## the pre-commit hooks (ruff check, ruff format, mypy) on every file
+	$(BIN)/pre-commit run --all-files --show-diff-on-failure
 
 bench: setup  ## speed against transformers, TransformerLens and nnsight; writes BENCHMARKS.md
 	$(BIN)/pip install -q $(PIP_C) -e ".[dev,bench]"

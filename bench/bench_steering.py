@@ -39,8 +39,8 @@ def _log(msg: str) -> None:
 
 def _setup(quick: bool) -> tuple[Any, list[str], torch.Tensor, list[str]]:
     from valuescope import load_model
+    from valuescope.data.queries import load_queries
     from valuescope.language_model import reference_texts
-    from valuescope.stimuli.mechanisms import load_queries
 
     lm = load_model(MODEL)
     prompts = [f"Question: {q}\nAnswer:" for q in load_queries()["query"][:N_PROMPTS]]

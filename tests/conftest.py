@@ -13,18 +13,30 @@ import numpy as np
 import pytest
 
 from valuescope import LanguageModel, load_model
-from valuescope.stimuli.csvfile import StimulusError
-from valuescope.stimuli.sources import DATA_ENV
+from valuescope.data.csvfile import StimulusError
+from valuescope.data.sources import DATA_ENV
 
 TINY = [
     "tiny-gpt2", "tiny-llama", "tiny-qwen3", "tiny-gemma3", "tiny-gptneox",
     "tiny-mistral", "tiny-qwen2", "tiny-phi3", "tiny-olmo2", "tiny-gemma2",
 ]  # fmt: skip
 _loaded: dict[str, LanguageModel] = {}
+FAST_ENV = "VALUESCOPE_TEST_FAST"
+"""Set by ``make test-fast``: loading an embedded model is then an error (the test must be marked real)."""
+REAL_FIXTURES = {"gemma", "smollm"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests that take an embedded model through a fixture are ``real`` without saying so."""
+    for item in items:
+        if REAL_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.real)
 
 
 def get_model(name: str) -> LanguageModel:
     """Load once per test session. Tests must leave no intervention active."""
+    if name not in _loaded and not name.startswith("tiny-") and os.environ.get(FAST_ENV):
+        pytest.fail(f"this test loads the embedded model {name}: mark it @pytest.mark.real")
     if name not in _loaded:
         _loaded[name] = load_model(name)
     lm = _loaded[name]

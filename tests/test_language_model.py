@@ -7,7 +7,7 @@ import torch
 from conftest import TEXTS, get_model
 
 from valuescope import LanguageModel
-from valuescope.readout.residuals import TokenReadout
+from valuescope.model import TokenReadout
 
 
 def hidden_states(lm: LanguageModel, text: str) -> tuple[torch.Tensor, ...]:

@@ -2,6 +2,6 @@
 
 from valuescope.language_model import LanguageModel, load_model
 from valuescope.runs.execute import run_study
+from valuescope.version import __version__
 
-__version__ = "0.1.0"
 __all__ = ["LanguageModel", "__version__", "load_model", "run_study"]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -73,7 +74,7 @@ def _texts(input_path: Path | None, prompts: list[str] | None, column: str | Non
 
 
 def _load(model: str, device: str | None) -> LanguageModel:
-    from valuescope import load_model
+    from valuescope.language_model import load_model
 
     typer.secho(f"loading {model} ...", err=True, dim=True)
     return load_model(model, device=device)
@@ -181,20 +182,30 @@ def generate(
 
 @app.command("studies")
 def list_studies(
-    details: Annotated[bool, typer.Option("--details", help="Also show each study's config fields.")] = False,
+    study: Annotated[str | None, typer.Argument(metavar="NAME", help="Show only this study.")] = None,
+    details: Annotated[
+        bool,
+        typer.Option("--details", help="Also document every config field: type, default, value per profile."),
+    ] = False,
 ) -> None:
-    """List the registered studies, one per line, name first."""
+    """List the registered studies, one per line, name first; --details documents their config fields."""
+    from valuescope.studies.config_docs import render_fields
     from valuescope.studies.registry import studies
 
-    for name, cls in studies().items():
+    known = studies()
+    if study is not None and study not in known:
+        _fail(f"unknown study {study!r}; known studies: {', '.join(known)}")
+    chosen = {study: known[study]} if study is not None else known
+    width = min(100, max(60, shutil.get_terminal_size((100, 24)).columns))
+    if details:
+        typer.echo("Config fields, set under studies.<name> in a --config YAML, shown as")
+        typer.echo("  name: type = default (value in profile quick, demo, full)\n      what it does")
+    for name, cls in chosen.items():
+        if details:
+            typer.echo("")
         typer.echo(f"{name:<16} {cls.title}")
         if details:
-            for field, info in cls.Config.model_fields.items():
-                default = info.default
-                typer.echo(f"    {field:<16} = {default!r:<10} {info.description or ''}".rstrip())
-            for profile, values in cls.Config.PROFILE_OVERRIDES.items():
-                shown = ", ".join(f"{k}={v!r}" for k, v in values.items())
-                typer.echo(f"    profile {profile}: {shown}")
+            typer.echo("\n".join(render_fields(cls.Config, width)))
 
 
 @app.command()

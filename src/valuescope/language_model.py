@@ -11,22 +11,16 @@ from typing import TYPE_CHECKING, Any
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-from valuescope.edit.interventions import (
-    Ablate,
-    EditSubspace,
-    Intervention,
-    Positions,
-    ScaleNeurons,
-    Steer,
-    SteerEach,
-)
+from valuescope.data.reference import reference_texts
+from valuescope.edit.interventions import Intervention, Positions
+from valuescope.edit.projections import Ablate, EditSubspace, ScaleNeurons
+from valuescope.edit.steering import Steer, SteerEach
+from valuescope.model import Item, Site, TokenReadout
 from valuescope.models.hooks import normalize_blocks, normalize_read_points
 from valuescope.models.layout import Layout, resolve_layout
 from valuescope.models.loader import ModelInfo, load_parts, state_dict_sha256
-from valuescope.readout.batching import Batch, Item, validate_items
-from valuescope.readout.capture import Site
-from valuescope.readout.residuals import DEFAULT_BATCH_SIZE, TokenReadout, check_pool, read_sites
-from valuescope.stimuli.reference import reference_texts
+from valuescope.readout.batching import Batch, validate_items
+from valuescope.readout.residuals import DEFAULT_BATCH_SIZE, check_pool, read_sites
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -226,7 +220,7 @@ class LanguageModel:
         raw: bool = False,
     ) -> SteerEach:
         """Steer prompt i of the next ``generate`` call with ``vectors[i]`` (alpha ``alphas[i]``), so that
-        many steering vectors share one batched generation; see ``edit.interventions.SteerEach``."""
+        many steering vectors share one batched generation; see ``edit.steering.SteerEach``."""
         return SteerEach(self, vectors, layers, alphas, raw)
 
     def scale_neurons(self, neurons: Mapping[int, Sequence[int]], factor: float) -> ScaleNeurons:

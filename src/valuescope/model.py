@@ -5,19 +5,57 @@ it back, so the dependency runs one way (``language_model`` -> ``readout`` -> ``
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import torch
 
 if TYPE_CHECKING:
-    import torch
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
-    from valuescope.edit.interventions import Intervention
     from valuescope.models.layout import Layout
     from valuescope.models.loader import ModelInfo
-    from valuescope.readout.batching import Item
-    from valuescope.readout.capture import Site
-    from valuescope.readout.residuals import TokenReadout
+
+Item = str | tuple[str, str]
+"""A text, or (context, text): the context is read by the model but only the text is pooled."""
+
+
+@dataclass(frozen=True)
+class Site:
+    """One place to read: ``kind`` 'residual' (a read point) or 'neurons' (a block's MLP)."""
+
+    kind: Literal["residual", "neurons"]
+    index: int
+
+    def order(self) -> tuple[int, int]:
+        """Position in the forward pass, for finding the deepest site."""
+        if self.kind == "residual":
+            return (0, 0) if self.index == 0 else (self.index - 1, 2)
+        return (self.index, 1)
+
+
+@dataclass
+class TokenReadout:
+    """Every token's values for ``pool="all"``: ``values`` (n, sites, seq, d) right-padded, ``mask`` (n, seq)
+    marks the pooled text's tokens."""
+
+    values: torch.Tensor
+    mask: torch.Tensor
+
+
+class Edit(Protocol):
+    """What a readout needs of an edit active on the model (``edit.interventions`` implements it): a
+    fingerprint for cache keys, whether it is bound to token positions,
+    and a ``with`` block that applies it."""
+
+    position_free: bool
+
+    def fingerprint(self) -> dict[str, Any]: ...
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(self, *exc: object) -> None: ...
 
 
 class LocalModel(Protocol):
@@ -28,7 +66,12 @@ class LocalModel(Protocol):
     tokenizer: PreTrainedTokenizerBase
     info: ModelInfo
     layout: Layout
-    active_interventions: list[Intervention]
+
+    @property
+    def active_interventions(self) -> Sequence[Edit]:
+        """The edits applied now, innermost last."""
+        ...
+
     last_positions: torch.Tensor | None
     """Each batch row's last real position, while a readout's forward pass runs."""
     batch_items: list[int] | None

@@ -9,10 +9,10 @@ from conftest import collapsed_items
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from valuescope.analysis import repair as rep
-from valuescope.analysis.stats import summarize_null, tie_p
 from valuescope.edit import controls as ctl
-from valuescope.studies.metrics import check_metric
+from valuescope.stats import summarize_null, tie_p
+from valuescope.stats.metrics import check_metric
+from valuescope.studies.indifference import geometric_repair as rep
 
 
 def pole_cosine(x: np.ndarray, cls: np.ndarray) -> dict[str, float]:

@@ -13,9 +13,9 @@ from conftest import get_model
 
 import valuescope
 from valuescope import LanguageModel
+from valuescope.model import TokenReadout
 from valuescope.readout import store
 from valuescope.readout.extract import extract, read_texts
-from valuescope.readout.residuals import TokenReadout
 from valuescope.tensors import load_tensors
 
 TEXTS = [f"extract me {i} " + "x y " * (i % 3) for i in range(12)]

@@ -13,8 +13,11 @@ from transformers import DynamicCache
 from transformers.generation.logits_process import TopPLogitsWarper
 
 from valuescope.language_model import LanguageModel
-from valuescope.readout import generation
-from valuescope.readout.generation import Generation, _choose, _LastLogits, _Sampling, generate
+from valuescope.readout import decoding, kv_cache
+from valuescope.readout.arguments import Sampling
+from valuescope.readout.decoding import Generation, _LastLogits
+from valuescope.readout.generation import generate
+from valuescope.readout.sampling import choose_tokens
 
 FAMILIES = ["tiny-gpt2", "tiny-llama", "tiny-qwen3", "tiny-gemma3", "tiny-gptneox"]
 PROMPTS = [
@@ -137,8 +140,8 @@ def test_in_place_kv_cache_equals_dynamic_cache(
     lm = models[family]
     kw = dict(max_new_tokens=30, temperature=1.0, seed=2, return_details=True)
     want = generate(lm, PROMPTS, **kw)
-    built = generation._make_cache
-    monkeypatch.setattr(generation, "_make_cache", lambda config, capacity: DynamicCache(config=config))
+    built = decoding.make_cache
+    monkeypatch.setattr(decoding, "make_cache", lambda config, capacity: DynamicCache(config=config))
     assert generate(lm, PROMPTS, **kw) == want
     caches: list[DynamicCache] = []
 
@@ -146,10 +149,10 @@ def test_in_place_kv_cache_equals_dynamic_cache(
         caches.append(built(config, 3))
         return caches[-1]
 
-    monkeypatch.setattr(generation, "_make_cache", tiny_buffers)
+    monkeypatch.setattr(decoding, "make_cache", tiny_buffers)
     assert generate(lm, PROMPTS, **kw) == want
     layers = caches[0].layers
-    assert all(isinstance(layer, generation._Buffer) for layer in layers)
+    assert all(isinstance(layer, kv_cache._Buffer) for layer in layers)
     assert max(layer.capacity for layer in layers) > 3  # grew
 
 
@@ -209,11 +212,11 @@ def test_inverse_cdf_on_a_grid_equals_nucleus_probabilities(top_p: float, vocab:
         logits = torch.randn(vocab, generator=gen) * 3
         want = _nucleus_probs(logits, temperature, top_p)
         sizes.append(int(want.count_nonzero()))
-        s = _Sampling(temperature, top_p, 0)
+        s = Sampling(temperature, top_p, 0)
         rows = logits.expand(grid, vocab).clone()
-        picked = _choose(rows, u, s)
-        assert torch.equal(_choose(rows, u, s, n_candidates=8), picked)
-        assert torch.equal(_choose(rows, u, s, n_candidates=vocab), picked)
+        picked = choose_tokens(rows, u, s)
+        assert torch.equal(choose_tokens(rows, u, s, n_candidates=8), picked)
+        assert torch.equal(choose_tokens(rows, u, s, n_candidates=vocab), picked)
         counts = torch.bincount(picked, minlength=vocab).double() / grid
         assert set(counts.nonzero().flatten().tolist()) <= set(want.nonzero().flatten().tolist())
         assert (counts - want).abs().max() <= 1.0 / grid + 1e-9
@@ -224,7 +227,7 @@ def test_top_k_then_top_p_on_a_grid() -> None:
     logits = torch.randn(500, generator=torch.Generator().manual_seed(1)) * 2
     grid = 2000
     u = (torch.arange(grid, dtype=torch.float64) + 0.5) / grid
-    picked = _choose(logits.expand(grid, -1).clone(), u, _Sampling(1.0, 0.9, 20))
+    picked = choose_tokens(logits.expand(grid, -1).clone(), u, Sampling(1.0, 0.9, 20))
     top = torch.topk(logits, 20).indices
     restricted = torch.full_like(logits, -math.inf)
     restricted[top] = logits[top]

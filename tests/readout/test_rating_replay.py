@@ -13,7 +13,7 @@ from test_damage_replay import EDITS as DAMAGE_EDITS
 from test_damage_replay import _direction
 
 from valuescope import LanguageModel
-from valuescope.readout import capture, ratings
+from valuescope.readout import capture, rating_scores, ratings
 
 LIKERT = ["1", "2", "3", "4", "5"]
 WORDS = ["agree", "disagree", "not sure"]
@@ -54,7 +54,7 @@ def test_replayed_ratings_equal_computed_ones_bit_for_bit(
         return capture.replay_blocks(layout, outputs, n)
 
     with monkeypatch.context() as m, EDITS[edit](lm):
-        m.setattr(ratings, "replay_blocks", spy)
+        m.setattr(rating_scores, "replay_blocks", spy)
         got = prepared()
     with EDITS[edit](lm):
         want = lm.rate(PROMPTS, options, reverse=reverse, batch_size=2)
@@ -89,7 +89,7 @@ def test_a_failed_recording_is_not_kept(monkeypatch: pytest.MonkeyPatch) -> None
     lm = get_model("tiny-qwen3")
     prepared = ratings.PreparedRating(lm, PROMPTS, LIKERT, batch_size=2)
     calls = {"n": 0}
-    real = ratings._forward
+    real = rating_scores._forward
 
     def fail_second(*args: Any, **kwargs: Any) -> Any:
         calls["n"] += 1
@@ -98,7 +98,7 @@ def test_a_failed_recording_is_not_kept(monkeypatch: pytest.MonkeyPatch) -> None
         return real(*args, **kwargs)
 
     with monkeypatch.context() as m:
-        m.setattr(ratings, "_forward", fail_second)
+        m.setattr(rating_scores, "_forward", fail_second)
         with pytest.raises(RuntimeError, match="interrupted"):
             prepared()
     assert prepared._tape is None

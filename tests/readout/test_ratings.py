@@ -458,7 +458,7 @@ def test_a_prompt_longer_than_the_model_reads_is_named() -> None:
 def test_prefix_groups_give_each_instruction_its_own_prefix() -> None:
     """A 20-token system prompt, then two 30-token instructions with ten 10-token items each: one group
     per instruction (prefix 50), not one group sharing the system prompt (prefix 20)."""
-    from valuescope.readout.ratings import prefix_groups
+    from valuescope.readout.rating_batches import prefix_groups
 
     lengths = [60] * 20
     shared = [50] * 9 + [20] + [50] * 9
@@ -466,7 +466,7 @@ def test_prefix_groups_give_each_instruction_its_own_prefix() -> None:
 
 
 def test_prefix_groups_keep_one_group_when_splitting_saves_nothing() -> None:
-    from valuescope.readout.ratings import PREFIX_TOKEN_COST, prefix_groups
+    from valuescope.readout.rating_batches import PREFIX_TOKEN_COST, prefix_groups
 
     # two sequences that share 40 tokens, then 41 and 45 with the next: the split would run two
     # prefixes for one extra shared token each
@@ -478,7 +478,7 @@ def test_prefix_groups_keep_one_group_when_splitting_saves_nothing() -> None:
 
 
 def test_prefix_groups_leave_unrelated_sequences_alone() -> None:
-    from valuescope.readout.ratings import MIN_PREFIX, prefix_groups
+    from valuescope.readout.rating_batches import MIN_PREFIX, prefix_groups
 
     assert prefix_groups([12, 9, 30], [1, MIN_PREFIX - 1]) == [(0, 1, 0), (1, 2, 0), (2, 3, 0)]
     assert prefix_groups([5], []) == [(0, 1, 0)]

@@ -20,9 +20,8 @@ import torch
 from conftest import get_model
 
 from valuescope import LanguageModel
+from valuescope.model import Item, TokenReadout
 from valuescope.readout import store
-from valuescope.readout.batching import Item
-from valuescope.readout.residuals import TokenReadout
 from valuescope.readout.store import cached_residuals, open_store, store_key, tokenizer_fingerprint
 
 TEXTS: list[Item] = [f"text number {i}: " + "a b c " * (i % 4) for i in range(30)]

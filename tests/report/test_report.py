@@ -366,6 +366,7 @@ def _column(page: Any, table: Any, index: int) -> list[float]:
     return [float(t) for t in texts]
 
 
+@pytest.mark.browser
 def test_in_browser(report: Path) -> None:
     executable = _chromium()
     if os.environ.get("VALUESCOPE_REQUIRE_BROWSER") == "1":
@@ -459,6 +460,7 @@ MAIN_JOB_ENV = "VALUESCOPE_MAIN_JOB_RUN"
 """A finished run folder of the main job (``.ci/run`` sets it); its report is opened in Chromium."""
 
 
+@pytest.mark.browser
 @pytest.mark.skipif(not os.environ.get(MAIN_JOB_ENV), reason=f"set {MAIN_JOB_ENV} to a finished run folder")
 def test_main_job_report_in_browser() -> None:
     import playwright.sync_api as sync_api

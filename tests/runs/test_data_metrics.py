@@ -11,11 +11,11 @@ from pathlib import Path
 
 import pytest
 
+from valuescope.data.sources import DATA_ENV
 from valuescope.runs.config import make_plan
 from valuescope.runs.execute import execute
-from valuescope.stimuli.sources import DATA_ENV
+from valuescope.stats.metrics import metric
 from valuescope.studies import registry
-from valuescope.studies.metrics import metric
 from valuescope.studies.protocol import Artifacts, Step, Study, UnitContext
 
 VALUEBENCH = "valuebench/value_orientation.csv"

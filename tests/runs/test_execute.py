@@ -11,7 +11,7 @@ import pytest
 
 from valuescope.runs.config import ConfigError, make_plan
 from valuescope.runs.execute import execute
-from valuescope.studies.metrics import check_metric
+from valuescope.stats.metrics import check_metric
 
 MODELS = ["tiny-gpt2", "tiny-llama"]
 FAST = """

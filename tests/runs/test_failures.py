@@ -21,8 +21,8 @@ from valuescope.report import write_report
 from valuescope.runs.config import make_plan
 from valuescope.runs.execute import execute
 from valuescope.runs.unit_runner import RunDir
+from valuescope.stats.metrics import metric
 from valuescope.studies import registry
-from valuescope.studies.metrics import metric
 from valuescope.studies.protocol import Artifacts, Step, Study, UnitContext
 
 FAIL_ENV = "VALUESCOPE_TEST_FAIL"

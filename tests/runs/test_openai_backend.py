@@ -20,7 +20,9 @@ from conftest import get_model
 from llama_server import dequantized_gguf, free_port, llama_server, require_llama_server
 
 from valuescope.models.registry import REGISTRY
-from valuescope.runs.openai_backend import ApiError, ApiModel, ApiSpec
+from valuescope.runs.backends.openai.client import ApiError
+from valuescope.runs.backends.openai.model import ApiModel
+from valuescope.runs.backends.openai.spec import ApiSpec
 
 OPTIONS = [str(i) for i in range(1, 7)]
 ITEMS = [
@@ -469,7 +471,7 @@ def test_server_responses_are_cached(serve: Callable[[str], str], tmp_path: Path
     ["sk_live_abc123DEF456ghi789", "hf_AbCdEfGhIjKlMnOpQrStUvWxYz123456", "ABCDEF1234567890abcdef1234567890"],
 )
 def test_a_key_given_where_the_variable_name_goes_is_refused(value: str) -> None:
-    from valuescope.runs.openai_backend import looks_like_key
+    from valuescope.runs.backends.openai.spec import looks_like_key
 
     assert looks_like_key(value)
     with pytest.raises(pydantic.ValidationError, match="NAME of an environment variable") as info:
@@ -502,7 +504,7 @@ def test_credentials_in_the_base_url_are_used_but_never_stored_or_shown(
 
 
 def test_plain_http_to_another_machine_is_flagged() -> None:
-    from valuescope.runs.openai_backend import insecure_url, redact_url
+    from valuescope.runs.backends.openai.spec import insecure_url, redact_url
 
     assert insecure_url("http://10.1.2.3:8080/v1") and insecure_url("http://api.example.com/v1")
     assert not insecure_url("https://api.example.com/v1")
@@ -526,7 +528,7 @@ def test_the_api_cache_cleans_what_a_killed_writer_left(tmp_path: Path) -> None:
     import os
     import time
 
-    from valuescope.runs.openai_backend import _write_json_atomic
+    from valuescope.runs.backends.openai.cache import _write_json_atomic
 
     path = tmp_path / "ab" / "response.json"
     path.parent.mkdir()

@@ -183,7 +183,7 @@ def test_a_new_valuescope_version_recomputes_everything(
 
 
 def test_a_changed_data_file_recomputes_the_units_that_read_it(tmp_path: Path) -> None:
-    from valuescope.models.gguf_cache import sha256_file
+    from valuescope.files import sha256_file
 
     data = tmp_path / "pairs.csv"
     data.write_text("pair,good,bad\n")

@@ -24,8 +24,8 @@ from typing import Any, Literal, TypeVar
 
 import numpy as np
 
-from valuescope.analysis.stats import NullSummary, summarize_null, tie_p
-from valuescope.studies.metrics import metric, missing
+from valuescope.stats import NullSummary, summarize_null, tie_p
+from valuescope.stats.metrics import metric, missing
 
 __all__ = [
     "Better",
@@ -358,7 +358,8 @@ def covariance_directions(x: np.ndarray, n: int, rng: np.random.Generator) -> np
     norms = np.linalg.norm(draws, axis=1, keepdims=True)
     if not (norms > 0).all():
         raise ValueError("x has no variance; no direction can be drawn from it")
-    return draws / norms
+    result: np.ndarray = draws / norms
+    return result
 
 
 def covariance_cosine_null(x: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
@@ -366,7 +367,8 @@ def covariance_cosine_null(x: np.ndarray, n: int, rng: np.random.Generator) -> n
     between two directions estimated from the same anisotropic data (an isotropic null is far narrower)."""
     a = covariance_directions(x, n, rng)
     b = covariance_directions(x, n, rng)
-    return np.einsum("ij,ij->i", a, b)
+    result: np.ndarray = np.einsum("ij,ij->i", a, b)
+    return result
 
 
 def covariance_basis(x: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
@@ -397,4 +399,5 @@ def permute_groups(values: np.ndarray, groups: np.ndarray, rng: np.random.Genera
     codes = codes.reshape(-1)
     first = np.array([np.flatnonzero(codes == i)[0] for i in range(len(names))])
     order = rng.permutation(len(names))
-    return v[first[order]][codes]
+    result: np.ndarray = v[first[order]][codes]
+    return result

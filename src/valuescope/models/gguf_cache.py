@@ -18,6 +18,8 @@ import platformdirs
 import torch
 from filelock import FileLock
 
+from valuescope.files import sha256_file
+
 INFO_FILE = "valuescope-source.json"
 
 
@@ -27,14 +29,6 @@ def cache_root() -> Path:
     root = Path(env) if env else Path(platformdirs.user_cache_dir("valuescope"))
     root.mkdir(parents=True, exist_ok=True)
     return root
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def gguf_quantization(path: Path) -> str:

@@ -12,11 +12,11 @@ from typing import Any
 import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedModel, PreTrainedTokenizerBase
 
+from valuescope.files import sha256_file
 from valuescope.models.gguf_cache import (
     cached_dir_for,
     ensure_safetensors_cache,
     read_cache_info,
-    sha256_file,
 )
 from valuescope.models.registry import REGISTRY, RegistryEntry
 from valuescope.models.tiny import build_tiny

@@ -8,8 +8,7 @@ from dataclasses import dataclass
 import torch
 from transformers import PreTrainedTokenizerBase
 
-Item = str | tuple[str, str]
-"""A text, or (context, text): the context is read by the model but only the text is pooled."""
+from valuescope.model import Item
 
 
 @dataclass

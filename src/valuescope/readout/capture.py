@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import nn
 
+from valuescope.model import Site
 from valuescope.models.hooks import hook_input, hook_output
 from valuescope.models.layout import Layout
 from valuescope.readout.batching import Batch
@@ -24,20 +24,6 @@ POOLS = ("last", "mean", "all")
 
 class _StopForward(Exception):
     pass
-
-
-@dataclass(frozen=True)
-class Site:
-    """One place to read: ``kind`` 'residual' (a read point) or 'neurons' (a block's MLP)."""
-
-    kind: Literal["residual", "neurons"]
-    index: int
-
-    def order(self) -> tuple[int, int]:
-        """Position in the forward pass, for finding the deepest site."""
-        if self.kind == "residual":
-            return (0, 0) if self.index == 0 else (self.index - 1, 2)
-        return (self.index, 1)
 
 
 def pool_hidden(h: torch.Tensor, batch: Batch, pool: str) -> torch.Tensor:

@@ -14,13 +14,12 @@ from valuescope.readout.capture import record_blocks, replay_blocks, replayable_
 from valuescope.readout.logprob import next_token_logprobs
 
 if TYPE_CHECKING:
-    from valuescope.edit.interventions import Intervention
-    from valuescope.model import LocalModel
+    from valuescope.model import Edit, LocalModel
 
 
 def damage(
     lm: LocalModel,
-    intervention: Intervention,
+    intervention: Edit,
     texts: Sequence[str] | None = None,
     batch_size: int = 8,
     n_boot: int = 1000,
@@ -50,7 +49,7 @@ class DamageMeter:
         *,
         keep_base: bool = True,
     ) -> None:
-        from valuescope.stimuli.reference import reference_texts
+        from valuescope.data.reference import reference_texts
 
         chosen = reference_texts() if texts is None else validate_items(texts, "texts")
         plain = [t for t in chosen if isinstance(t, str)]
@@ -86,7 +85,7 @@ class DamageMeter:
                 self._base = base
         return self._base[i]
 
-    def __call__(self, intervention: Intervention) -> dict[str, float]:
+    def __call__(self, intervention: Edit) -> dict[str, float]:
         lm, n = self.lm, self.n_texts
         if intervention in lm.active_interventions:
             raise RuntimeError(

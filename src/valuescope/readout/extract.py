@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from valuescope.readout.batching import Item
-from valuescope.readout.residuals import DEFAULT_BATCH_SIZE, TokenReadout
+from valuescope.model import Item, TokenReadout
+from valuescope.readout.residuals import DEFAULT_BATCH_SIZE
 from valuescope.readout.store import items_digest
 from valuescope.tensors import save_tensors
 
@@ -37,9 +37,9 @@ def extract(
     weights hash, read points, pool, n, a hash of the texts, active interventions and the
     valuescope version. ``store`` caches (and resumes) the computation on disk.
     """
-    from valuescope import __version__
     from valuescope.models.hooks import normalize_read_points
     from valuescope.readout.batching import validate_items
+    from valuescope.version import __version__
 
     items = validate_items(texts)
     read_points = normalize_read_points(lm.layout, layers)

@@ -12,7 +12,8 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from valuescope.readout.batching import Batch, Item, encode, make_batches, validate_items
+from valuescope.model import Item
+from valuescope.readout.batching import Batch, encode, make_batches, validate_items
 
 if TYPE_CHECKING:
     from valuescope.model import LocalModel

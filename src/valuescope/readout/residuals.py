@@ -3,27 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 
 import torch
 from tqdm.auto import tqdm
 from transformers import PreTrainedTokenizerBase
 
+from valuescope.model import Item, Site, TokenReadout
 from valuescope.models.layout import Layout
-from valuescope.readout.batching import Batch, Item, encode, make_batches
-from valuescope.readout.capture import POOLS, Site, run_capture
+from valuescope.readout.batching import Batch, encode, make_batches
+from valuescope.readout.capture import POOLS, run_capture
 
 DEFAULT_BATCH_SIZE = 32
 PROGRESS_MIN_ITEMS = 256
-
-
-@dataclass
-class TokenReadout:
-    """Every token's values for ``pool="all"``: ``values`` (n, sites, seq, d) right-padded, ``mask`` (n, seq)
-    marks the pooled text's tokens."""
-
-    values: torch.Tensor
-    mask: torch.Tensor
 
 
 def check_pool(pool: str) -> None:

@@ -29,11 +29,11 @@ import torch
 from filelock import FileLock
 from tqdm.auto import tqdm
 
-from valuescope.models.gguf_cache import sha256_file
+from valuescope.files import read_json_object, sha256_file
+from valuescope.model import Item, Site, TokenReadout
 from valuescope.models.hooks import normalize_read_points
-from valuescope.readout.batching import Item, validate_items
-from valuescope.readout.capture import Site
-from valuescope.readout.residuals import DEFAULT_BATCH_SIZE, PROGRESS_MIN_ITEMS, TokenReadout, check_pool
+from valuescope.readout.batching import validate_items
+from valuescope.readout.residuals import DEFAULT_BATCH_SIZE, PROGRESS_MIN_ITEMS, check_pool
 from valuescope.tensors import save_tensors, tensors_from_bytes, write_bytes_atomic
 
 if TYPE_CHECKING:
@@ -181,7 +181,7 @@ def cached_residuals(
 
 
 def _new_manifest(key: str, spec: dict[str, Any], shard_size: int) -> dict[str, Any]:
-    from valuescope import __version__
+    from valuescope.version import __version__
 
     return {
         "format": STORE_FORMAT,
@@ -244,7 +244,7 @@ def _valid_record(rec: Any, manifest: dict[str, Any]) -> bool:
 def _looks_complete(entry: Path, rec: dict[str, Any]) -> bool:
     """Cheap check (file present, size as recorded); the checksum is verified when the shard is read."""
     try:
-        return (entry / rec["file"]).stat().st_size == rec["bytes"]
+        return bool((entry / rec["file"]).stat().st_size == rec["bytes"])
     except OSError:
         return False
 
@@ -416,10 +416,7 @@ def open_store(path: str | Path, key: str | None = None) -> StoreEntry:
     manifest_path = entry / MANIFEST
     if not manifest_path.is_file():
         raise FileNotFoundError(f"{manifest_path}: no store manifest; pass a directory root/<key> of a store")
-    try:
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as e:
-        raise ValueError(f"{manifest_path} is not valid JSON ({e}); delete {entry} to rebuild it") from e
-    if not isinstance(manifest, dict) or manifest.get("format") != STORE_FORMAT:
+    manifest = read_json_object(manifest_path, f"delete {entry} to rebuild it")
+    if manifest.get("format") != STORE_FORMAT:
         raise ValueError(f"{manifest_path} is not a valuescope store manifest (format {STORE_FORMAT})")
     return StoreEntry(entry, manifest)

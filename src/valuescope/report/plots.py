@@ -12,7 +12,7 @@ import matplotlib
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
-from valuescope.studies.metrics import ALL_MODELS
+from valuescope.stats.metrics import ALL_MODELS
 
 _MAX_COLS = 3
 _LABEL_CHARS = 36

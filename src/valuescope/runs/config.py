@@ -173,7 +173,7 @@ def build_plan(
 
 
 def _check_api_models(api_models: dict[str, dict[str, Any]], where: str) -> None:
-    from valuescope.runs.openai_backend import ApiSpec
+    from valuescope.runs.backends.openai.spec import ApiSpec
 
     for name, values in api_models.items():
         try:

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import torch
 
+from valuescope.data.sources import DataSources
 from valuescope.runs.config import RunPlan
 from valuescope.runs.unit_runner import (
     BLOCKED,
@@ -29,8 +30,7 @@ from valuescope.runs.unit_runner import (
     unit_id,
 )
 from valuescope.runs.units import dump_json, slug
-from valuescope.stimuli.sources import DataSources
-from valuescope.studies.metrics import ALL_MODELS, missing
+from valuescope.stats.metrics import ALL_MODELS, missing
 from valuescope.studies.protocol import Artifacts, Result, Study
 from valuescope.studies.registry import get_study
 from valuescope.tensors import save_tensors, write_bytes_atomic

@@ -21,10 +21,10 @@ from typing import Any
 import torch
 from pydantic import ValidationError
 
+from valuescope.data.flames import FLAMES_FILE
+from valuescope.data.socialchem import SOCIAL_CHEM_FILE
+from valuescope.data.sources import DataSources
 from valuescope.runs.config import LOAD_OPTIONS, ConfigError, RunPlan, format_validation
-from valuescope.stimuli.flames import FLAMES_FILE
-from valuescope.stimuli.socialchem import SOCIAL_CHEM_FILE
-from valuescope.stimuli.sources import DataSources
 from valuescope.studies.protocol import StudyConfig
 from valuescope.studies.registry import studies
 
@@ -75,7 +75,8 @@ def check_plan(plan: RunPlan) -> None:
 
 def _problems(plan: RunPlan) -> Iterator[str]:
     from valuescope.models.loader import check_model_name
-    from valuescope.runs.openai_backend import ApiModel, ApiSpec, insecure_url
+    from valuescope.runs.backends.openai.model import ApiModel
+    from valuescope.runs.backends.openai.spec import ApiSpec, insecure_url
 
     known = studies()
     for name in plan.configs:

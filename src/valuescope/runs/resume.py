@@ -19,14 +19,14 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from valuescope.models.gguf_cache import sha256_file
+from valuescope.data.sources import DATA_ENV
+from valuescope.files import sha256_file
+from valuescope.runs.backends.openai.spec import ApiSpec, redact_url
 from valuescope.runs.config import RunPlan
-from valuescope.runs.openai_backend import ApiSpec, redact_url
 from valuescope.runs.plan_checks import SELF, model_fields
 from valuescope.runs.unit_runner import is_done
 from valuescope.runs.units import read_unit_meta, slug
-from valuescope.stimuli.sources import DATA_ENV
-from valuescope.studies.metrics import ALL_MODELS
+from valuescope.stats.metrics import ALL_MODELS
 from valuescope.studies.registry import get_study
 
 API_RESULT_FIELDS = ("base_url", "model", "chat", "top_logprobs", "n_samples")

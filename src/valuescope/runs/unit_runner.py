@@ -24,10 +24,10 @@ from typing import Any
 import torch
 from tqdm.auto import tqdm
 
+from valuescope.data.sources import DataSources
 from valuescope.runs.config import RunPlan
 from valuescope.runs.units import dump_json, read_unit, read_unit_meta, slug, unit_seed, write_unit
-from valuescope.stimuli.sources import DataSources
-from valuescope.studies.metrics import ALL_MODELS
+from valuescope.stats.metrics import ALL_MODELS
 from valuescope.studies.protocol import Artifacts, Step, StudyConfig, UnitContext
 from valuescope.studies.registry import get_study
 from valuescope.tensors import write_bytes_atomic
@@ -123,10 +123,11 @@ def plan_from_record(record: dict[str, Any]) -> RunPlan:
 def open_model(model: str, plan: RunPlan) -> Any:
     """A ``LanguageModel``, or an API model for names declared under ``api_models``."""
     if model in plan.api_models:
-        from valuescope.runs.openai_backend import ApiModel, ApiSpec
+        from valuescope.runs.backends.openai.model import ApiModel
+        from valuescope.runs.backends.openai.spec import ApiSpec
 
         return ApiModel(ApiSpec(name=model, **plan.api_models[model]))
-    from valuescope import load_model
+    from valuescope.language_model import load_model
 
     return load_model(model, **plan.model_options.get(model, {}))
 

@@ -16,12 +16,12 @@ import pandas as pd
 import torch
 from pydantic import BaseModel, ConfigDict
 
-from valuescope.studies.metrics import ALL_MODELS, check_metrics
+from valuescope.stats.metrics import ALL_MODELS, check_metrics
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from valuescope.stimuli.sources import DataSources
+    from valuescope.data.sources import DataSources
 
 Profile = Literal["quick", "demo", "full"]
 PROFILES: tuple[Profile, ...] = ("quick", "demo", "full")
@@ -31,10 +31,14 @@ class StudyConfig(BaseModel):
     """Base of every study's config: unknown keys and wrong types are errors.
 
     Subclasses declare fields with their ``demo`` defaults and override them per profile in
-    ``PROFILE_OVERRIDES``; ``min_n_per_cell`` states the smallest cell a profile may report on.
+    ``PROFILE_OVERRIDES``; ``min_n_per_cell`` states the smallest cell a profile may report on. Every
+    field carries a docstring right after it: pydantic keeps it as the field's ``description``, which
+    ``valuescope studies --details`` prints.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, validate_default=True, use_attribute_docstrings=True
+    )
 
     profile: Profile = "demo"
     """quick (small, for CI), demo (the default: meaningful numbers) or full (research scale)."""
@@ -65,7 +69,7 @@ class StudyConfig(BaseModel):
 class Artifacts:
     """What one unit produces: named tables, tensors, generations, summary metrics and small JSON data.
 
-    ``metrics`` follow the summary contract (see :mod:`valuescope.studies.metrics`); ``data`` holds
+    ``metrics`` follow the summary contract (see :mod:`valuescope.stats.metrics`); ``data`` holds
     JSON-able values that later steps of the same model read (a chosen layer, a split).
     """
 
@@ -110,7 +114,7 @@ class UnitContext:
         """The model ``name``: an API model the run declares, else ``load_model(name)``."""
         if self.open_other is not None:
             return self.open_other(name)
-        from valuescope import load_model
+        from valuescope.language_model import load_model
 
         return load_model(name)
 

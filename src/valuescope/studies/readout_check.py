@@ -21,10 +21,10 @@ import pandas as pd
 import torch
 from pydantic import Field
 
-from valuescope.analysis import entanglement as em
-from valuescope.analysis import stats
+from valuescope import stats
 from valuescope.edit import controls as ctl
-from valuescope.studies.metrics import metric
+from valuescope.edit.random_directions import matched_random_directions
+from valuescope.stats.metrics import metric
 from valuescope.studies.protocol import (
     Artifacts,
     Result,
@@ -58,10 +58,13 @@ class ReadoutCheckConfig(StudyConfig):
     damage_texts: Annotated[int, Field(ge=2, le=80)] = 16
     """Neutral reference sentences the edit's damage is measured on (the first n of the package's 80)."""
     n_boot: int = 2000
+    """Bootstrap resamples (whole pairs) behind every confidence interval."""
     n_perm: int = 1000
+    """Permutations behind every permutation p-value."""
     folds: int = 5
     """Pair-grouped cross-validation folds for the per-layer accuracy."""
     min_n_per_cell: int = 12
+    """Fewest held-out pairs the chosen read point's accuracy reports on without a note."""
 
     PROFILE_OVERRIDES: ClassVar[dict[str, dict[str, Any]]] = {
         "quick": {
@@ -80,7 +83,7 @@ class ReadoutCheckConfig(StudyConfig):
 def load_pairs(path: str | Path | None, n: int) -> pd.DataFrame:
     """Statement pairs (``pair``, ``good``, ``bad``): the built-in set or a user CSV of that schema."""
     if path is None:
-        text = resources.files("valuescope.stimuli").joinpath("data/readout_check.csv").read_text("utf-8")
+        text = resources.files("valuescope.data").joinpath("readout_check.csv").read_text("utf-8")
         source = "built-in readout_check.csv"
     else:
         p = Path(path)
@@ -265,14 +268,14 @@ def _direction_step(ctx: UnitContext) -> Artifacts:
 
 def _reference_tokens(lm: Any, read_point: int) -> np.ndarray:
     """Residuals (tokens, d) of the neutral reference text's own tokens at ``read_point``."""
-    from valuescope.stimuli.reference import reference_texts
+    from valuescope.data.reference import reference_texts
 
     ref = lm.residuals(reference_texts(), layers=[read_point], pool="all")
     return ref.values[:, 0][ref.mask].double().numpy()
 
 
 def _ablation_step(ctx: UnitContext) -> Artifacts:
-    from valuescope.stimuli.reference import reference_texts
+    from valuescope.data.reference import reference_texts
 
     cfg = ctx.config
     assert isinstance(cfg, ReadoutCheckConfig)
@@ -295,7 +298,7 @@ def _ablation_step(ctx: UnitContext) -> Artifacts:
     with edit:
         after = _rate(lm, pairs, cfg.paraphrases, ctx.progress)
     cost = lm.damage(edit, texts=reference_texts()[: cfg.damage_texts])
-    randoms = em.matched_random_directions(
+    randoms = matched_random_directions(
         _reference_tokens(lm, layer), direction.double().numpy(), cfg.n_random, ctx.seed
     )
     random_after = []

@@ -10,10 +10,10 @@ from typing import Any
 import pandas as pd
 import torch
 
-from valuescope.readout.pairwise_judge import GateResult, PairwiseJudge, judge_gate, win_rate
-from valuescope.stimuli.flames import FLAMES_FILE, load_flames, load_moral_prompts
+from valuescope.data.flames import FLAMES_FILE, load_flames, load_moral_prompts
+from valuescope.instruments.pairwise_judge import GateResult, PairwiseJudge, judge_gate, win_rate
+from valuescope.stats.metrics import metric, missing
 from valuescope.studies.indifference.items import config_of
-from valuescope.studies.metrics import metric, missing
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 

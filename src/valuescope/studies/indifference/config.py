@@ -19,11 +19,15 @@ class IndifferenceConfig(StudyConfig):
     moralstrength: str | None = None
     """Folder with MoralStrength's five TSVs (None: the installed ``moralstrength`` package's)."""
     moralstrength_version: Literal["1.1", "original"] = "1.1"
+    """MoralStrength's files: version 1.1 (every inflection, grouped by lemma) or the original lemmas."""
     social_chem: str | None = None
+    """Path of the Social-Chemistry-101 TSV (None: its usual path in the data folder, see ``lexicon``)."""
     social_chem_unit: Literal["action", "rot"] = "action"
+    """Social-Chem items: the actions or the rules of thumb (``rot``)."""
     social_chem_rows: Annotated[int, Field(ge=1)] | None = 50_000
     """Read only the first rows of the TSV (the full file has 356k)."""
     min_agree: Annotated[int, Field(ge=0, le=4)] = 2
+    """Social-Chem rows need at least this annotator agreement (0-4; 2: about half of people agree)."""
     multi_foundation: Literal["primary", "drop"] = "primary"
     """Items rated under several foundations: keep them under their strongest foundation (all ratings
     stay in the 10-d vector) or drop them."""
@@ -52,20 +56,27 @@ class IndifferenceConfig(StudyConfig):
     sae_corpus: str | None = None
     """Text file / CSV / JSONL to train the SAE on (None: half A's items plus neutral sentences)."""
     sae_width: Annotated[int, Field(ge=16)] = 2048
+    """Latents of the SAE trained here (unused with a pretrained ``sae``)."""
     sae_k: Annotated[int, Field(ge=1)] = 16
+    """Active latents per token of the TopK SAE trained here."""
     sae_steps: Annotated[int, Field(ge=10)] = 300
+    """Training steps of the SAE trained here."""
     sae_batch: Annotated[int, Field(ge=16)] = 1024
+    """Tokens per training batch of the SAE trained here."""
     min_auroc: Annotated[float, Field(gt=0.5, lt=1)] = 0.65
     """Smallest AUROC (foundation x pole vs everything else, on half A) for a moral feature."""
     features_per_class: Annotated[int, Field(ge=1)] = 8
+    """At most this many moral features per foundation x pole (those of highest AUROC above ``min_auroc``)."""
 
     repair_steps: Annotated[int, Field(ge=10)] = 400
+    """Optimiser (Adam) steps fitting the repair map inside the moral features' subspace."""
     keep_weight: Annotated[float, Field(ge=0)] = 1.0
     """Weight of the penalty on moving neutral text inside the edited subspace."""
     n_random_edits: Annotated[int, Field(ge=10)] = 19
     """Controls per kind (random subspaces matched on the repair's displacement; refits to permuted
     targets). With fewer than 19 no p-value can fall below 0.05, which the metrics' notes then say."""
     damage_texts: Annotated[int, Field(ge=2)] = 8
+    """Neutral reference sentences every edit's damage (KL) is measured on (the first n of the package's)."""
 
     judge_model: str | None = "smollm2-135m-instruct"
     """Model that compares answers with and without the repair: any ``--model`` name, including one the
@@ -75,10 +86,15 @@ class IndifferenceConfig(StudyConfig):
     """Adversarial prompts: ``flames`` (Flames' 1k Chinese prompts from the data folder), a Flames-style
     ``.jsonl``, a CSV ``prompt_id,dimension,prompt``, or None: the package's 30 English prompts."""
     n_prompts: Annotated[int, Field(ge=2)] = 12
+    """Prompts answered with and without the repair (kept in proportion across the prompts' dimensions)."""
     max_new_tokens: Annotated[int, Field(ge=4)] = 48
+    """Length of each answer with and without the repair, in tokens."""
     min_consistency: Annotated[float, Field(ge=0, le=1)] = 0.8
+    """Judge gate: smallest share of the shipped pairs on which both answer orders pick the same one."""
     min_accuracy: Annotated[float, Field(ge=0, le=1)] = 0.75
+    """Judge gate: smallest share of the shipped pairs on which the judge favours the better answer."""
     min_n_per_cell: int = 10
+    """Smallest number of independent units per cell (declared for the profiles; no step checks it yet)."""
 
     @field_validator("carrier")
     @classmethod

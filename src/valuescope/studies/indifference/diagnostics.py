@@ -8,11 +8,14 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from valuescope.analysis import indifference as ind
 from valuescope.edit.controls import Better
+from valuescope.stats.metrics import metric
 from valuescope.studies.indifference.config import DIAGNOSTICS
+from valuescope.studies.indifference.geometry_diagnostics import layer_curves
 from valuescope.studies.indifference.items import config_of, read_items
-from valuescope.studies.metrics import metric
+from valuescope.studies.indifference.jackknife import jackknife_diagnostics
+from valuescope.studies.indifference.prototypes import virtue_vice_cosine
+from valuescope.studies.indifference.typicality import typicality_by_foundation
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 BETTER: dict[str, Better] = {
@@ -54,10 +57,10 @@ def diagnostics_step(ctx: UnitContext) -> Artifacts:
     layers = list(range(lm.n_layers + 1))
     x = read_items(ctx, items, layers)
     half_a, half_b = halves(items)
-    curve_a = ind.layer_curves(x, layers, items, half_a, seed=ctx.seed, n_perm=cfg.n_perm)
-    curve_b = ind.layer_curves(x, layers, items, half_b, seed=ctx.seed, n_perm=cfg.n_perm)
+    curve_a = layer_curves(x, layers, items, half_a, seed=ctx.seed, n_perm=cfg.n_perm)
+    curve_b = layer_curves(x, layers, items, half_b, seed=ctx.seed, n_perm=cfg.n_perm)
     rp = choose_read_point(curve_a, cfg.choose_by)
-    estimates = ind.jackknife_diagnostics(x[:, rp], items, half_b, n_blocks=cfg.n_blocks, seed=ctx.seed)
+    estimates = jackknife_diagnostics(x[:, rp], items, half_b, n_blocks=cfg.n_blocks, seed=ctx.seed)
     row_b = curve_b[curve_b["layer"] == rp].iloc[0]
     null_b = {f"{name}_null": float(row_b[f"{name}_null"]) for name in DIAGNOSTICS}
     n_lemmas = int(items.loc[half_b, "lemma"].nunique())
@@ -89,8 +92,8 @@ def diagnostics_step(ctx: UnitContext) -> Artifacts:
             }
         )
     curves = pd.concat([curve_a.assign(half="A"), curve_b.assign(half="B")], ignore_index=True)
-    cos = ind.virtue_vice_cosine(x[:, rp], items, half_b).assign(layer=rp)
-    typ = ind.typicality_by_foundation(x[:, rp], items, half_a, half_b).assign(layer=rp)
+    cos = virtue_vice_cosine(x[:, rp], items, half_b).assign(layer=rp)
+    typ = typicality_by_foundation(x[:, rp], items, half_a, half_b).assign(layer=rp)
     tables = {
         "diagnostics": pd.DataFrame(rows),
         "layer_curves": curves,

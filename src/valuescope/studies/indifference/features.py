@@ -10,14 +10,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from valuescope.analysis import sae as sae_lib
-from valuescope.analysis import sae_features, sae_io
+from valuescope.data.queries import load_queries
+from valuescope.data.reference import reference_texts
 from valuescope.readout.extract import read_texts
-from valuescope.stimuli.mechanisms import load_queries
-from valuescope.stimuli.reference import reference_texts
+from valuescope.stats.metrics import metric
+from valuescope.studies.indifference import sae_features, sae_io
 from valuescope.studies.indifference.diagnostics import halves
 from valuescope.studies.indifference.items import carrier_of, config_of, read_items, reading_items
-from valuescope.studies.metrics import metric
+from valuescope.studies.indifference.sae_model import evaluate_sae
+from valuescope.studies.indifference.sae_training import train_sae
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 WORD = re.compile(r"[a-z][a-z'-]*")
@@ -78,11 +79,11 @@ def sae_step(ctx: UnitContext) -> Artifacts:
         training.update({"source": str(cfg.sae), "tokens_trained": None})
         fve_note = "pretrained SAE, evaluated on half A's item tokens"
         x_eval = token_residuals(lm, corpus(ctx, items)[0], rp)
-        evaluation = sae_lib.evaluate_sae(sae, x_eval)
+        evaluation = evaluate_sae(sae, x_eval)
     else:
         own, sentences, counts = corpus(ctx, items)
         x_tokens = torch.cat([token_residuals(lm, own, rp), token_residuals(lm, sentences, rp, 8)])
-        sae, report = sae_lib.train_sae(
+        sae, report = train_sae(
             x_tokens,
             d_sae=cfg.sae_width,
             k=cfg.sae_k,

@@ -8,13 +8,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from valuescope.data import moral_items, neutral
+from valuescope.data.moralstrength import load_moralstrength
+from valuescope.data.socialchem import SOCIAL_CHEM_FILE, load_social_chem
+from valuescope.model import Item
 from valuescope.models.gguf_cache import cache_root
-from valuescope.readout.batching import Item
-from valuescope.stimuli import moral_items, neutral
-from valuescope.stimuli.moralstrength import load_moralstrength
-from valuescope.stimuli.socialchem import SOCIAL_CHEM_FILE, load_social_chem
+from valuescope.stats.metrics import metric
 from valuescope.studies.indifference.config import IndifferenceConfig
-from valuescope.studies.metrics import metric
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 CARRIERS = {"words": "Consider the word: {item}", "actions": "Consider this action: {item}"}

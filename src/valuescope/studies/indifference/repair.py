@@ -13,17 +13,19 @@ import numpy as np
 import pandas as pd
 import torch
 
-from valuescope.analysis import indifference as ind
-from valuescope.analysis import repair as rep
+from valuescope.data.moral_items import VECTOR_COLUMNS
+from valuescope.data.reference import reference_texts
 from valuescope.edit import controls as ctl
 from valuescope.readout.damage import DamageMeter
-from valuescope.stimuli.moral_items import VECTOR_COLUMNS
-from valuescope.stimuli.reference import reference_texts
+from valuescope.stats.metrics import metric, missing
+from valuescope.studies.indifference import geometric_repair as rep
 from valuescope.studies.indifference.config import DIAGNOSTICS
+from valuescope.studies.indifference.diagnostic_settings import FAST_SETTINGS
 from valuescope.studies.indifference.diagnostics import BETTER, halves
 from valuescope.studies.indifference.features import corpus, token_residuals
+from valuescope.studies.indifference.geometry_diagnostics import diagnostics
 from valuescope.studies.indifference.items import carrier_of, config_of, read_items, reading_items
-from valuescope.studies.metrics import metric, missing
+from valuescope.studies.indifference.jackknife import paired_jackknife
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 COMPARED = ("virtue_vice_cosine", "typicality_spearman")
@@ -80,7 +82,7 @@ def _controls(
     rows_b = np.ones(len(report_items), dtype=bool)
 
     def score(x_rows: np.ndarray) -> dict[str, float]:
-        return ind.diagnostics(x_rows, report_items, rows_b, seed=seed, settings=ind.FAST_SETTINGS)
+        return diagnostics(x_rows, report_items, rows_b, seed=seed, settings=FAST_SETTINGS)
 
     effect = rep.displacement(fit, x_b)
     better = {name: BETTER[name] for name in DIAGNOSTICS}
@@ -183,10 +185,10 @@ def repair_step(ctx: UnitContext) -> Artifacts:
         )
     x_b = x[half_b]
     rows_b = np.ones(len(report_items), dtype=bool)
-    after, paired = ind.paired_jackknife(
+    after, paired = paired_jackknife(
         x_b, x_after_b, report_items, rows_b, n_blocks=cfg.n_blocks, seed=ctx.seed
     )
-    before = ind.diagnostics(x_b, report_items, rows_b, seed=ctx.seed)
+    before = diagnostics(x_b, report_items, rows_b, seed=ctx.seed)
 
     meter = DamageMeter(lm, reference_texts()[: cfg.damage_texts], seed=ctx.seed)
     real_damage = meter(edit)

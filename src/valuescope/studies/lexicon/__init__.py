@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, ClassVar
 
-from valuescope.stimuli.lexicon import SUBDIMENSIONS
+from valuescope.data.valuelex import SUBDIMENSIONS
 from valuescope.studies.lexicon.config import LexiconConfig
 from valuescope.studies.lexicon.elicit import elicit_step
 from valuescope.studies.lexicon.profiles import compare_profiles, projective_step, scorer_auroc

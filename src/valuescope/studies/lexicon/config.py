@@ -6,7 +6,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field
 
-from valuescope.stimuli.lexicon import LIST_SYSTEM
+from valuescope.studies.lexicon.stimuli import LIST_SYSTEM
 from valuescope.studies.protocol import StudyConfig
 
 
@@ -23,7 +23,9 @@ class LexiconConfig(StudyConfig):
     temperature: Annotated[float, Field(ge=0)] = 0.7
     """Sampling temperature of elicitation answers and stem completions."""
     top_p: Annotated[float, Field(gt=0, le=1)] = 0.95
+    """Nucleus-sampling share of elicitation answers and stem completions."""
     max_new_tokens: Annotated[int, Field(ge=4)] = 32
+    """Length of each elicitation answer, in tokens."""
     system: str | None = LIST_SYSTEM
     """System message before an instruction-tuned model's elicitation prompts (None: none)."""
     elicitation: str | None = None
@@ -39,19 +41,28 @@ class LexiconConfig(StudyConfig):
     min_clusters: Annotated[int, Field(ge=2)] = 3
     """Smallest k the silhouette may choose (ValueLex reports three dimensions)."""
     max_clusters: Annotated[int, Field(ge=2)] = 12
+    """Largest k the silhouette may choose (lowered to one less than the number of term families)."""
     stems: str | None = None
+    """User CSV of projective sentence stems ``stem_id,subdimension,stem`` (None: the package's)."""
     anchors: str | None = None
+    """User CSV ``subdimension,description`` describing each subdimension, for the embedding scorer and
+    the taxonomy comparisons (None: the package's)."""
     validation: str | None = None
     """Labelled completions that calibrate the scorer's thresholds (None: the package's)."""
     scorer_validation: str | None = None
     """External labels (CSV or JSON: stem, completion, subdimension, label) to check the scorer."""
     completions_per_stem: Annotated[int, Field(ge=1)] = 3
+    """Sampled completions per sentence stem and model."""
     completion_tokens: Annotated[int, Field(ge=4)] = 24
+    """Length of each stem completion, in tokens."""
     scorer: Literal["embedding", "judge"] = "embedding"
+    """Who scores completions per subdimension: similarity to the anchors' embeddings or a judge model."""
     judge_model: str | None = None
     """The judge scorer's model (any ``--model`` name; None: the model under study)."""
     n_boot: Annotated[int, Field(ge=20)] = 500
+    """Bootstrap resamples behind every confidence interval."""
     n_perm: Annotated[int, Field(ge=20)] = 500
+    """Permutations behind every permutation p-value (cluster and factor agreement with the taxonomy)."""
 
     PROFILE_OVERRIDES: ClassVar[dict[str, dict[str, Any]]] = {
         # quick is CI's smoke test of every unit, not a finding: two answers per prompt, shorter

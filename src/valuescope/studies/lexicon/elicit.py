@@ -6,10 +6,9 @@ from typing import Any
 
 import pandas as pd
 
-from valuescope.analysis import terms
-from valuescope.stimuli import lexicon as stimuli
+from valuescope.stats.metrics import metric
+from valuescope.studies.lexicon import stimuli, terms
 from valuescope.studies.lexicon.config import LexiconConfig
-from valuescope.studies.metrics import metric
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 
@@ -26,8 +25,8 @@ def data_path(ctx: UnitContext, value: str | None) -> str | None:
 def elicit_step(ctx: UnitContext) -> Artifacts:
     """``samples`` answers to every elicitation prompt. Instruction-tuned models get the question through
     their chat template (after the ``system`` message); base models continue the first-person framing
-    after :data:`~valuescope.stimuli.lexicon.LIST_PRIMER`, and their answer is the first line (or list)
-    of the continuation (:func:`~valuescope.stimuli.lexicon.answer_span`); a chat model's whole reply is
+    after :data:`~.stimuli.LIST_PRIMER`, and their answer is the first line (or list)
+    of the continuation (:func:`~.stimuli.answer_span`); a chat model's whole reply is
     its answer, since lists often follow an introductory line. Terms that only repeat the prompt's words
     are dropped ("echo")."""
     cfg = config_of(ctx)

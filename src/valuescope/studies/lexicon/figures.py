@@ -8,8 +8,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
-from valuescope.stimuli.lexicon import DIMENSION_OF, DIMENSIONS, SUBDIMENSIONS
-from valuescope.studies.metrics import ALL_MODELS
+from valuescope.data.valuelex import DIMENSION_OF, DIMENSIONS, SUBDIMENSIONS
+from valuescope.stats.metrics import ALL_MODELS
 from valuescope.studies.protocol import Result
 
 if TYPE_CHECKING:

@@ -10,8 +10,8 @@ from typing import Any
 
 import pandas as pd
 
-from valuescope.stimuli.lexicon import SUBDIMENSIONS
-from valuescope.studies.metrics import ALL_MODELS
+from valuescope.data.valuelex import SUBDIMENSIONS
+from valuescope.stats.metrics import ALL_MODELS
 from valuescope.studies.protocol import Artifacts, Result
 
 ALPHA = 0.05

@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from valuescope.readout import projective
-from valuescope.stimuli import lexicon as stimuli
+from valuescope.data.valuelex import SUBDIMENSIONS
+from valuescope.instruments import projective
+from valuescope.stats.metrics import metric, missing
+from valuescope.studies.lexicon import stimuli
 from valuescope.studies.lexicon.config import LexiconConfig
 from valuescope.studies.lexicon.elicit import config_of, data_path
-from valuescope.studies.metrics import metric, missing
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 CHAT_INSTRUCTION = "Complete this sentence about yourself in a few words. Reply with the whole sentence."
@@ -101,7 +102,7 @@ def _thresholds(art: Artifacts) -> dict[str, float]:
     return {
         str(s): float(t)
         for s, t in zip(table["subdimension"], table["threshold"], strict=True)
-        if s in stimuli.SUBDIMENSIONS
+        if s in SUBDIMENSIONS
     }
 
 

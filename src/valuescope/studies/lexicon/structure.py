@@ -10,11 +10,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from valuescope.analysis import clusters, factors, terms
-from valuescope.readout.sentence_embeddings import sentence_embeddings
-from valuescope.stimuli import lexicon as stimuli
+from valuescope.data.valuelex import SUBDIMENSIONS
+from valuescope.instruments.sentence_embeddings import sentence_embeddings
+from valuescope.stats.metrics import metric, missing
+from valuescope.studies.lexicon import clusters, factors, stimuli, terms
 from valuescope.studies.lexicon.config import LexiconConfig
-from valuescope.studies.metrics import metric, missing
+from valuescope.studies.lexicon.term_families import term_families
 
 STRUCTURE_METRICS = ("n_terms", "n_clusters", "n_factors", "kmo", "taxonomy_agreement")
 
@@ -43,7 +44,7 @@ def _descriptions(cfg: LexiconConfig) -> np.ndarray:
             sentence_embeddings(
                 list(anchors.loc[anchors["subdimension"] == s, "description"]), cache=True
             ).mean(0)
-            for s in stimuli.SUBDIMENSIONS
+            for s in SUBDIMENSIONS
         ]
     )
 
@@ -65,7 +66,7 @@ def _clusters(
     k_max = max(cfg.min_clusters, min(cfg.max_clusters, len(heads) - 1))
     fit = clusters.cluster_terms(emb, heads, k_range=range(cfg.min_clusters, k_max + 1), seed=seed)
     agree = clusters.taxonomy_agreement(
-        emb, fit.labels, desc, subdimension_names=stimuli.SUBDIMENSIONS, n_perm=cfg.n_perm, seed=seed
+        emb, fit.labels, desc, subdimension_names=SUBDIMENSIONS, n_perm=cfg.n_perm, seed=seed
     )
     est, lo, hi = clusters.coverage_interval(emb, fit.labels, desc, n_boot=cfg.n_boot, seed=seed)
     metrics = {
@@ -100,7 +101,7 @@ def _clusters(
                 }
             ]
         ),
-        "taxonomy_tree": clusters.taxonomy_tree(fit, desc, stimuli.SUBDIMENSIONS),
+        "taxonomy_tree": clusters.taxonomy_tree(fit, desc, SUBDIMENSIONS),
         "cluster_silhouette": fit.silhouette.reset_index(),
         "taxonomy_subdimensions": agree["per_subdimension"]
         .reset_index()
@@ -153,7 +154,7 @@ def _factors(
         efa.loadings,
         np.stack([embed[t] for t in efa.loadings.index]),
         desc,
-        subdimension_names=stimuli.SUBDIMENSIONS,
+        subdimension_names=SUBDIMENSIONS,
         center_on=np.stack(list(embed.values())),
         n_perm=cfg.n_perm,
         seed=seed,
@@ -202,7 +203,7 @@ def compare_terms(
         return {**metrics, **{k: missing(note) for k in STRUCTURE_METRICS[1:]}}, {}
     emb = sentence_embeddings(unique, cache=True)
     responses = pooled.drop_duplicates(["response", "term"]).groupby("term").size().reindex(unique)
-    families = terms.term_families(unique, [int(r) for r in responses], emb)
+    families = term_families(unique, [int(r) for r in responses], emb)
     pooled["family"] = pooled["term"].map(dict(zip(families["term"], families["family"], strict=True)))
     tables["term_families"] = families.sort_values(["family_responses", "responses"], ascending=False)
     counts = family_counts(pooled, owners)

@@ -13,13 +13,15 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
-from valuescope.stimuli.valueportrait import VALUEPORTRAIT_HUMANS, VALUEPORTRAIT_RESPONSES
+from valuescope.data.valueportrait import VALUEPORTRAIT_HUMANS, VALUEPORTRAIT_RESPONSES
 from valuescope.studies.mechanisms.circumplex import circumplex_step
 from valuescope.studies.mechanisms.config import MechanismsConfig
+from valuescope.studies.mechanisms.diversity import diversity_step
 from valuescope.studies.mechanisms.findings import model_findings
 from valuescope.studies.mechanisms.neurons import neurons_step
 from valuescope.studies.mechanisms.responses import labels_step, responses_step
-from valuescope.studies.mechanisms.steering import diversity_step, self_ratings_step, steering_step
+from valuescope.studies.mechanisms.self_ratings import self_ratings_step
+from valuescope.studies.mechanisms.steering import steering_step
 from valuescope.studies.mechanisms.vectors import vectors_step
 from valuescope.studies.protocol import Result, Step, Study, StudyConfig
 

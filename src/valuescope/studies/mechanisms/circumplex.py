@@ -16,13 +16,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from valuescope.analysis import mechanisms as mech
-from valuescope.analysis import stats
-from valuescope.stimuli.valueportrait import VALUEPORTRAIT_HUMANS, human_value_correlations, load_human_pvq
-from valuescope.stimuli.values import SCHWARTZ_VALUES
+from valuescope import stats
+from valuescope.data.valueportrait import VALUEPORTRAIT_HUMANS, human_value_correlations, load_human_pvq
+from valuescope.data.values import SCHWARTZ_VALUES
+from valuescope.stats.metrics import metric, missing
+from valuescope.studies.mechanisms import analysis as mech
+from valuescope.studies.mechanisms.circumplex_geometry import (
+    circumplex_coordinates,
+    circumplex_fit,
+    circumplex_theory,
+    offdiagonal,
+)
 from valuescope.studies.mechanisms.responses import config_of
 from valuescope.studies.mechanisms.vectors import ResponseReadout, fit, read_responses
-from valuescope.studies.metrics import metric, missing
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 VALUES = list(SCHWARTZ_VALUES)
@@ -36,7 +42,7 @@ def _matrix(x: np.ndarray, labels: np.ndarray) -> np.ndarray | None:
 def _rho(m: np.ndarray | None, reference: np.ndarray) -> float:
     if m is None:
         return float("nan")
-    a, b = mech.offdiagonal(m), mech.offdiagonal(reference)
+    a, b = offdiagonal(m), offdiagonal(reference)
     return float(pd.Series(a).corr(pd.Series(b), method="spearman"))
 
 
@@ -50,14 +56,14 @@ def circumplex_step(ctx: UnitContext) -> Artifacts:
     rp = int(ctx.previous["vectors"].data["read_point"])
     r: ResponseReadout = read_responses(ctx)
     x = r.x[:, rp]
-    theory = mech.circumplex_theory(len(VALUES))
+    theory = circumplex_theory(len(VALUES))
     human: np.ndarray | None = None
     path = ctx.data.find(VALUEPORTRAIT_HUMANS)
     if path is not None:
         human = human_value_correlations(load_human_pvq(ctx.data.use(path))).to_numpy()
 
     responses = ctx.previous["responses"].tables["responses"]
-    from valuescope.readout.sentence_embeddings import sentence_embeddings
+    from valuescope.instruments.sentence_embeddings import sentence_embeddings
 
     emb = sentence_embeddings(list(responses["response"]))
     rng = np.random.default_rng(ctx.seed)
@@ -72,7 +78,7 @@ def circumplex_step(ctx: UnitContext) -> Artifacts:
     for ref_name, ref in references.items():
         model_m = _matrix(x, r.labels)
         assert model_m is not None
-        rho, p = mech.circumplex_fit(model_m, ref, n_perm=cfg.n_perm, seed=ctx.seed)
+        rho, p = circumplex_fit(model_m, ref, n_perm=cfg.n_perm, seed=ctx.seed)
         _, lo, hi = stats.bootstrap(_fit_of(x, r.labels, ref), len(x), **kw)
         noise_rho = np.array([_rho(_matrix(z, r.labels), ref) for z in noise])
         emb_m = _matrix(emb, r.labels)
@@ -136,7 +142,7 @@ def circumplex_step(ctx: UnitContext) -> Artifacts:
         ):
             metrics[name] = missing(note)
     else:
-        h_rho, h_p = mech.circumplex_fit(human, theory, n_perm=cfg.n_perm, seed=ctx.seed)
+        h_rho, h_p = circumplex_fit(human, theory, n_perm=cfg.n_perm, seed=ctx.seed)
         rows.append(
             {"reference": "theory", "space": "human PVQ (ValuePortrait)", "spearman": h_rho, "p": h_p}
         )
@@ -152,7 +158,7 @@ def circumplex_step(ctx: UnitContext) -> Artifacts:
     for kind, v in kinds.items():
         m = mech.cosine_matrix(v)
         entry = {"vectors": kind, "fit_theory": _rho(m, theory)}
-        entry["fit_theory_p"] = mech.circumplex_fit(m, theory, n_perm=cfg.n_perm, seed=ctx.seed)[1]
+        entry["fit_theory_p"] = circumplex_fit(m, theory, n_perm=cfg.n_perm, seed=ctx.seed)[1]
         if human is not None:
             entry["fit_human"] = _rho(m, human)
         by_kind.append(entry)
@@ -165,12 +171,12 @@ def circumplex_step(ctx: UnitContext) -> Artifacts:
             if human is not None:
                 row["human"] = float(human[a, b])
             long.append(row)
-    coords = mech.circumplex_coordinates(mech.cosine_matrix(kinds["pooled"]))
+    coords = circumplex_coordinates(mech.cosine_matrix(kinds["pooled"]))
     coord_rows = [
         {"source": "model", "value": v, "x": c[0], "y": c[1]} for v, c in zip(VALUES, coords, strict=True)
     ]
     if human is not None:
-        hc = mech.circumplex_coordinates(human)
+        hc = circumplex_coordinates(human)
         coord_rows += [
             {"source": "human", "value": v, "x": c[0], "y": c[1]} for v, c in zip(VALUES, hc, strict=True)
         ]

@@ -20,7 +20,9 @@ class MechanismsConfig(StudyConfig):
     max_new_tokens: Annotated[int, Field(ge=2)] = 32
     """Length of every answer, in tokens (short by default: generation is this study's cost)."""
     temperature: float = 0.8
+    """Sampling temperature of every answer (framed, intrinsic and steered)."""
     top_p: float = 0.95
+    """Nucleus-sampling share of every answer."""
     queries: str | None = None
     """User CSV of queries (``query_id,topic,query``), replacing the package's."""
     framings: str | None = None
@@ -39,6 +41,7 @@ class MechanismsConfig(StudyConfig):
     """Who decides whether a response expresses a value: the offline embedding labeller or a model
     asked Yes/No (``judge_model``, default the model under study)."""
     judge_model: str | None = None
+    """The judge labeller's model (any ``--model`` name; None: the model under study)."""
     label_threshold: float | None = None
     """Score at which a response counts as expressing a value (None: the labeller's own default)."""
     min_positive: Annotated[int, Field(ge=1)] = 5
@@ -60,9 +63,11 @@ class MechanismsConfig(StudyConfig):
     """How strongly to steer: every vector at the alpha whose damage (KL on neutral text) is
     ``target_kl`` (``matched_kl``), or every vector at ``alpha`` (``fixed``)."""
     target_kl: Annotated[float, Field(gt=0)] = 0.5
+    """Damage (mean KL on neutral text) every steering vector is matched to under ``matched_kl``."""
     alpha: float = 1.0
     """Fixed alpha, and the first probe of ``matched_kl`` (units of the mean residual norm)."""
     alpha_max: Annotated[float, Field(gt=0)] = 16.0
+    """Largest alpha the ``matched_kl`` search may try."""
     kl_tolerance: Annotated[float, Field(gt=0, lt=1)] = 0.35
     """Relative band around ``target_kl`` that counts as matched (0.35: 0.65x to 1.35x)."""
     damage_texts: Annotated[int, Field(ge=2)] = 6
@@ -85,8 +90,11 @@ class MechanismsConfig(StudyConfig):
     n_noise: Annotated[int, Field(ge=1)] = 20
     """Gaussian-noise replicates of the circumplex baseline."""
     n_boot: int = 500
+    """Bootstrap resamples behind every confidence interval."""
     n_perm: int = 500
+    """Permutations behind every permutation p-value."""
     min_n_per_cell: int = 10
+    """Fewest report-half queries the value-vector comparison reports on without a note."""
 
     PROFILE_OVERRIDES: ClassVar[dict[str, dict[str, Any]]] = {
         # quick is CI's smoke test of every unit, not a finding: steering dominates it (every edit

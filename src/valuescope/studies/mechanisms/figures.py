@@ -6,7 +6,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from valuescope.stimuli.values import LABELS, SCHWARTZ_VALUES
+from valuescope.data.values import LABELS, SCHWARTZ_VALUES
 from valuescope.studies.protocol import Result
 
 if TYPE_CHECKING:

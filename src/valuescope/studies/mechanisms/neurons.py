@@ -11,13 +11,18 @@ import numpy as np
 import pandas as pd
 import torch
 
-from valuescope.analysis import mechanisms as mech
-from valuescope.analysis import stats
+from valuescope import stats
+from valuescope.data.values import SCHWARTZ_VALUES
 from valuescope.edit import controls as ctl
-from valuescope.stimuli.values import SCHWARTZ_VALUES
+from valuescope.stats.metrics import metric
+from valuescope.studies.mechanisms import analysis as mech
+from valuescope.studies.mechanisms.neuron_geometry import (
+    neuron_kinds,
+    random_plane_shared_fraction,
+    shared_fraction_null,
+)
 from valuescope.studies.mechanisms.responses import config_of
 from valuescope.studies.mechanisms.vectors import ResponseReadout, fit_each, read_responses
-from valuescope.studies.metrics import metric
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 VALUES = list(SCHWARTZ_VALUES)
@@ -64,7 +69,7 @@ def neurons_step(ctx: UnitContext) -> Artifacts:
             ok = ~np.isnan(shared).any(1)
             block = np.zeros((len(VALUES), w.shape[0]), dtype=np.int8)
             if ok.any():
-                block[ok] = mech.neuron_kinds(
+                block[ok] = neuron_kinds(
                     w, shared[ok], difference[ok], cfg.neuron_top_fraction, cfg.neuron_angle
                 )
             out.append(block)
@@ -82,7 +87,7 @@ def neurons_step(ctx: UnitContext) -> Artifacts:
     # from the covariance of the responses' residuals at the block's output (not isotropic)
     n_null = max(ctl.draws_needed(), cfg.n_perm // 10)
     per_block = [
-        mech.random_plane_shared_fraction(
+        random_plane_shared_fraction(
             w, cfg.neuron_top_fraction, cfg.neuron_angle, n_null * len(VALUES), seed=ctx.seed + b,
             draw=partial(_from_covariance, r.x[:, b + 1]),
         )
@@ -133,7 +138,7 @@ def neurons_step(ctx: UnitContext) -> Artifacts:
             f"the value's shared and difference axes) within {cfg.neuron_angle:g} degrees of the "
             "shared axis, "
             f"mean over values; {against} (uniform angles would give "
-            f"{mech.shared_fraction_null(cfg.neuron_angle):.2f}); all values: "
+            f"{shared_fraction_null(cfg.neuron_angle):.2f}); all values: "
             + ", ".join(f"{k} {int(totals.get(k, 0))}" for k in KINDS[1:]),
         ),
         "value_neurons_overlap": metric(

@@ -8,12 +8,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from valuescope.readout import value_labels
-from valuescope.stimuli import mechanisms as stimuli
-from valuescope.stimuli.valueportrait import VALUEPORTRAIT_RESPONSES, load_valueportrait_responses
-from valuescope.stimuli.values import SCHWARTZ_VALUES, canonical_value
+from valuescope.data.queries import load_queries
+from valuescope.data.valueportrait import VALUEPORTRAIT_RESPONSES, load_valueportrait_responses
+from valuescope.data.values import SCHWARTZ_VALUES, canonical_value
+from valuescope.instruments import value_labels
+from valuescope.stats.metrics import metric, missing
+from valuescope.studies.mechanisms import stimuli
 from valuescope.studies.mechanisms.config import MechanismsConfig
-from valuescope.studies.metrics import metric, missing
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 CONDITIONS = ("intrinsic", "prompted")
@@ -83,9 +84,7 @@ def load_corpus(path: str) -> pd.DataFrame:
 def _generate(ctx: UnitContext) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     cfg = config_of(ctx)
     lm = ctx.lm
-    queries = stimuli.load_queries(str(ctx.data.use(cfg.queries)) if cfg.queries else None).head(
-        cfg.n_queries
-    )
+    queries = load_queries(str(ctx.data.use(cfg.queries)) if cfg.queries else None).head(cfg.n_queries)
     framings = stimuli.load_framings(str(ctx.data.use(cfg.framings)) if cfg.framings else None)
     style = "system" if lm.instruct else "preface"
     rows = []
@@ -263,7 +262,7 @@ def _framing_lift(
     responses: pd.DataFrame, labels: np.ndarray, seed: int, n_boot: int, lift: np.ndarray
 ) -> dict[str, Any]:
     """Mean over values of P(label v | framed with v) - P(label v | framed otherwise), CI over queries."""
-    from valuescope.analysis import stats
+    from valuescope import stats
 
     rows = np.flatnonzero((responses["condition"] == "prompted").to_numpy())
     framed = responses["framed_value"].to_numpy()[rows]

@@ -11,15 +11,15 @@ import numpy as np
 import pandas as pd
 import torch
 
-from valuescope.analysis import mechanisms as mech
-from valuescope.analysis import stats
+from valuescope import stats
+from valuescope.data.values import SCHWARTZ_VALUES
 from valuescope.edit import controls as ctl
 from valuescope.models.gguf_cache import cache_root
-from valuescope.stimuli.values import SCHWARTZ_VALUES
+from valuescope.stats.metrics import metric as make_metric
+from valuescope.stats.metrics import missing
+from valuescope.studies.mechanisms import analysis as mech
 from valuescope.studies.mechanisms.config import MechanismsConfig
 from valuescope.studies.mechanisms.responses import config_of, render
-from valuescope.studies.metrics import metric as make_metric
-from valuescope.studies.metrics import missing
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 VALUES = list(SCHWARTZ_VALUES)

@@ -1,0 +1,225 @@
+"""Which Schwartz values a response expresses: pluggable labellers that score (query, response) pairs.
+
+A labeller returns one continuous score per response and value (columns in
+``stimuli.values.SCHWARTZ_VALUES`` order) and a threshold above which a response counts as
+expressing the value. Two are built in:
+
+- :class:`EmbeddingLabeller` (the offline default): cosine similarity of the response's
+  all-MiniLM-L6-v2 embedding to the centroid of each value's descriptions, minus the response's mean
+  similarity to all ten (so that text which is merely "value-laden" does not count for every value).
+  Threshold 0.06 on that centred cosine: on ValuePortrait's 520 responses it marks 10-30% of them per
+  value (mean 20%). Its agreement with ValuePortrait's human-validated correlations is modest
+  (AUROC 0.56 [0.54, 0.58] top vs bottom quartile, mean over values; a ridge probe trained on the
+  same embeddings with grouped cross-validation reaches no more than 0.57), so labels are noisy.
+- :class:`JudgeLabeller`: asks a language model (a ``LanguageModel`` or any backend with ``rate``)
+  whether the reply expresses each value; the score is P(Yes) renormalised over Yes/No, threshold 0.5.
+
+:func:`binary_labels` turns scores into labels with a stated fallback for values with too few
+positives, and :func:`valueportrait_agreement` measures a labeller against ValuePortrait.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+from valuescope import stats
+from valuescope.data.values import LABELS, SCHWARTZ_VALUES, VALUE_DESCRIPTIONS
+
+
+class ValueLabeller(Protocol):
+    """Scores responses for the ten values: (n, 10) in ``SCHWARTZ_VALUES`` order."""
+
+    name: str
+    threshold: float
+
+    def scores(self, queries: Sequence[str], responses: Sequence[str]) -> np.ndarray: ...
+
+
+def _check_pairs(queries: Sequence[str], responses: Sequence[str]) -> None:
+    if len(queries) != len(responses):
+        raise ValueError(
+            f"{len(queries)} queries but {len(responses)} responses; give one query per response"
+        )
+    for i, r in enumerate(responses):
+        if not isinstance(r, str) or not r.strip():
+            raise ValueError(f"responses[{i}] is empty; drop it or give it text before labelling")
+
+
+@dataclass
+class EmbeddingLabeller:
+    """Centred cosine similarity of each response to each value's descriptions (offline)."""
+
+    threshold: float = 0.06
+    name: str = "embedding (all-MiniLM-L6-v2, centred cosine to value descriptions)"
+
+    def centroids(self) -> np.ndarray:
+        """(10, 384) unit centroids of each value's descriptions."""
+        from valuescope.instruments.sentence_embeddings import sentence_embeddings
+
+        out = []
+        for value in SCHWARTZ_VALUES:
+            e = sentence_embeddings(list(VALUE_DESCRIPTIONS[value]), cache=True).mean(0)
+            out.append(e / np.linalg.norm(e))
+        return np.stack(out)
+
+    def scores(self, queries: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        from valuescope.instruments.sentence_embeddings import sentence_embeddings
+
+        _check_pairs(queries, responses)
+        sim = sentence_embeddings(list(responses), cache=True) @ self.centroids().T
+        return np.asarray(sim - sim.mean(axis=1, keepdims=True))
+
+
+JUDGE_PROMPT = (
+    "Here is a question someone asked and the reply they got.\n\nQuestion: {query}\n\nReply: {response}\n\n"
+    "Does the reply express the value of {label} ({description})? Answer Yes or No.\nAnswer:"
+)
+
+
+@dataclass
+class JudgeLabeller:
+    """A model judges each (reply, value): P(Yes) over Yes/No from ``judge.rate``."""
+
+    judge: Any
+    threshold: float = 0.5
+    name: str = "judge"
+    batch_size: int = 16
+    max_query_chars: int = 600
+    """Longer queries (ValuePortrait's Reddit posts) are cut to their first characters, with "...",
+    to bound the cost: every response is judged ten times."""
+
+    def __post_init__(self) -> None:
+        if not hasattr(self.judge, "rate"):
+            raise TypeError(f"judge {self.judge!r} has no rate(); pass a LanguageModel or an API model")
+        self.name = f"judge ({getattr(self.judge, 'name', type(self.judge).__name__)})"
+
+    def scores(self, queries: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        _check_pairs(queries, responses)
+        prompts = [
+            JUDGE_PROMPT.format(
+                query=_cut(q.strip(), self.max_query_chars),
+                response=r.strip(),
+                label=LABELS[v],
+                description=VALUE_DESCRIPTIONS[v][0],
+            )
+            for q, r in zip(queries, responses, strict=True)
+            for v in SCHWARTZ_VALUES
+        ]
+        rated = self.judge.rate(prompts, ["Yes", "No"], batch_size=self.batch_size)
+        result: np.ndarray = (
+            rated["p_Yes"].to_numpy(dtype=np.float64).reshape(len(responses), len(SCHWARTZ_VALUES))
+        )
+        return result
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[:limit].rstrip() + "..."
+
+
+@dataclass(frozen=True)
+class Labels:
+    """Binary labels (n, 10) and, per value, whether the fallback chose its positives."""
+
+    labels: np.ndarray
+    fallback: dict[str, bool]
+
+
+def binary_labels(scores: np.ndarray, threshold: float, min_positive: int) -> Labels:
+    """Positive where the score reaches ``threshold``. A value with fewer than ``min_positive``
+    positives (or negatives) instead takes its ``min_positive`` highest-scoring responses as positive
+    (lowest as negative), so every value keeps a contrast; ``fallback`` records where that happened."""
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.ndim != 2 or scores.shape[1] != len(SCHWARTZ_VALUES):
+        raise ValueError(f"scores must be (n, {len(SCHWARTZ_VALUES)}), got {scores.shape}")
+    if not np.isfinite(scores).all():
+        raise ValueError("scores hold NaN or infinite values; check the labeller's output")
+    n = scores.shape[0]
+    if min_positive < 1 or 2 * min_positive > n:
+        raise ValueError(f"min_positive={min_positive} needs 1 <= min_positive <= n/2 = {n / 2:g}")
+    labels = scores >= threshold
+    fallback = {}
+    for j, value in enumerate(SCHWARTZ_VALUES):
+        k = int(labels[:, j].sum())
+        fallback[value] = k < min_positive or n - k < min_positive
+        if fallback[value]:
+            order = np.argsort(-scores[:, j], kind="stable")
+            labels[:, j] = False
+            labels[order[: max(min_positive, min(k, n - min_positive))], j] = True
+    return Labels(labels=labels, fallback=fallback)
+
+
+def valueportrait_agreement(
+    scores: np.ndarray, portrait: pd.DataFrame, *, n_boot: int = 1000, seed: int = 0
+) -> tuple[stats.Estimate, pd.DataFrame]:
+    """AUROC of a labeller's scores for the responses ValuePortrait correlates most (top quartile)
+    against least (bottom quartile) with each value, averaged over values; bootstrap CI over queries.
+
+    ``portrait`` is ``stimuli.valueportrait.load_valueportrait_responses`` output (one row per response,
+    a ``query_id`` column and one correlation column per value) and ``scores`` the labeller's (n, 10)
+    scores of its responses in the same order. Returns the mean AUROC and the per-value table.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    if scores.shape != (len(portrait), len(SCHWARTZ_VALUES)):
+        raise ValueError(f"scores are {scores.shape}; expected ({len(portrait)}, {len(SCHWARTZ_VALUES)})")
+    groups = portrait["query_id"].to_numpy()
+    corr = portrait[list(SCHWARTZ_VALUES)].to_numpy(dtype=np.float64)
+    lo_cut, hi_cut = np.quantile(corr, 0.25, axis=0), np.quantile(corr, 0.75, axis=0)
+
+    def per_value(idx: np.ndarray) -> np.ndarray:
+        out = np.full(len(SCHWARTZ_VALUES), np.nan)
+        for j in range(len(SCHWARTZ_VALUES)):
+            c = corr[idx, j]
+            keep = (c >= hi_cut[j]) | (c <= lo_cut[j])
+            y = c[keep] >= hi_cut[j]
+            if y.any() and (~y).any():
+                out[j] = stats.auroc(scores[idx, j][keep], y)
+        return out
+
+    est, lo, hi = stats.bootstrap(
+        lambda idx: float(np.nanmean(per_value(idx))), len(portrait), groups=groups, n_boot=n_boot, seed=seed
+    )
+    table = pd.DataFrame(
+        {
+            "value": list(SCHWARTZ_VALUES),
+            "auroc": per_value(np.arange(len(portrait))),
+            "top_quartile_cut": hi_cut,
+            "bottom_quartile_cut": lo_cut,
+        }
+    )
+    null_p = _auroc_permutation_p(est, scores, corr, lo_cut, hi_cut, groups, seed)
+    return stats.Estimate(est, lo, hi, null_p, len(np.unique(groups))), table
+
+
+def _auroc_permutation_p(
+    observed: float,
+    scores: np.ndarray,
+    corr: np.ndarray,
+    lo_cut: np.ndarray,
+    hi_cut: np.ndarray,
+    groups: np.ndarray,
+    seed: int,
+    n_perm: int = 200,
+) -> float:
+    """One-sided p that the mean AUROC beats chance: responses' scores shuffled within their query."""
+    rng = np.random.default_rng(seed)
+    order = np.argsort(groups, kind="stable")
+    bounds = np.flatnonzero(np.r_[True, groups[order][1:] != groups[order][:-1], True])
+    count = 0
+    for _ in range(n_perm):
+        perm = order.copy()
+        for a, b in itertools.pairwise(bounds):
+            perm[a:b] = rng.permutation(perm[a:b])
+        shuffled = np.empty_like(scores)
+        shuffled[order] = scores[perm]
+        values = []
+        for j in range(corr.shape[1]):
+            keep = (corr[:, j] >= hi_cut[j]) | (corr[:, j] <= lo_cut[j])
+            values.append(stats.auroc(shuffled[keep, j], corr[keep, j] >= hi_cut[j]))
+        count += float(np.nanmean(values)) >= observed
+    return (1 + count) / (1 + n_perm)

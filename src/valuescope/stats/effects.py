@@ -1,0 +1,45 @@
+"""Effect sizes: Cohen's d and the AUROC (with ties counted half)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.stats import rankdata
+
+
+def cohens_d(x: np.ndarray, y: np.ndarray) -> float:
+    """(mean x - mean y) / pooled SD (ddof=1); NaN if undefined (fewer than 2 values or zero spread)."""
+    xa = np.asarray(x, dtype=float).reshape(-1)
+    ya = np.asarray(y, dtype=float).reshape(-1)
+    nx, ny = len(xa), len(ya)
+    if nx < 1 or ny < 1 or nx + ny < 3:
+        return float("nan")
+    ssx = float(((xa - xa.mean()) ** 2).sum())
+    ssy = float(((ya - ya.mean()) ** 2).sum())
+    pooled = np.sqrt((ssx + ssy) / (nx + ny - 2))
+    if not pooled > 0:
+        return float("nan")
+    return float((xa.mean() - ya.mean()) / pooled)
+
+
+def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
+    """Area under the ROC curve (Mann-Whitney U / (n_pos * n_neg)), ties counting 0.5.
+
+    ``labels`` are bool or 0/1, positives being True/1. NaN if a class is empty or a score is NaN.
+    """
+    s = np.asarray(scores, dtype=float)
+    lab = np.asarray(labels)
+    if s.ndim != 1 or lab.ndim != 1:
+        raise ValueError(f"scores and labels must be 1-D, got shapes {s.shape} and {lab.shape}")
+    if len(s) != len(lab):
+        raise ValueError(f"scores has {len(s)} entries but labels has {len(lab)}")
+    if lab.dtype != bool:
+        if not np.isin(lab, [0, 1]).all():
+            raise ValueError("labels must be bool or 0/1")
+        lab = lab.astype(bool)
+    n_pos = int(lab.sum())
+    n_neg = len(lab) - n_pos
+    if n_pos == 0 or n_neg == 0 or np.isnan(s).any():
+        return float("nan")
+    ranks = rankdata(s)
+    u = float(ranks[lab].sum()) - n_pos * (n_pos + 1) / 2.0
+    return u / (n_pos * n_neg)

@@ -1,0 +1,99 @@
+"""The metric record (the summary contract): every metric is ``{"estimate", "ci_low", "ci_high", "p",
+"n"}`` plus optional ``layer``, ``better`` and ``note``; checked where a study
+hands it over, not when a reader trips on it."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping
+from typing import Any
+
+ALL_MODELS = "_all"
+"""Model key of metrics, tables and figures computed across models."""
+REQUIRED = ("estimate", "ci_low", "ci_high", "p", "n")
+OPTIONAL = ("layer", "better", "note")
+ROUNDING = 1e-9
+"""Relative slack of the "interval contains its estimate" check: float rounding, nothing more."""
+NO_INTERVAL = frozenset({"kmo", "sae_fve", "sae_l0"})
+"""Single-fit diagnostics whose interval fields are null (as are counts, names starting ``n_``)."""
+
+
+def has_interval(name: str) -> bool:
+    """Whether metric ``name`` must carry a finite 95% interval."""
+    return not (name.startswith("n_") or name in NO_INTERVAL)
+
+
+def metric(
+    estimate: float | None,
+    ci_low: float | None = None,
+    ci_high: float | None = None,
+    *,
+    p: float | None = None,
+    n: int | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """Build one metric entry; ``extra`` may hold layer, better and note (None values dropped)."""
+    out: dict[str, Any] = {
+        "estimate": _num(estimate),
+        "ci_low": _num(ci_low),
+        "ci_high": _num(ci_high),
+        "p": _num(p),
+        "n": None if n is None else int(n),
+    }
+    for key, value in extra.items():
+        if key not in OPTIONAL:
+            raise ValueError(f"metric field {key!r} is not one of {', '.join(OPTIONAL)}")
+        if value is not None:
+            out[key] = int(value) if key == "layer" else value
+    return out
+
+
+def missing(note: str, n: int | None = None) -> dict[str, Any]:
+    """A metric that could not be computed, with the reason."""
+    return metric(None, n=n, note=note)
+
+
+def _num(x: float | None) -> float | None:
+    if x is None:
+        return None
+    value = float(x)
+    return None if math.isnan(value) else value
+
+
+def check_metric(name: str, entry: Mapping[str, Any], where: str) -> None:
+    """Raise ValueError if ``entry`` breaks the summary contract."""
+    label = f"{where}: metric {name!r}"
+    if not isinstance(entry, Mapping):
+        raise ValueError(f"{label} is a {type(entry).__name__}, not a dict")
+    absent = [k for k in REQUIRED if k not in entry]
+    if absent:
+        raise ValueError(f"{label} lacks {', '.join(absent)}")
+    unknown = [k for k in entry if k not in REQUIRED and k not in OPTIONAL]
+    if unknown:
+        raise ValueError(f"{label} has unknown fields {', '.join(unknown)}")
+    est = entry["estimate"]
+    if est is None:
+        if not entry.get("note"):
+            raise ValueError(f"{label} has no estimate and no note saying why")
+        return
+    if not math.isfinite(float(est)):
+        raise ValueError(f"{label} estimate {est!r} is not finite; use estimate None with a note")
+    lo, hi = entry["ci_low"], entry["ci_high"]
+    if has_interval(name):
+        if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+            raise ValueError(f"{label} needs a finite 95% interval, got [{lo}, {hi}]")
+        slack = ROUNDING * max(abs(lo), abs(hi), abs(est))
+        if not lo - slack <= est <= hi + slack:
+            raise ValueError(f"{label}: interval [{lo}, {hi}] does not contain the estimate {est}")
+    elif lo is not None or hi is not None:
+        raise ValueError(f"{label} is a count or single-fit diagnostic: its interval fields must be null")
+    p = entry["p"]
+    if p is not None and not 0.0 <= float(p) <= 1.0:
+        raise ValueError(f"{label} p={p} is outside [0, 1]")
+    if entry.get("better") not in (None, "higher", "lower"):
+        raise ValueError(f"{label} better={entry['better']!r}; use 'higher' or 'lower'")
+
+
+def check_metrics(metrics: Mapping[str, Any], where: str) -> None:
+    for name, entry in metrics.items():
+        check_metric(name, entry, where)

@@ -1,0 +1,69 @@
+"""The summary contract is enforced where a study hands its metrics over."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+
+from valuescope.stats.metrics import check_metric, has_interval, metric, missing
+
+
+def test_a_complete_metric_passes_and_drops_empty_extras() -> None:
+    m = metric(0.4, 0.1, 0.7, p=0.02, n=30, layer=6, better="higher", note=None)
+    check_metric("gap", m, "here")
+    assert m == {
+        "estimate": 0.4,
+        "ci_low": 0.1,
+        "ci_high": 0.7,
+        "p": 0.02,
+        "n": 30,
+        "layer": 6,
+        "better": "higher",
+    }
+
+
+@pytest.mark.parametrize(
+    ("name", "entry", "fragment"),
+    [
+        ("gap", metric(0.4, 0.5, 0.7), "does not contain"),
+        ("gap", metric(0.4), "finite 95% interval"),
+        ("gap", {"estimate": math.inf, "ci_low": 0, "ci_high": 1, "p": None, "n": 1}, "not finite"),
+        ("gap", {"estimate": 1.0, "ci_low": 0, "ci_high": 2, "p": None}, "lacks n"),
+        ("gap", {**metric(1.0, 0, 2), "colour": "red"}, "unknown fields"),
+        ("gap", metric(1.0, 0, 2, p=1.5), "outside [0, 1]"),
+        ("gap", metric(1.0, 0, 2, better="up"), "better="),
+        ("n_items", metric(5, 1, 9), "interval fields must be null"),
+        ("gap", {"estimate": None, "ci_low": None, "ci_high": None, "p": None, "n": None}, "no note"),
+    ],
+)
+def test_broken_metrics_are_refused_with_the_metric_named(name: str, entry: dict, fragment: str) -> None:
+    with pytest.raises(ValueError, match="metric") as info:
+        check_metric(name, entry, "study/model/step")
+    assert fragment in str(info.value) and "study/model/step" in str(info.value)
+
+
+def test_counts_and_single_fit_diagnostics_carry_no_interval() -> None:
+    assert not has_interval("n_pairs") and not has_interval("kmo") and not has_interval("sae_l0")
+    assert has_interval("rating_gap")
+    check_metric("n_pairs", metric(12, n=12), "here")
+    check_metric("kmo", metric(0.71), "here")
+
+
+def test_a_metric_that_cannot_be_computed_says_why() -> None:
+    m = missing("fewer than 2 models")
+    check_metric("rating_gap_difference", m, "here")
+    assert m["estimate"] is None and m["note"] == "fewer than 2 models"
+
+
+def test_nan_becomes_null() -> None:
+    assert metric(float("nan"), n=3, note="x")["estimate"] is None
+
+
+def test_the_interval_check_forgives_rounding_and_nothing_more() -> None:
+    est = 0.04161891774240936  # one ulp below its null's quantiles, as a mean of 20 equal floats can be
+    check_metric("gap", metric(est, 0.04161891774240937, 0.04161891774240937), "here")
+    with pytest.raises(ValueError, match="does not contain"):
+        check_metric("gap", metric(0.0416, 0.0417, 0.0418), "here")
+    with pytest.raises(ValueError, match="does not contain"):
+        check_metric("gap", metric(1.0 - 1e-7, 1.0, 1.0), "here")
