@@ -53,9 +53,10 @@ demo: setup  ## the main job: every study on the embedded models, then the repor
 test: setup test-tools  ## the whole test suite, tiny and real models
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-# Everything that needs neither an embedded model nor the browser (tiny random models only).
+# Everything that needs neither an embedded model nor the browser (tiny random models only), less the
+# tests that start other processes (Ray, worker pools, SIGKILLed runs, the CLI in a subprocess).
 test-fast: setup  ## the fast tests, for every edit
-	VALUESCOPE_TEST_FAST=1 $(BIN)/python -m pytest -q -p no:cacheprovider -m "not real and not browser"
+	VALUESCOPE_TEST_FAST=1 $(BIN)/python -m pytest -q -p no:cacheprovider -m "not real and not browser and not slow"
 
 lint: setup  ## the pre-commit hooks (ruff check, ruff format, mypy) on every file
 	$(BIN)/pre-commit run --all-files --show-diff-on-failure

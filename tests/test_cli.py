@@ -72,6 +72,7 @@ def test_generate_prints_each_prompt_and_its_continuation() -> None:
     assert f"> Hello there\n{expected.strip()}\n" in out
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -120,6 +121,7 @@ def test_run_then_report_from_the_command_line(tmp_path: Path) -> None:
     assert manifest["command"].startswith("valuescope ")
 
 
+@pytest.mark.slow
 def test_run_errors_are_one_line(tmp_path: Path) -> None:
     result = subprocess.run(
         [sys.executable, "-m", "valuescope.cli", "run", "nope", "-m", "tiny-gpt2", "-o", str(tmp_path / "o")],

@@ -6,8 +6,9 @@ import functools
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, overload
 
+import numpy as np
 import torch
 from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
@@ -89,6 +90,39 @@ class LanguageModel:
         self.last_positions = batch.last
 
     # ----------------------------------------------------------------- readouts
+    @overload
+    def residuals(
+        self,
+        texts: Sequence[Item],
+        layers: Sequence[int] | int,
+        pool: Literal["last", "mean"] = ...,
+        batch_size: int = ...,
+        progress: bool | None = ...,
+        store: str | Path | None = ...,
+    ) -> torch.Tensor: ...
+
+    @overload
+    def residuals(
+        self,
+        texts: Sequence[Item],
+        layers: Sequence[int] | int,
+        pool: Literal["all"],
+        batch_size: int = ...,
+        progress: bool | None = ...,
+        store: str | Path | None = ...,
+    ) -> TokenReadout: ...
+
+    @overload
+    def residuals(
+        self,
+        texts: Sequence[Item],
+        layers: Sequence[int] | int,
+        pool: str,
+        batch_size: int = ...,
+        progress: bool | None = ...,
+        store: str | Path | None = ...,
+    ) -> torch.Tensor | TokenReadout: ...
+
     def residuals(
         self,
         texts: Sequence[Item],
@@ -252,6 +286,13 @@ class LanguageModel:
         if self._means is None:
             self._norms, self._means = self._load_or_measure_reference()
         return self._means[read_point]
+
+    def reference_tokens(self, read_point: int) -> np.ndarray:
+        """Residuals (tokens, d_model) of the neutral reference text's own tokens at ``read_point``, under
+        the edits active now: the data that edits' controls are matched on."""
+        ref = self.residuals(reference_texts(), layers=[read_point], pool="all")
+        tokens: np.ndarray = ref.values[:, 0][ref.mask].double().numpy()
+        return tokens
 
     def _load_or_measure_reference(self) -> tuple[list[float], torch.Tensor]:
         """Per read point: mean token norm and mean vector on the reference text (cached on disk,

@@ -1,17 +1,22 @@
-"""The seam between a loaded model and the functions that read it: what ``readout/`` may use of a
-local model. ``LanguageModel`` implements it and composes the readout functions; they never import
-it back, so the dependency runs one way (``language_model`` -> ``readout`` -> ``model``)."""
+"""The seams between a model and what uses it.
+
+:class:`Model` is what every backend offers a study: rate and generate, a name, a description. Local
+Hugging Face models (``LanguageModel``) and OpenAI-compatible servers (``runs.backends.openai``) both
+implement it. :class:`LocalModel` is what ``readout/`` may use of a local model: weights, tokenizer,
+layout, active edits. ``LanguageModel`` implements it and composes the readout functions; they never
+import it back, so the dependency runs one way (``language_model`` -> ``readout`` -> ``model``)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, overload
 
 import torch
 
 if TYPE_CHECKING:
+    import pandas as pd
     from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
     from valuescope.models.layout import Layout
@@ -56,6 +61,57 @@ class Edit(Protocol):
     def __enter__(self) -> Any: ...
 
     def __exit__(self, *exc: object) -> None: ...
+
+
+class Model(Protocol):
+    """What a study may ask of any model, local or behind an API: ratings from next-token
+    probabilities, generations, and a description for the run's manifest."""
+
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def instruct(self) -> bool:
+        """Whether prompts go through the chat template by default."""
+        ...
+
+    def describe(self) -> dict[str, Any]:
+        """Manifest-facing description of the model."""
+        ...
+
+    def rate(
+        self,
+        prompts: Sequence[str],
+        options: Sequence[str],
+        *,
+        sep: str | None = None,
+        values: Sequence[float] | None = None,
+        reverse: bool | Sequence[bool] = False,
+        chat: bool | None = None,
+        system: str | None = None,
+        batch_size: int | None = None,
+        progress: bool | None = None,
+    ) -> pd.DataFrame:
+        """Each prompt's probabilities over ``options`` and its expected rating."""
+        ...
+
+    def generate(
+        self,
+        prompts: Sequence[str],
+        *,
+        max_new_tokens: int = 64,
+        temperature: float = 0.0,
+        top_p: float = 1.0,
+        top_k: int = 0,
+        seed: int = 0,
+        stop: Sequence[str] | str | None = None,
+        chat: bool | None = None,
+        system: str | None = None,
+        batch_size: int | None = None,
+        progress: bool | None = None,
+    ) -> list[str]:
+        """Greedy or sampled continuations, one per prompt."""
+        ...
 
 
 class LocalModel(Protocol):
@@ -107,14 +163,37 @@ class LocalModel(Protocol):
         """``sites`` of already-checked ``items``, pooled, computed now (no disk cache)."""
         ...
 
+    @overload
     def residuals(
         self,
         texts: Sequence[Item],
         layers: Sequence[int] | int,
-        pool: str = "last",
+        pool: Literal["last", "mean"] = ...,
         batch_size: int = ...,
-        progress: bool | None = None,
-        store: str | Path | None = None,
+        progress: bool | None = ...,
+        store: str | Path | None = ...,
+    ) -> torch.Tensor: ...
+
+    @overload
+    def residuals(
+        self,
+        texts: Sequence[Item],
+        layers: Sequence[int] | int,
+        pool: Literal["all"],
+        batch_size: int = ...,
+        progress: bool | None = ...,
+        store: str | Path | None = ...,
+    ) -> TokenReadout: ...
+
+    @overload
+    def residuals(
+        self,
+        texts: Sequence[Item],
+        layers: Sequence[int] | int,
+        pool: str,
+        batch_size: int = ...,
+        progress: bool | None = ...,
+        store: str | Path | None = ...,
     ) -> torch.Tensor | TokenReadout:
         """Residual stream at read points ``layers``, pooled (``store``: a disk cache folder)."""
         ...

@@ -227,6 +227,7 @@ extract(lm, texts, [1, 3], "last", Path(sys.argv[1]), batch_size=4, store=sys.ar
 """
 
 
+@pytest.mark.slow
 def test_sigkilled_extraction_resumes_without_recomputing_complete_shards(
     lm: LanguageModel, reads: Reads, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

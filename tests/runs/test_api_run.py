@@ -32,6 +32,7 @@ studies:
     return path
 
 
+@pytest.mark.real
 def test_api_models_run_behaviour_steps_and_skip_internals(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -74,6 +75,7 @@ def test_a_bad_api_model_entry_names_the_key(tmp_path: Path) -> None:
         make_plan("readout-check", ["x"], tmp_path / "run", config_file=path)
 
 
+@pytest.mark.real
 def test_a_served_model_judges_through_the_indifference_gate(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -97,6 +99,7 @@ def test_a_served_model_judges_through_the_indifference_gate(
     assert win["estimate"] is not None or "gate" in win["note"]
 
 
+@pytest.mark.real
 def test_a_served_chat_model_is_elicited_and_profiled_in_the_lexicon_study(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -74,6 +74,7 @@ def test_present_data_is_used_and_hashed(tmp_path: Path, probe: None) -> None:
 BUILT_IN_DATA = [(name, cls) for name, cls in registry.BUILT_IN.items() if cls.data_metrics]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("name", "cls"), BUILT_IN_DATA, ids=[n for n, _ in BUILT_IN_DATA])
 def test_with_the_shared_data_every_data_metric_appears(tmp_path: Path, name: str, cls: type[Study]) -> None:
     """CI sets VALUESCOPE_DATA to the shared data folder: then every metric that needs it has an estimate."""

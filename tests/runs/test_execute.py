@@ -165,7 +165,7 @@ def test_result_tables_stack_models(tmp_path: Path) -> None:
 def test_every_data_file_read_is_hashed_in_the_manifest(tmp_path: Path) -> None:
     import hashlib
 
-    from valuescope.studies.readout_check import load_pairs
+    from valuescope.studies.readout_check.config import load_pairs
 
     pairs = load_pairs(None, 8)
     stimuli = tmp_path / "data" / "mine.csv"
@@ -185,7 +185,7 @@ def test_every_data_file_read_is_hashed_in_the_manifest(tmp_path: Path) -> None:
 
 
 def test_a_bad_stimuli_file_names_the_row(tmp_path: Path) -> None:
-    from valuescope.studies.readout_check import load_pairs
+    from valuescope.studies.readout_check.config import load_pairs
 
     bad = tmp_path / "bad.csv"
     bad.write_text("pair,good,bad\n1,Helped.,Hurt.\n2,,Lied.\n")

@@ -186,6 +186,7 @@ _CHILD = textwrap.dedent(
 )
 
 
+@pytest.mark.slow
 def test_sigkill_mid_unit_then_resume_gives_identical_results(tmp_path: Path) -> None:
     marker, out, clean = tmp_path / "started", tmp_path / "run", tmp_path / "clean"
     env = {k: v for k, v in os.environ.items() if k != FAIL_ENV}
@@ -214,6 +215,7 @@ def test_sigkill_mid_unit_then_resume_gives_identical_results(tmp_path: Path) ->
     assert (out / "summary.json").read_text() == (clean / "summary.json").read_text()
 
 
+@pytest.mark.slow
 def test_under_ray_one_task_failing_does_not_stop_the_others(tmp_path: Path) -> None:
     pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'valuescope[ray]'")
     from valuescope.runs.outputs import assemble

@@ -26,6 +26,7 @@ def _summary(out: Path) -> dict[str, object]:
     return summary
 
 
+@pytest.mark.slow
 def test_two_workers_give_the_numbers_of_one(tmp_path: Path) -> None:
     one, two = tmp_path / "one", tmp_path / "two"
     execute(make_plan("readout-check", MODELS, one, profile="quick"), quiet=True, jobs=1)
@@ -43,6 +44,7 @@ def _threads() -> int:
     return torch.get_num_threads()
 
 
+@pytest.mark.slow
 def test_a_worker_that_dies_costs_only_its_task(tmp_path: Path) -> None:
     out = tmp_path / "run"
     plan = make_plan("readout-check", MODELS, out, profile="quick")

@@ -94,6 +94,7 @@ def test_plain_http_to_another_machine_warns(tmp_path: Path) -> None:
         check_plan(plan)
 
 
+@pytest.mark.slow
 def test_the_cli_exits_2_naming_the_field(tmp_path: Path) -> None:
     path = config(tmp_path, "studies:\n  indifference: {judge_model: no-such-judge-xyz}\n")
     command = [

@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 # Slow enough per unit that the kill lands mid-run (the direction step's permutation tests dominate).
 CONFIG = """
 studies:
@@ -33,6 +35,7 @@ def finished_units(out: Path) -> dict[str, str]:
     }
 
 
+@pytest.mark.slow
 def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None:
     config = tmp_path / "c.yaml"
     config.write_text(CONFIG)

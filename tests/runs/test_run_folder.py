@@ -64,6 +64,7 @@ def test_a_second_holder_is_refused_at_once_naming_the_first(tmp_path: Path) -> 
         pass
 
 
+@pytest.mark.slow
 def test_a_second_valuescope_run_on_the_same_folder_is_refused(tmp_path: Path) -> None:
     out = tmp_path / "out"
     command = [
@@ -78,6 +79,7 @@ def test_a_second_valuescope_run_on_the_same_folder_is_refused(tmp_path: Path) -
     assert not (out / "units").exists() and not (out / RUN_FILE).exists()
 
 
+@pytest.mark.slow
 def test_a_lock_held_by_a_killed_process_does_not_block(tmp_path: Path) -> None:
     out = tmp_path / "out"
     holder = subprocess.Popen(

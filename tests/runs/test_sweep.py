@@ -71,6 +71,7 @@ def test_bad_sweep_files_fail_before_model_work(tmp_path: Path, edit, message: s
     assert not (tmp_path / "local").exists()
 
 
+@pytest.mark.slow
 def test_ray_sweep_writes_the_same_layout_as_local(tmp_path: Path) -> None:
     pytest.importorskip("ray", reason="Ray is an optional extra: pip install 'valuescope[ray]'")
     local = run_sweep(load_sweep(sweep_file(tmp_path, "local")), quiet=True)

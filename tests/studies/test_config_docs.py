@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from valuescope.cli import app
 from valuescope.studies.config_docs import field_docs, render_fields, type_label, undocumented
 from valuescope.studies.protocol import StudyConfig
-from valuescope.studies.readout_check import ReadoutCheckConfig
+from valuescope.studies.readout_check.config import ReadoutCheckConfig
 from valuescope.studies.registry import studies
 
 

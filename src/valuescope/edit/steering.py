@@ -3,7 +3,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 import torch
@@ -11,6 +12,16 @@ from torch.utils.hooks import RemovableHandle
 
 from valuescope.edit.interventions import Host, Intervention, Positions, as_vector, tensor_digest
 from valuescope.models.hooks import hook_read_point, normalize_read_points
+
+
+def _hook_added(
+    host: Host,
+    read_points: Sequence[int],
+    added: Callable[[int], torch.Tensor],
+    add: Callable[[torch.Tensor, torch.Tensor], torch.Tensor],
+) -> list[RemovableHandle]:
+    """One hook per read point that returns ``add(added(read_point), h)``, the vector computed once here."""
+    return [hook_read_point(host.layout, rp, partial(add, added(rp))) for rp in read_points]
 
 
 class Steer(Intervention):
@@ -45,30 +56,26 @@ class Steer(Intervention):
         result: torch.Tensor = self.alpha * self.host.mean_residual_norm(read_point) * unit
         return result
 
+    def _add(self, delta: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """``h`` with ``delta`` added at the steered positions."""
+        d = delta.to(device=h.device, dtype=h.dtype)
+        if self.positions == "all":
+            return h + d
+        out = h.clone()
+        if self.positions == "last":
+            last = self.host.last_positions
+            if h.shape[1] == 1 or last is None or last.shape[0] != h.shape[0]:
+                out[:, -1] += d
+            else:
+                out[torch.arange(h.shape[0]), last.to(h.device)] += d
+            return out
+        idx = [p for p in self.positions if -h.shape[1] <= p < h.shape[1]]
+        if idx:
+            out[:, idx] += d
+        return out
+
     def _install(self) -> list[RemovableHandle]:
-        handles = []
-        for rp in self.layers:
-            delta = self.added(rp)
-
-            def fn(h: torch.Tensor, delta: torch.Tensor = delta) -> torch.Tensor:
-                d = delta.to(device=h.device, dtype=h.dtype)
-                if self.positions == "all":
-                    return h + d
-                out = h.clone()
-                if self.positions == "last":
-                    last = self.host.last_positions
-                    if h.shape[1] == 1 or last is None or last.shape[0] != h.shape[0]:
-                        out[:, -1] += d
-                    else:
-                        out[torch.arange(h.shape[0]), last.to(h.device)] += d
-                    return out
-                idx = [p for p in self.positions if -h.shape[1] <= p < h.shape[1]]
-                if idx:
-                    out[:, idx] += d
-                return out
-
-            handles.append(hook_read_point(self.host.layout, rp, fn))
-        return handles
+        return _hook_added(self.host, self.layers, self.added, self._add)
 
     def fingerprint(self) -> dict[str, Any]:
         return {
@@ -133,26 +140,22 @@ class SteerEach(Intervention):
         result: torch.Tensor = self.alphas[:, None] * self.host.mean_residual_norm(read_point) * unit
         return result
 
+    def _add(self, delta: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
+        """``h`` with row i of ``delta`` added at every position of the batch row that is prompt i."""
+        items = getattr(self.host, "batch_items", None)
+        if items is None or len(items) != h.shape[0]:
+            raise RuntimeError(
+                "SteerEach works only inside lm.generate (which says which prompt each row is); "
+                "use lm.steer for ratings and readouts"
+            )
+        if max(items) >= delta.shape[0]:
+            raise RuntimeError(
+                f"generate has {max(items) + 1}+ prompts but SteerEach {delta.shape[0]} vectors"
+            )
+        return h + delta[items].to(device=h.device, dtype=h.dtype)[:, None, :]
+
     def _install(self) -> list[RemovableHandle]:
-        handles = []
-        for rp in self.layers:
-            delta = self.added(rp)
-
-            def fn(h: torch.Tensor, delta: torch.Tensor = delta) -> torch.Tensor:
-                items = getattr(self.host, "batch_items", None)
-                if items is None or len(items) != h.shape[0]:
-                    raise RuntimeError(
-                        "SteerEach works only inside lm.generate (which says which prompt each row is); "
-                        "use lm.steer for ratings and readouts"
-                    )
-                if max(items) >= delta.shape[0]:
-                    raise RuntimeError(
-                        f"generate has {max(items) + 1}+ prompts but SteerEach {delta.shape[0]} vectors"
-                    )
-                return h + delta[items].to(device=h.device, dtype=h.dtype)[:, None, :]
-
-            handles.append(hook_read_point(self.host.layout, rp, fn))
-        return handles
+        return _hook_added(self.host, self.layers, self.added, self._add)
 
     def fingerprint(self) -> dict[str, Any]:
         return {

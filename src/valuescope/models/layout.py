@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import functools
 import inspect
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import torch
 from torch import nn
@@ -52,15 +52,8 @@ _LLAMA_LIKE = FamilySpec(
     mlp_down="mlp.down_proj",
 )
 
-_GEMMA = FamilySpec(
-    body="model",
-    blocks="model.layers",
-    final_norm="model.norm",
-    embed="model.embed_tokens",
-    lm_head="lm_head",
-    attn="self_attn",
-    mlp="mlp",
-    mlp_down="mlp.down_proj",
+_GEMMA = replace(
+    _LLAMA_LIKE,
     post_attn_norm="post_attention_layernorm",
     post_mlp_norm="post_feedforward_layernorm",
     norm_gain_offset=1.0,

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from importlib.resources import files
 from typing import Any
 
 import torch
@@ -31,6 +30,8 @@ from transformers import (
 )
 from transformers.models.gemma3 import Gemma3TextConfig
 
+from valuescope.data.reference import reference_texts
+
 CHATML_TEMPLATE = (
     "{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n{% endfor %}"
     "{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}"
@@ -47,8 +48,7 @@ _SPECIALS_SP = ["<pad>", "<eos>", "<bos>", "<unk>", "<start_of_turn>", "<end_of_
 
 
 def _corpus() -> list[str]:
-    text = files("valuescope").joinpath("data/neutral_reference.txt").read_text(encoding="utf-8")
-    lines = [ln for ln in text.splitlines() if ln.strip()]
+    lines = reference_texts()
     digits = [f"Rate it from 1 to 7: {d}" for d in "1234567"] + ["0 1 2 3 4 5 6 7 8 9 10"]
     return lines + digits
 

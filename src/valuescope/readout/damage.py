@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
@@ -12,6 +12,7 @@ import torch
 from valuescope.readout.batching import encode, make_batches, validate_items
 from valuescope.readout.capture import record_blocks, replay_blocks, replayable_blocks
 from valuescope.readout.logprob import next_token_logprobs
+from valuescope.stats.metrics import metric
 
 if TYPE_CHECKING:
     from valuescope.model import Edit, LocalModel
@@ -158,3 +159,26 @@ def _summarise(
         "n_texts": float(n),
         "n_tokens": float(n_tok),
     }
+
+
+def kl_metric(cost: Mapping[str, float], *, layer: int, note: str) -> dict[str, Any]:
+    """An edit's KL on neutral text (a damage reading) as a metric: lower is better, the interval a
+    bootstrap over the texts."""
+    n = int(cost["n_texts"])
+    return metric(
+        cost["kl_mean"], cost["kl_ci_low"], cost["kl_ci_high"], n=n, layer=layer, better="lower", note=note
+    )
+
+
+def ppl_ratio_metric(cost: Mapping[str, float], *, layer: int, note: str) -> dict[str, Any]:
+    """An edit's perplexity ratio (edited / base) on neutral text as a metric, like :func:`kl_metric`."""
+    n = int(cost["n_texts"])
+    return metric(
+        cost["ppl_ratio"],
+        cost["ppl_ratio_ci_low"],
+        cost["ppl_ratio_ci_high"],
+        n=n,
+        layer=layer,
+        better="lower",
+        note=note,
+    )

@@ -11,7 +11,7 @@ from transformers import DynamicCache
 from transformers.cache_utils import DynamicLayer, DynamicSlidingWindowLayer
 
 
-class _Buffer:
+class _Buffer(DynamicLayer):
     """Keys and values in a preallocated (batch, heads, capacity, dim) buffer, appended in place:
     ``DynamicLayer`` concatenates the whole cache at every step, which costs time quadratic in length."""
 
@@ -19,6 +19,12 @@ class _Buffer:
     filled: int
     _k: torch.Tensor
     _v: torch.Tensor
+
+    def _start(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
+        """On the first update: initialise the layer and allocate its buffer."""
+        if not self.is_initialized:
+            self.lazy_initialization(key_states, value_states)
+            self._allocate(key_states, value_states)
 
     def _allocate(self, key_states: torch.Tensor, value_states: torch.Tensor) -> None:
         b, h, _, dk = key_states.shape
@@ -48,11 +54,18 @@ class _Buffer:
         self._v[:, :, self.filled : end] = value_states
         self.filled = end
 
-    def _select(self, indices: torch.Tensor) -> None:
-        self._k, self._v = self._k[indices], self._v[indices]
+    def _expose(self, start: int = 0) -> tuple[torch.Tensor, torch.Tensor]:
+        """Point ``keys`` and ``values`` at the buffered states from ``start`` to the filled end."""
+        self.keys, self.values = self._k[:, :, start : self.filled], self._v[:, :, start : self.filled]
+        return self.keys, self.values
+
+    def batch_select_indices(self, indices: torch.Tensor) -> None:
+        if self.is_initialized:
+            self._k, self._v = self._k[indices], self._v[indices]
+            self._expose()
 
 
-class _BufferedLayer(_Buffer, DynamicLayer):
+class _BufferedLayer(_Buffer):
     """A full-attention ``DynamicLayer`` on a preallocated buffer."""
 
     def __init__(self, capacity: int) -> None:
@@ -62,20 +75,12 @@ class _BufferedLayer(_Buffer, DynamicLayer):
     def update(
         self, key_states: torch.Tensor, value_states: torch.Tensor, *args: object, **kwargs: object
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        if not self.is_initialized:
-            self.lazy_initialization(key_states, value_states)
-            self._allocate(key_states, value_states)
+        self._start(key_states, value_states)
         self._append(key_states, value_states, None)
-        self.keys, self.values = self._k[:, :, : self.filled], self._v[:, :, : self.filled]
-        return self.keys, self.values
+        return self._expose()
 
     def get_seq_length(self) -> int:
         return self.filled if self.is_initialized else 0
-
-    def batch_select_indices(self, indices: torch.Tensor) -> None:
-        if self.is_initialized:
-            self._select(indices)
-            self.keys, self.values = self._k[:, :, : self.filled], self._v[:, :, : self.filled]
 
 
 class _BufferedSlidingLayer(_Buffer, DynamicSlidingWindowLayer):
@@ -89,21 +94,12 @@ class _BufferedSlidingLayer(_Buffer, DynamicSlidingWindowLayer):
     def update(
         self, key_states: torch.Tensor, value_states: torch.Tensor, *args: object, **kwargs: object
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        if not self.is_initialized:
-            self.lazy_initialization(key_states, value_states)
-            self._allocate(key_states, value_states)
+        self._start(key_states, value_states)
         window = self.sliding_window - 1
         visible = min(self.cumulative_length, window) + key_states.shape[-2]
         self.cumulative_length += key_states.shape[-2]
         self._append(key_states, value_states, window)
-        start = self.filled - visible
-        self.keys, self.values = self._k[:, :, start : self.filled], self._v[:, :, start : self.filled]
-        return self.keys, self.values
-
-    def batch_select_indices(self, indices: torch.Tensor) -> None:
-        if self.is_initialized:
-            self._select(indices)
-            self.keys, self.values = self._k[:, :, : self.filled], self._v[:, :, : self.filled]
+        return self._expose(self.filled - visible)
 
 
 def make_cache(config: object, capacity: int) -> DynamicCache:

@@ -1,12 +1,14 @@
 """The metric record (the summary contract): every metric is ``{"estimate", "ci_low", "ci_high", "p",
 "n"}`` plus optional ``layer``, ``better`` and ``note``; checked where a study
-hands it over, not when a reader trips on it."""
+hands it over, not when a reader trips on it. Each study declares the metrics it can emit once, as
+:class:`MetricSpec` entries in its ``metrics`` module."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
-from typing import Any
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
 
 ALL_MODELS = "_all"
 """Model key of metrics, tables and figures computed across models."""
@@ -16,6 +18,35 @@ ROUNDING = 1e-9
 """Relative slack of the "interval contains its estimate" check: float rounding, nothing more."""
 NO_INTERVAL = frozenset({"kmo", "sae_fve", "sae_l0"})
 """Single-fit diagnostics whose interval fields are null (as are counts, names starting ``n_``)."""
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    """One metric a study can emit, declared once.
+
+    ``name`` is its key in the summary; ``meaning`` one line saying what the estimate is (the report
+    shows it beside the metric); ``better`` the direction in which the estimate is better, ``"higher"``
+    or ``"lower"``, or None where neither is (a baseline, a control's null, a count, a difference whose
+    sign is the question), and it is what the metric's ``better`` field carries; ``interval`` is
+    ``"ci"`` when a computed estimate comes with its 95% interval and ``"none"`` for counts and
+    single-fit diagnostics, whose ``ci_low`` and ``ci_high`` are null.
+    """
+
+    name: str
+    meaning: str
+    better: Literal["higher", "lower"] | None
+    interval: Literal["ci", "none"]
+
+
+def metric_descriptions(specs: Iterable[MetricSpec]) -> dict[str, str]:
+    """Name -> meaning of ``specs``, in their order (a study's ``metrics``); a name declared twice is an
+    error."""
+    out: dict[str, str] = {}
+    for spec in specs:
+        if spec.name in out:
+            raise ValueError(f"metric {spec.name!r} is declared twice; declare each metric once")
+        out[spec.name] = spec.meaning
+    return out
 
 
 def has_interval(name: str) -> bool:

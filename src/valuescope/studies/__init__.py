@@ -1,2 +1,2 @@
-"""Studies: the protocol every study follows, the summary-metric contract, the registry by name
-(``valuescope studies``) and the built-in studies."""
+"""Studies: the protocol every study follows (``protocol``), the registry by name (``valuescope studies``)
+and one package per built-in study: its config, stimuli, math, steps, findings and figures."""

@@ -9,19 +9,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Literal
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
 
 import numpy as np
 import pandas as pd
 import torch
 from pydantic import BaseModel, ConfigDict
 
-from valuescope.stats.metrics import ALL_MODELS, check_metrics
+from valuescope.model import Model
+from valuescope.stats.metrics import ALL_MODELS, MetricSpec, check_metrics
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from valuescope.data.sources import DataSources
+    from valuescope.language_model import LanguageModel
 
 Profile = Literal["quick", "demo", "full"]
 PROFILES: tuple[Profile, ...] = ("quick", "demo", "full")
@@ -89,28 +91,47 @@ class Artifacts:
                 raise TypeError(f"{where}: tensor {name!r} is a {type(tensor).__name__}, not a Tensor")
 
 
+C = TypeVar("C", bound=StudyConfig)
+"""A study's own config class: steps and study methods are typed with it."""
+
+
 @dataclass
-class UnitContext:
+class UnitContext(Generic[C]):
     """Everything one step sees: its model (loaded on first use), config, seed, data and earlier steps."""
 
     study: str
     model: str
     step: str
-    config: StudyConfig
+    config: C
     seed: int
     data: DataSources
     previous: Mapping[str, Artifacts]
     progress: bool
-    load: Callable[[], Any]
-    open_other: Callable[[str], Any] | None = None
+    load: Callable[[], Model]
+    open_other: Callable[[str], Model] | None = None
     """Opens another model by name, as ``--model`` would (the run's ``api_models`` included): a judge."""
 
     @property
-    def lm(self) -> Any:
-        """The model: a ``LanguageModel`` or an API model (rate/generate only)."""
+    def lm(self) -> Model:
+        """The model, local or behind an API: what every model offers (rate, generate)."""
         return self.load()
 
-    def other_model(self, name: str) -> Any:
+    @property
+    def local(self) -> LanguageModel:
+        """The model's internals (residuals, neurons, edits): a local model only. Steps that use it
+        declare ``needs="internals"``, so the run never hands them an API model."""
+        from valuescope.language_model import LanguageModel
+
+        model = self.load()
+        if not isinstance(model, LanguageModel):
+            raise TypeError(
+                f"step {self.step!r} of {self.study} reads the model's internals, but {self.model} is "
+                "served behind an API (rate and generate only); declare the step needs='internals' so "
+                "API models skip it"
+            )
+        return model
+
+    def other_model(self, name: str) -> Model:
         """The model ``name``: an API model the run declares, else ``load_model(name)``."""
         if self.open_other is not None:
             return self.open_other(name)
@@ -130,7 +151,7 @@ class Step:
     on any model."""
 
     name: str
-    run: Callable[[UnitContext], Artifacts]
+    run: Callable[[UnitContext[Any]], Artifacts]
     needs: Literal["internals", "behaviour", "none"] = "internals"
 
 
@@ -166,8 +187,9 @@ class Result:
         return out[["model", *[c for c in out.columns if c != "model"]]]
 
 
-class Study:
-    """Base class of studies. Subclasses set the class attributes and implement :meth:`steps`."""
+class Study(Generic[C]):
+    """Base class of studies. Subclasses name their config class (``Study[MyConfig]``), set the class
+    attributes and implement :meth:`steps`."""
 
     name: ClassVar[str]
     title: ClassVar[str]
@@ -175,8 +197,10 @@ class Study:
     reference: ClassVar[str] = ""
     """Plain-text citation (no URL)."""
     Config: ClassVar[type[StudyConfig]] = StudyConfig
+    metric_specs: ClassVar[tuple[MetricSpec, ...]] = ()
+    """Every metric the study can emit: name, meaning, direction, interval kind (its ``metrics`` module)."""
     metrics: ClassVar[dict[str, str]] = {}
-    """Metric name -> one-line description (shown in the report)."""
+    """Metric name -> one-line description (shown in the report): ``metric_descriptions(metric_specs)``."""
     tables: ClassVar[dict[str, str]] = {}
     """Table name -> caption."""
     figures: ClassVar[dict[str, str]] = {}
@@ -185,10 +209,10 @@ class Study:
     """Optional external data file (relative to the data folder) -> the metrics that need it. When
     the file is absent those metrics are reported as missing with a note, and the study still runs."""
 
-    def steps(self, config: StudyConfig) -> list[Step]:
+    def steps(self, config: C) -> list[Step]:
         raise NotImplementedError
 
-    def compare(self, per_model: Mapping[str, Artifacts], config: StudyConfig, seed: int) -> Artifacts:
+    def compare(self, per_model: Mapping[str, Artifacts], config: C, seed: int) -> Artifacts:
         """Metrics and tables across models (recorded under ``"_all"``); none by default."""
         return Artifacts()
 

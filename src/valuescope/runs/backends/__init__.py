@@ -1,0 +1,1 @@
+"""Model backends other than a local Hugging Face model: OpenAI-compatible servers."""

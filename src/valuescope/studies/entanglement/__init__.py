@@ -15,19 +15,21 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, ClassVar
 
+from valuescope.stats.metrics import metric_descriptions
 from valuescope.studies.entanglement.config import EntanglementConfig
 from valuescope.studies.entanglement.figures import make_figures
 from valuescope.studies.entanglement.findings import model_findings
 from valuescope.studies.entanglement.geometry import embedding_step, residual_step
+from valuescope.studies.entanglement.metrics import METRICS
 from valuescope.studies.entanglement.ratings import logprob_step, ratings_step
 from valuescope.studies.entanglement.repair import repair_step
-from valuescope.studies.protocol import Result, Step, Study, StudyConfig
+from valuescope.studies.protocol import Result, Step, Study
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 
-class Entanglement(Study):
+class Entanglement(Study[EntanglementConfig]):
     name = "entanglement"
     title = "Value entanglement: moral good in grammatical and economic judgments"
     description = (
@@ -44,24 +46,8 @@ class Entanglement(Study):
         "(Some) Large Language Models."
     )
     Config = EntanglementConfig
-    metrics: ClassVar[dict[str, str]] = {
-        "grammar_entanglement": "Moral leak into grammaticality ratings (d, model minus human norm).",
-        "economic_entanglement": "Moral leak into deal ratings (d, model minus human norm).",
-        "grammar_discrimination": "Grammatical vs ungrammatical on the grammar rating (d).",
-        "economic_discrimination": "Good vs bad deal on the deal rating (d).",
-        "moral_discrimination": "Morally good vs bad on the moral rating (d).",
-        "grammar_entanglement_logprob_adjusted": "Grammar entanglement adjusted for item log-probability.",
-        "economic_entanglement_logprob_adjusted": "Economic entanglement adjusted for item log-probability.",
-        "agreement_paraphrase": "Agreement of ratings across instruction paraphrases (r).",
-        "agreement_reversal": "Agreement of ratings across normal and reversed scales (r).",
-        "grammar_entanglement_after_repair": "Grammar entanglement with the moral direction ablated.",
-        "economic_entanglement_after_repair": "Economic entanglement with the moral direction ablated.",
-        "random_ablation_grammar_entanglement": "Change in grammar entanglement under random ablations "
-        "(median, 95% range; p: the repair's change against them).",
-        "random_ablation_economic_entanglement": "Change in economic entanglement under random ablations "
-        "(median, 95% range; p: the repair's change against them).",
-        "repair_kl": "Damage of the repair: KL on neutral text.",
-    }
+    metric_specs = METRICS
+    metrics = metric_descriptions(METRICS)
     tables: ClassVar[dict[str, str]] = {
         "ratings": "Every item rated under each instruction, paraphrase and scale direction.",
         "verdict": "Plain-words statement of the entanglement per domain.",
@@ -78,7 +64,7 @@ class Entanglement(Study):
         "ablating the moral direction, with the range after random directions.",
     }
 
-    def steps(self, config: StudyConfig) -> list[Step]:
+    def steps(self, config: EntanglementConfig) -> list[Step]:
         return [
             Step("ratings", ratings_step, needs="behaviour"),
             Step("logprob", logprob_step),

@@ -143,14 +143,9 @@ class EntanglementConfig(StudyConfig):
     }
 
 
-def config_of(ctx: UnitContext) -> EntanglementConfig:
-    assert isinstance(ctx.config, EntanglementConfig)
-    return ctx.config
-
-
-def stimuli_of(ctx: UnitContext) -> dict[str, pd.DataFrame]:
+def stimuli_of(ctx: UnitContext[EntanglementConfig]) -> dict[str, pd.DataFrame]:
     """Both domains (first n_frames frames each) and the moral-only items, user files recorded."""
-    cfg = config_of(ctx)
+    cfg = ctx.config
 
     def path(p: str | None) -> str | None:
         return str(ctx.data.use(p)) if p else None
@@ -166,6 +161,6 @@ def stimuli_of(ctx: UnitContext) -> dict[str, pd.DataFrame]:
     return out
 
 
-def texts_of(ctx: UnitContext, domain: str, ids: pd.Series) -> list[str]:
+def texts_of(ctx: UnitContext[EntanglementConfig], domain: str, ids: pd.Series) -> list[str]:
     data = stimuli_of(ctx)[domain].set_index("item_id")
     return [str(t) for t in data.loc[list(ids), "text"]]

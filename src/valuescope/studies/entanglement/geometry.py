@@ -11,12 +11,12 @@ import pandas as pd
 from valuescope import stats
 from valuescope.edit import controls as ctl
 from valuescope.stats.metrics import metric
+from valuescope.studies.entanglement.config import EntanglementConfig, stimuli_of
 from valuescope.studies.entanglement.directions import cosine_vs_null, diff_of_means, transfer_auroc
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 if TYPE_CHECKING:
     pass
-from valuescope.studies.entanglement.config import EntanglementConfig, config_of, stimuli_of
 
 
 def _geometry(
@@ -103,9 +103,9 @@ def repair_read_point(
     return 1 + int(np.nanargmax(scores))
 
 
-def residual_step(ctx: UnitContext) -> Artifacts:
-    cfg = config_of(ctx)
-    lm = ctx.lm
+def residual_step(ctx: UnitContext[EntanglementConfig]) -> Artifacts:
+    cfg = ctx.config
+    lm = ctx.local
     data = stimuli_of(ctx)
     read_points = list(range(lm.n_layers + 1))
     acts = {
@@ -151,10 +151,10 @@ def residual_step(ctx: UnitContext) -> Artifacts:
     return Artifacts(tables={"layers": layers}, metrics=metrics, data={"repair_read_point": rp})
 
 
-def embedding_step(ctx: UnitContext) -> Artifacts:
+def embedding_step(ctx: UnitContext[EntanglementConfig]) -> Artifacts:
     from valuescope.instruments.sentence_embeddings import sentence_embeddings
 
-    cfg = config_of(ctx)
+    cfg = ctx.config
     data = stimuli_of(ctx)
     x = {k: sentence_embeddings(list(data[k]["text"])) for k in ("moral", "grammar", "economic")}
     g = _geometry(x, data, cfg, ctx.seed)

@@ -17,13 +17,22 @@ effects stay out of the null), otherwise among all bases."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TypedDict, Unpack
+
 import numpy as np
 import pandas as pd
 
 from valuescope import stats
 from valuescope.stats import Estimate, cohens_d, constant_within, integer_codes
 
-__all__ = ["discrimination", "entanglement_estimate", "entanglement_index", "logprob_adjusted_index"]
+__all__ = [
+    "EntanglementOptions",
+    "discrimination",
+    "entanglement_estimate",
+    "entanglement_index",
+    "logprob_adjusted_index",
+]
 
 
 _GOOD, _BAD = "good", "bad"
@@ -125,44 +134,40 @@ def _human_scores(df: pd.DataFrame, human: float | pd.Series | None) -> np.ndarr
     return float(human)
 
 
-def _leak_estimate(
-    df: pd.DataFrame,
-    scores: np.ndarray,
-    level: str,
+class EntanglementOptions(TypedDict, total=False):
+    """The keyword options of ``entanglement_estimate`` that ``logprob_adjusted_index`` passes on."""
+
+    groups: str
+    human: float | pd.Series | None
+    valence: str
+    base: str
+    n_boot: int
+    n_perm: int
+    seed: int
+
+
+def _frame_estimate(
+    statistic: Callable[[np.ndarray, np.ndarray], float],
+    labels: np.ndarray,
+    frames: np.ndarray,
+    bases: np.ndarray,
+    n_frames: int,
     *,
-    logprob: np.ndarray | None,
-    human: float | pd.Series | None,
-    groups: str,
-    valence: str,
-    base: str,
     n_boot: int,
     n_perm: int,
     seed: int,
 ) -> Estimate:
-    """Model minus human entanglement index, frame-bootstrap CI and whole-base valence permutation p."""
-    frames, bases, n_frames, n_bases = _design(df, groups, base)
-    good = _good_mask(df, valence)
-    if not constant_within(good, bases, n_bases):
-        raise ValueError(f"{valence!r} must be constant within each {base!r} (valence belongs to the base)")
-    levels, n_levels = integer_codes(_column(df, level))
-    human_values = _human_scores(df, human)
-    every_row = np.arange(len(df))
-
-    def leak(idx: np.ndarray, labels: np.ndarray) -> float:
-        s = scores[idx] if logprob is None else _residualise(scores[idx], logprob[idx], levels[idx], n_levels)
-        model = _index(s, labels[idx], levels[idx], n_levels)
-        if isinstance(human_values, float):
-            return model - human_values
-        return model - _index(human_values[idx], labels[idx], levels[idx], n_levels)
-
+    """``statistic(rows, labels)`` on every row, with a frame-bootstrap CI and a permutation p that moves
+    ``labels`` among bases (within frames when every frame holds both classes); ``n`` counts frames."""
     est, low, high = stats.bootstrap(
-        lambda idx: leak(idx, good), len(df), groups=frames, n_boot=n_boot, seed=seed
+        lambda idx: statistic(idx, labels), len(labels), groups=frames, n_boot=n_boot, seed=seed
     )
+    every_row = np.arange(len(labels))
     p = stats.permutation_p(
-        lambda lab: leak(every_row, np.asarray(lab, dtype=bool)),
-        good,
+        lambda lab: statistic(every_row, np.asarray(lab, dtype=bool)),
+        labels,
         groups=bases,
-        within=_permutation_strata(good, frames),
+        within=_permutation_strata(labels, frames),
         n_perm=n_perm,
         seed=seed,
     )
@@ -181,6 +186,7 @@ def entanglement_estimate(
     n_boot: int = 2000,
     n_perm: int = 2000,
     seed: int = 0,
+    logprob: str | None = None,
 ) -> Estimate:
     """The model's entanglement index minus the human one, with a frame-bootstrap CI and a permutation p.
 
@@ -188,57 +194,40 @@ def entanglement_estimate(
     indexed like ``df``, whose index is computed the same way on the same rows (and the same resample or
     permuted labels). The 95% CI resamples whole frames. The two-sided p permutes valence among base
     sentences, each keeping all its versions (so within every level; within frames when every frame holds
-    both valences). ``n`` is the number of frames.
+    both valences). ``n`` is the number of frames. ``logprob`` names a column to residualise the score on
+    (see ``logprob_adjusted_index``).
     """
-    return _leak_estimate(
-        df,
-        _numeric(df, score),
-        level,
-        logprob=None,
-        human=human,
-        groups=groups,
-        valence=valence,
-        base=base,
-        n_boot=n_boot,
-        n_perm=n_perm,
-        seed=seed,
-    )
+    scores = _numeric(df, score)
+    lp = None if logprob is None else _numeric(df, logprob)
+    frames, bases, n_frames, n_bases = _design(df, groups, base)
+    good = _good_mask(df, valence)
+    if not constant_within(good, bases, n_bases):
+        raise ValueError(f"{valence!r} must be constant within each {base!r} (valence belongs to the base)")
+    levels, n_levels = integer_codes(_column(df, level))
+    human_values = _human_scores(df, human)
+
+    def leak(idx: np.ndarray, labels: np.ndarray) -> float:
+        s = scores[idx] if lp is None else _residualise(scores[idx], lp[idx], levels[idx], n_levels)
+        model = _index(s, labels[idx], levels[idx], n_levels)
+        if isinstance(human_values, float):
+            return model - human_values
+        return model - _index(human_values[idx], labels[idx], levels[idx], n_levels)
+
+    return _frame_estimate(leak, good, frames, bases, n_frames, n_boot=n_boot, n_perm=n_perm, seed=seed)
 
 
 def logprob_adjusted_index(
-    df: pd.DataFrame,
-    score: str,
-    level: str,
-    logprob: str,
-    *,
-    groups: str = "frame",
-    human: float | pd.Series | None = 0.0,
-    valence: str = "valence",
-    base: str = "base",
-    n_boot: int = 2000,
-    n_perm: int = 2000,
-    seed: int = 0,
+    df: pd.DataFrame, score: str, level: str, logprob: str, **options: Unpack[EntanglementOptions]
 ) -> Estimate:
-    """``entanglement_estimate`` after residualising ``score`` on the item's model log-probability.
+    """``entanglement_estimate`` (with its ``options``) after residualising ``score`` on the item's model
+    log-probability.
 
     The residual comes from OLS of score on the ``logprob`` column with one intercept per level and one
     slope pooled across levels, refitted on every bootstrap resample. Valence is not in the regression, so
     the part of a leak carried by wording likelihood (rarer wording in bad items) is removed. Human scores,
     if given, are not adjusted (the log-probability is the model's).
     """
-    return _leak_estimate(
-        df,
-        _numeric(df, score),
-        level,
-        logprob=_numeric(df, logprob),
-        human=human,
-        groups=groups,
-        valence=valence,
-        base=base,
-        n_boot=n_boot,
-        n_perm=n_perm,
-        seed=seed,
-    )
+    return entanglement_estimate(df, score, level, logprob=logprob, **options)
 
 
 def discrimination(
@@ -269,16 +258,4 @@ def discrimination(
         s, lab = scores[idx], labels[idx]
         return cohens_d(s[lab], s[~lab])
 
-    est, low, high = stats.bootstrap(
-        lambda idx: d_of(idx, pos), len(df), groups=frames, n_boot=n_boot, seed=seed
-    )
-    every_row = np.arange(len(df))
-    p = stats.permutation_p(
-        lambda lab: d_of(every_row, np.asarray(lab, dtype=bool)),
-        pos,
-        groups=bases,
-        within=_permutation_strata(pos, frames),
-        n_perm=n_perm,
-        seed=seed,
-    )
-    return Estimate(estimate=est, ci_low=low, ci_high=high, p=p, n=n_frames)
+    return _frame_estimate(d_of, pos, frames, bases, n_frames, n_boot=n_boot, n_perm=n_perm, seed=seed)

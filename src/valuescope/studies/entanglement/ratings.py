@@ -11,6 +11,16 @@ import pandas as pd
 from valuescope import stats
 from valuescope.stats.metrics import metric
 from valuescope.studies.entanglement import stimuli
+from valuescope.studies.entanglement.config import (
+    DOMAINS,
+    HUMAN_NOTE,
+    LEVEL,
+    OPTIONS,
+    EntanglementConfig,
+    prompt,
+    stimuli_of,
+    texts_of,
+)
 from valuescope.studies.entanglement.rating_effects import (
     discrimination,
     entanglement_estimate,
@@ -21,16 +31,6 @@ from valuescope.studies.protocol import Artifacts, UnitContext
 
 if TYPE_CHECKING:
     pass
-from valuescope.studies.entanglement.config import (
-    DOMAINS,
-    HUMAN_NOTE,
-    LEVEL,
-    OPTIONS,
-    config_of,
-    prompt,
-    stimuli_of,
-    texts_of,
-)
 
 
 def rating_rows(items: pd.DataFrame, kinds: list[str], paraphrases: int, reversed_n: int) -> pd.DataFrame:
@@ -85,8 +85,8 @@ def _agreement(ratings: pd.DataFrame, a: pd.Series, b: pd.Series, seed: int, n_b
     return metric(est, lo, hi, n=len(np.unique(frames)), better="higher")
 
 
-def ratings_step(ctx: UnitContext) -> Artifacts:
-    cfg = config_of(ctx)
+def ratings_step(ctx: UnitContext[EntanglementConfig]) -> Artifacts:
+    cfg = ctx.config
     data = stimuli_of(ctx)
     rows = [rating_rows(data[d], [d, "moral"], cfg.paraphrases, cfg.reversed_paraphrases) for d in DOMAINS]
     ratings = rate_rows(ctx.lm, pd.concat(rows, ignore_index=True), ctx.progress)
@@ -161,15 +161,15 @@ def _mean_metric(values: np.ndarray, groups: np.ndarray, seed: int, n_boot: int)
     return metric(est, lo, hi, n=len(np.unique(groups)))
 
 
-def logprob_step(ctx: UnitContext) -> Artifacts:
-    cfg = config_of(ctx)
+def logprob_step(ctx: UnitContext[EntanglementConfig]) -> Artifacts:
+    cfg = ctx.config
     ratings = ctx.previous["ratings"].tables["ratings"]
     metrics: dict[str, dict[str, Any]] = {}
     tables = {}
     for domain in DOMAINS:
         items = item_scores(ratings[ratings["domain"] == domain], domain)
         texts = texts_of(ctx, domain, items["item_id"])
-        lp = ctx.lm.logprob(texts, progress=ctx.progress)
+        lp = ctx.local.logprob(texts, progress=ctx.progress)
         items["logprob"] = lp["logprob"].to_numpy()
         level, _ = LEVEL[domain]
         est = logprob_adjusted_index(

@@ -108,32 +108,29 @@ def _constant(source: str, df: pd.DataFrame, group: str, column: str, what: str)
             )
 
 
+def _check_group_values(
+    source: str, df: pd.DataFrame, group: str, column: str, values: Sequence[str], noun: str, fix: str
+) -> None:
+    """Each ``group`` holds ``values`` in ``column``, one row each; else name the first group that does not
+    and what it has (``noun``)."""
+    for key, rows in df.groupby(group, sort=False):
+        if sorted(rows[column]) != sorted(values):
+            problem = f"{group} {key!r} has {noun} {', '.join(rows[column])}"
+            raise _fail(source, int(rows[_LINE].iloc[0]), group, problem, fix)
+
+
 def _check_bases(source: str, df: pd.DataFrame, versions: Sequence[str]) -> None:
-    for key, rows in df.groupby("base", sort=False):
-        if sorted(rows["version"]) != sorted(versions):
-            raise _fail(
-                source,
-                int(rows[_LINE].iloc[0]),
-                "base",
-                f"base {key!r} has versions {', '.join(rows['version']) or 'none'}",
-                f"give each base exactly one row per version ({', '.join(versions)})",
-            )
+    fix = f"give each base exactly one row per version ({', '.join(versions)})"
+    _check_group_values(source, df, "base", "version", versions, "versions", fix)
     _constant(source, df, "base", "valence", "valence belongs to the base")
     _constant(source, df, "base", "pair", "a base belongs to one pair")
 
 
 def _check_pairs(source: str, df: pd.DataFrame, unit: str) -> None:
     units = df.drop_duplicates(unit) if unit != "item_id" else df
-    for key, rows in units.groupby("pair", sort=False):
-        if sorted(rows["valence"]) != ["bad", "good"]:
-            noun = "bases" if unit == "base" else "items"
-            raise _fail(
-                source,
-                int(rows[_LINE].iloc[0]),
-                "pair",
-                f"pair {key!r} has {noun} {', '.join(rows['valence'])}",
-                f"a pair needs exactly one good and one bad {noun[:-1]}",
-            )
+    noun = "bases" if unit == "base" else "items"
+    fix = f"a pair needs exactly one good and one bad {noun[:-1]}"
+    _check_group_values(source, units, "pair", "valence", VALENCES, noun, fix)
     _constant(source, df, "pair", "frame", "a pair belongs to one frame")
 
 

@@ -17,14 +17,16 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 import pandas as pd
 
+from valuescope.stats.metrics import metric_descriptions
 from valuescope.studies.indifference.behaviour import behaviour_step
 from valuescope.studies.indifference.config import DIAGNOSTICS, IndifferenceConfig
 from valuescope.studies.indifference.diagnostics import PUBLISHED, diagnostics_step
 from valuescope.studies.indifference.features import sae_step
 from valuescope.studies.indifference.findings import model_findings
 from valuescope.studies.indifference.items import items_step
+from valuescope.studies.indifference.metrics import METRICS
 from valuescope.studies.indifference.repair import repair_step
-from valuescope.studies.protocol import Artifacts, Result, Step, Study, StudyConfig
+from valuescope.studies.protocol import Artifacts, Result, Step, Study
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -32,7 +34,7 @@ if TYPE_CHECKING:
 __all__ = ["Indifference", "IndifferenceConfig"]
 
 
-class Indifference(Study):
+class Indifference(Study[IndifferenceConfig]):
     name = "indifference"
     title = "Moral indifference: virtue vs vice, typical vs atypical"
     description = (
@@ -47,29 +49,8 @@ class Indifference(Study):
     )
     reference = "Li, Teng & Wang (2026). Mechanistic Origin of Moral Indifference in Language Models."
     Config = IndifferenceConfig
-    metrics: ClassVar[dict[str, str]] = {
-        "virtue_vice_cosine": "Cosine of neutral-centred virtue and vice prototypes (mean over foundations).",
-        "typicality_spearman": "Spearman of held-out items' prototype projections with their typicality.",
-        "ari_valence": "ARI of k-means (k=3) against virtue / vice / neutral.",
-        "ari_foundation": "ARI of k-means (k=5) on moral items against their foundation.",
-        "probe_r2": "Out-of-fold R² of a ridge probe to the 10-dimensional moral vectors.",
-        **{f"{m}_after_repair": f"{m} on half B with the geometric repair applied." for m in DIAGNOSTICS},
-        "random_edit_virtue_vice_cosine": "Change in the virtue-vice cosine under random-subspace edits "
-        "matched on the repair's displacement (median, 95% range; p: the repair against them).",
-        "random_edit_typicality_spearman": "Change in the typicality Spearman under random-subspace edits "
-        "matched on the repair's displacement (median, 95% range; p: the repair against them).",
-        "permuted_target_virtue_vice_cosine": "Change in the virtue-vice cosine under refits to targets "
-        "permuted across lemmas (median, 95% range; p: the repair against them).",
-        "permuted_target_typicality_spearman": "Change in the typicality Spearman under refits to targets "
-        "permuted across lemmas (median, 95% range; p: the repair against them).",
-        "repair_kl": "KL divergence the repair causes on neutral reference text.",
-        "sae_fve": "Fraction of held-out variance the SAE explains.",
-        "sae_l0": "Mean number of active SAE features per token.",
-        "n_moral_features": "SAE features selective for one foundation x pole.",
-        "judged_win_rate": "Share of adversarial prompts where the judge prefers the repaired answer.",
-        "n_items": "Items read (moral and neutral).",
-        "n_moral_lemmas": "Moral lemmas in the ground truth used.",
-    }
+    metric_specs = METRICS
+    metrics = metric_descriptions(METRICS)
     tables: ClassVar[dict[str, str]] = {
         "items": "Every item: text, lemma, kind, foundation, typicality, 10-d vector, half (A / B).",
         "load_report": "Rows of the ground-truth file kept and dropped, by reason.",
@@ -97,7 +78,7 @@ class Indifference(Study):
         "edits of equal displacement reach (grey).",
     }
 
-    def steps(self, config: StudyConfig) -> list[Step]:
+    def steps(self, config: IndifferenceConfig) -> list[Step]:
         return [
             Step("items", items_step, needs="none"),
             Step("diagnostics", diagnostics_step),
@@ -106,7 +87,7 @@ class Indifference(Study):
             Step("behaviour", behaviour_step),
         ]
 
-    def compare(self, per_model: Mapping[str, Artifacts], config: StudyConfig, seed: int) -> Artifacts:
+    def compare(self, per_model: Mapping[str, Artifacts], config: IndifferenceConfig, seed: int) -> Artifacts:
         rows: list[dict[str, Any]] = []
         for model, art in per_model.items():
             for name in DIAGNOSTICS:

@@ -13,12 +13,12 @@ import torch
 from valuescope.data.flames import FLAMES_FILE, load_flames, load_moral_prompts
 from valuescope.instruments.pairwise_judge import GateResult, PairwiseJudge, judge_gate, win_rate
 from valuescope.stats.metrics import metric, missing
-from valuescope.studies.indifference.items import config_of
+from valuescope.studies.indifference.config import IndifferenceConfig
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 
-def judge_of(ctx: UnitContext) -> Any:
-    cfg = config_of(ctx)
+def judge_of(ctx: UnitContext[IndifferenceConfig]) -> Any:
+    cfg = ctx.config
     if cfg.judge_model in ("self", ctx.model):
         return ctx.lm
     return ctx.other_model(str(cfg.judge_model))
@@ -42,8 +42,8 @@ def gate_of(judge: PairwiseJudge, min_consistency: float, min_accuracy: float) -
     return _GATES[key]
 
 
-def prompts_of(ctx: UnitContext) -> pd.DataFrame:
-    cfg = config_of(ctx)
+def prompts_of(ctx: UnitContext[IndifferenceConfig]) -> pd.DataFrame:
+    cfg = ctx.config
     if cfg.prompts is None:
         table = load_moral_prompts()
     elif cfg.prompts == "flames":
@@ -65,8 +65,8 @@ def prompts_of(ctx: UnitContext) -> pd.DataFrame:
     return table.head(cfg.n_prompts).reset_index(drop=True)
 
 
-def behaviour_step(ctx: UnitContext) -> Artifacts:
-    cfg = config_of(ctx)
+def behaviour_step(ctx: UnitContext[IndifferenceConfig]) -> Artifacts:
+    cfg = ctx.config
     if cfg.judge_model is None:
         return Artifacts(metrics={"judged_win_rate": missing("judge_model is None: behaviour not tested")})
     judge = PairwiseJudge(judge_of(ctx))
@@ -81,7 +81,7 @@ def behaviour_step(ctx: UnitContext) -> Artifacts:
     repaired = ctx.previous["repair"]
     if "repair_basis" not in repaired.tensors:
         return Artifacts(tables=tables, metrics={"judged_win_rate": missing("no repair was fitted")})
-    lm = ctx.lm
+    lm = ctx.local
     rp = int(repaired.data["repair_read_point"])
     prompts = prompts_of(ctx)
     texts = list(prompts["prompt"])

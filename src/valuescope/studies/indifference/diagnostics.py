@@ -10,9 +10,9 @@ import pandas as pd
 
 from valuescope.edit.controls import Better
 from valuescope.stats.metrics import metric
-from valuescope.studies.indifference.config import DIAGNOSTICS
+from valuescope.studies.indifference.config import DIAGNOSTICS, IndifferenceConfig
 from valuescope.studies.indifference.geometry_diagnostics import layer_curves
-from valuescope.studies.indifference.items import config_of, read_items
+from valuescope.studies.indifference.items import read_items
 from valuescope.studies.indifference.jackknife import jackknife_diagnostics
 from valuescope.studies.indifference.prototypes import virtue_vice_cosine
 from valuescope.studies.indifference.typicality import typicality_by_foundation
@@ -50,9 +50,9 @@ def choose_read_point(curve: pd.DataFrame, by: str) -> int:
     return int(str(best))
 
 
-def diagnostics_step(ctx: UnitContext) -> Artifacts:
-    cfg = config_of(ctx)
-    lm = ctx.lm
+def diagnostics_step(ctx: UnitContext[IndifferenceConfig]) -> Artifacts:
+    cfg = ctx.config
+    lm = ctx.local
     items = ctx.previous["items"].tables["items"]
     layers = list(range(lm.n_layers + 1))
     x = read_items(ctx, items, layers)

@@ -32,9 +32,8 @@ from valuescope.studies.indifference.item_labels import (
     ItemLabels,
     as_matrix,
     lemma_folds,
-    read_labels,
     require_neutral,
-    row_index,
+    select_labels,
     select_rows,
 )
 from valuescope.studies.indifference.prototypes import mean_foundation_cosine, virtue_vice_frame
@@ -174,9 +173,7 @@ def layer_curves(
     if len(names) != arr.shape[1]:
         raise ValueError(f"layers names {len(names)} read points but reads has {arr.shape[1]} (axis 1)")
     check_count(n_perm, "n_perm", 0)
-    labels, lemma = read_labels(items, arr.shape[0])
-    idx = row_index(rows, arr.shape[0])
-    labels, lemma = labels.take(idx), lemma[idx]
+    labels, lemma, idx = select_labels(items, rows, arr.shape[0])
     require_neutral(labels)
     label_sets = [labels, *_shuffled_labels(labels, lemma, n_perm, seed)]
     records = []

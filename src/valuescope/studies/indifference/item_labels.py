@@ -2,8 +2,8 @@
 with one row per item, aligned with the rows of ``X``: ``lemma`` (the sampling unit: inflections of one
 word share it; folds and resamples move whole lemmas), ``kind`` (virtue, vice or neutral), ``foundation``
 (one of ``FOUNDATIONS``, anything for neutral items), ``typicality`` (in [0, 1]) and the ten
-``VECTOR_COLUMNS``. ``read_labels`` validates it, ``select_rows`` takes the rows a boolean mask selects,
-``lemma_folds`` deals whole lemmas into folds."""
+``VECTOR_COLUMNS``. ``read_labels`` validates it, ``select_labels`` and ``select_rows`` take the rows a
+boolean mask selects, ``lemma_folds`` deals whole lemmas into folds."""
 
 from __future__ import annotations
 
@@ -107,14 +107,22 @@ def row_index(rows: np.ndarray | None, n_rows: int, name: str = "rows") -> np.nd
     return idx
 
 
+def select_labels(
+    items: pd.DataFrame, rows: np.ndarray | None, n_rows: int
+) -> tuple[ItemLabels, np.ndarray, np.ndarray]:
+    """(labels, lemma codes, row indices) of the rows ``rows`` selects among ``n_rows``."""
+    labels, lemma = read_labels(items, n_rows)
+    idx = row_index(rows, n_rows)
+    return labels.take(idx), lemma[idx], idx
+
+
 def select_rows(
     X: np.ndarray, items: pd.DataFrame, rows: np.ndarray | None
 ) -> tuple[np.ndarray, ItemLabels, np.ndarray]:
     """(x, labels, lemma codes) of the selected rows."""
     x = as_matrix(X)
-    labels, lemma = read_labels(items, len(x))
-    idx = row_index(rows, len(x))
-    return x[idx], labels.take(idx), lemma[idx]
+    labels, lemma, idx = select_labels(items, rows, len(x))
+    return x[idx], labels, lemma
 
 
 def require_neutral(labels: ItemLabels, what: str = "rows") -> None:

@@ -20,14 +20,9 @@ from valuescope.studies.protocol import Artifacts, UnitContext
 CARRIERS = {"words": "Consider the word: {item}", "actions": "Consider this action: {item}"}
 
 
-def config_of(ctx: UnitContext) -> IndifferenceConfig:
-    assert isinstance(ctx.config, IndifferenceConfig)
-    return ctx.config
-
-
-def ground_truth(ctx: UnitContext) -> moral_items.LoadedItems:
+def ground_truth(ctx: UnitContext[IndifferenceConfig]) -> moral_items.LoadedItems:
     """The configured lexicon, loaded and validated (its kept / dropped counts included)."""
-    cfg = config_of(ctx)
+    cfg = ctx.config
     if cfg.lexicon == "moralstrength":
         folder = cfg.moralstrength
         return load_moralstrength(folder, version=cfg.moralstrength_version, multi=cfg.multi_foundation)
@@ -74,8 +69,8 @@ def neutral_items(moral: pd.DataFrame, ratio: float, seed: int) -> tuple[pd.Data
     return take[list(moral_items.ITEM_COLUMNS)], {}
 
 
-def items_step(ctx: UnitContext) -> Artifacts:
-    cfg = config_of(ctx)
+def items_step(ctx: UnitContext[IndifferenceConfig]) -> Artifacts:
+    cfg = ctx.config
     loaded = ground_truth(ctx)
     moral = sample_lemmas(loaded.items, cfg.max_lemmas, cfg.seed)
     neutral_rows, balance = neutral_items(moral, cfg.neutral_ratio, cfg.seed)
@@ -114,10 +109,10 @@ def reading_items(carrier: str | None, texts: pd.Series) -> list[Item]:
     return [(context, gap + str(t)) for t in texts] if context else [gap + str(t) for t in texts]
 
 
-def read_items(ctx: UnitContext, items: pd.DataFrame, layers: list[int]) -> np.ndarray:
+def read_items(ctx: UnitContext[IndifferenceConfig], items: pd.DataFrame, layers: list[int]) -> np.ndarray:
     """Residuals of every item at ``layers``, pooled over the item's own tokens (cached on disk)."""
-    cfg = config_of(ctx)
-    lm = ctx.lm
+    cfg = ctx.config
+    lm = ctx.local
     x = lm.residuals(
         reading_items(carrier_of(cfg, items), items["text"]),
         layers=layers,

@@ -10,6 +10,8 @@ import re
 import shutil
 import tempfile
 import uuid
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any, cast, get_args
 
@@ -28,6 +30,8 @@ SCALER_FILE = "activation_scaler.json"  # where SAELens keeps an unfolded input 
 _OWN_KEY = "valuescope"  # our block inside cfg.json; SAELens ignores keys it does not know
 _SAE_FILES = {CFG_FILE, WEIGHTS_FILE, SCALER_FILE, "sparsity.safetensors"}
 _RESID = re.compile(r"blocks\.(\d+)\.hook_resid_(pre|post)")
+BadKey = Callable[[str, str], ValueError]
+"""Builds the error for a cfg.json key from the key and why its value is wrong."""
 
 
 # ----------------------------------------------------------------------------------------------------------
@@ -78,19 +82,41 @@ def save_sae(sae: SAE, path: str | Path) -> Path:
     key, so ``load_sae`` gives back an identical SAE.
     """
     path = Path(path)
-    if path.exists():
-        if not path.is_dir():
-            raise ValueError(f"{path} exists and is not a folder; save_sae writes a folder")
-        others = sorted(set(os.listdir(path)) - _SAE_FILES)
-        if others:
-            raise ValueError(
-                f"{path} exists and holds files that are not part of an SAE ({others[:5]}); "
-                "save to a new folder or empty this one"
-            )
+    _check_destination(path)
+    cfg = _saelens_cfg(sae, _json_metadata(sae))
+    tensors = {"W_enc": sae.W_enc, "b_enc": sae.b_enc, "W_dec": sae.W_dec, "b_dec": sae.b_dec}
+    if sae.threshold is not None:
+        tensors["threshold"] = sae.threshold
+    tensors = {name: t.detach().to(torch.float32) for name, t in tensors.items()}
+    _write_folder(path, tensors, json.dumps(cfg, indent=2, allow_nan=False).encode())
+    return path
+
+
+def _check_destination(path: Path) -> None:
+    """Refuse a ``path`` that is a file, or a folder holding anything but an SAE's files."""
+    if not path.exists():
+        return
+    if not path.is_dir():
+        raise ValueError(f"{path} exists and is not a folder; save_sae writes a folder")
+    others = sorted(set(os.listdir(path)) - _SAE_FILES)
+    if others:
+        raise ValueError(
+            f"{path} exists and holds files that are not part of an SAE ({others[:5]}); "
+            "save to a new folder or empty this one"
+        )
+
+
+def _json_metadata(sae: SAE) -> Any:
+    """A JSON copy of ``sae.metadata``, or a TypeError when it holds anything else."""
     try:
-        own_meta = json.loads(json.dumps(sae.metadata, allow_nan=False))
+        return json.loads(json.dumps(sae.metadata, allow_nan=False))
     except (TypeError, ValueError) as e:
         raise TypeError(f"sae.metadata must hold JSON values only ({e})") from e
+
+
+def _saelens_cfg(sae: SAE, own_meta: Any) -> dict[str, Any]:
+    """The ``cfg.json`` of ``sae``: SAELens's keys (hook name and layer derived from a read point when
+    missing), and ours under ``valuescope``."""
     meta = dict(sae.metadata)
     if "hook_name" not in meta and isinstance(meta.get("read_point"), int) and meta["read_point"] >= 0:
         meta["hook_name"] = _hook_from_read_point(meta["read_point"])
@@ -99,7 +125,7 @@ def save_sae(sae: SAE, path: str | Path) -> Path:
         if m:
             meta["hook_layer"] = int(m.group(1))
     act = "topk" if sae.architecture == "topk" else "relu"
-    cfg: dict[str, Any] = {
+    return {
         "architecture": _SAELENS_ARCH[sae.architecture],
         "d_in": sae.d_in,
         "d_sae": sae.d_sae,
@@ -114,11 +140,11 @@ def save_sae(sae: SAE, path: str | Path) -> Path:
         **{key: meta[key] for key in _SAELENS_META if key in meta and key != "sae_lens_version"},
         _OWN_KEY: {"format": 1, "architecture": sae.architecture, "k": sae.k, "metadata": own_meta},
     }
-    tensors = {"W_enc": sae.W_enc, "b_enc": sae.b_enc, "W_dec": sae.W_dec, "b_dec": sae.b_dec}
-    if sae.threshold is not None:
-        tensors["threshold"] = sae.threshold
-    tensors = {name: t.detach().to(torch.float32) for name, t in tensors.items()}
 
+
+def _write_folder(path: Path, tensors: dict[str, Tensor], cfg: bytes) -> None:
+    """Write the SAE's two files to a temporary sibling folder and rename it to ``path``, putting an
+    earlier folder back if the rename fails."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
@@ -126,7 +152,7 @@ def save_sae(sae: SAE, path: str | Path) -> Path:
         os.umask(mask)
         os.chmod(tmp, 0o777 & ~mask)
         save_tensors(tmp / WEIGHTS_FILE, tensors)
-        write_bytes_atomic(tmp / CFG_FILE, json.dumps(cfg, indent=2, allow_nan=False).encode())
+        write_bytes_atomic(tmp / CFG_FILE, cfg)
         if path.exists():
             old = path.parent / f".{path.name}.{uuid.uuid4().hex}.old"
             os.replace(path, old)
@@ -141,7 +167,6 @@ def save_sae(sae: SAE, path: str | Path) -> Path:
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    return path
 
 
 def load_sae(path: str | Path, *, input_scale: float | None = None) -> SAE:
@@ -154,28 +179,64 @@ def load_sae(path: str | Path, *, input_scale: float | None = None) -> SAE:
     pretrained_saes.yaml) and is folded into the weights. Weights are read as float32; anything else
     raises a ValueError naming the file and key.
     """
-    folder = Path(path)
-    if folder.is_file() and folder.name in (CFG_FILE, WEIGHTS_FILE):
-        folder = folder.parent
+    folder = _sae_folder(Path(path))
+    cfg_path, weights_path = folder / CFG_FILE, folder / WEIGHTS_FILE
+    cfg = read_json_object(cfg_path, f"an SAE's {CFG_FILE} holds its settings as one JSON object")
+    bad = partial(_bad_key, cfg_path)
+    d_in, d_sae = _dimensions(cfg, bad)
+    own = cfg.get(_OWN_KEY) if isinstance(cfg.get(_OWN_KEY), dict) else None
+    architecture, k = _architecture(cfg, own, bad)
+    norm = _normalization(cfg, bad)
+    apply_b_dec = cfg.get("apply_b_dec_to_input", True)
+    if not isinstance(apply_b_dec, bool):
+        raise bad("apply_b_dec_to_input", f"must be true or false, got {apply_b_dec!r}")
+    tensors = _check_tensors(load_tensors(weights_path)[0], architecture, d_in, d_sae, weights_path)
+    _check_decoder_norms(cfg, tensors["W_dec"], bad)
+    scale = None
+    if norm == "expected_average_only_in":
+        scale = _stored_input_scale(folder, input_scale, bad)
+        tensors["W_enc"] = tensors["W_enc"] * scale
+        tensors["W_dec"] = tensors["W_dec"] / scale
+        tensors["b_dec"] = tensors["b_dec"] / scale
+    return SAE(
+        W_enc=tensors["W_enc"],
+        b_enc=tensors["b_enc"],
+        W_dec=tensors["W_dec"],
+        b_dec=tensors["b_dec"],
+        architecture=architecture,
+        k=k,
+        threshold=tensors.get("threshold"),
+        apply_b_dec_to_input=apply_b_dec,
+        metadata=_loaded_metadata(cfg, own, norm, scale),
+    )
+
+
+def _sae_folder(path: Path) -> Path:
+    """The SAE folder ``path`` names (it may name one of its two files), checked to hold both files."""
+    folder = path.parent if path.is_file() and path.name in (CFG_FILE, WEIGHTS_FILE) else path
     if not folder.is_dir():
         raise FileNotFoundError(f"{folder}: no such SAE folder (expected a folder with {CFG_FILE})")
-    cfg_path, weights_path = folder / CFG_FILE, folder / WEIGHTS_FILE
-    for p in (cfg_path, weights_path):
+    for p in (folder / CFG_FILE, folder / WEIGHTS_FILE):
         if not p.is_file():
             raise FileNotFoundError(f"{p}: missing; an SAE folder holds {CFG_FILE} and {WEIGHTS_FILE}")
-    cfg = read_json_object(cfg_path, f"an SAE's {CFG_FILE} holds its settings as one JSON object")
+    return folder
 
-    def bad(key: str, why: str) -> ValueError:
-        return ValueError(f"{cfg_path}: key {key!r} {why}")
 
+def _bad_key(cfg_path: Path, key: str, why: str) -> ValueError:
+    return ValueError(f"{cfg_path}: key {key!r} {why}")
+
+
+def _dimensions(cfg: dict[str, Any], bad: BadKey) -> tuple[int, int]:
+    """(d_in, d_sae), each a positive integer."""
     d_in, d_sae = cfg.get("d_in"), cfg.get("d_sae")
     for key, value in (("d_in", d_in), ("d_sae", d_sae)):
         if not isinstance(value, int) or isinstance(value, bool) or value < 1:
             raise bad(key, f"must be a positive integer, got {value!r}")
-    d_in, d_sae = cast(int, d_in), cast(int, d_sae)
-    own = cfg.get(_OWN_KEY) if isinstance(cfg.get(_OWN_KEY), dict) else None
-    architecture, k = _architecture(cfg, own, bad)
+    return cast(int, d_in), cast(int, d_sae)
 
+
+def _normalization(cfg: dict[str, Any], bad: BadKey) -> str:
+    """ "none" or "expected_average_only_in" (older booleans read as these); other input scalings raise."""
     norm = cfg.get("normalize_activations", "none")
     norm = {None: "none", False: "none", True: "expected_average_only_in"}.get(norm, norm)
     if norm not in ("none", "expected_average_only_in"):
@@ -187,56 +248,48 @@ def load_sae(path: str | Path, *, input_scale: float | None = None) -> SAE:
         raise bad(
             "finetuning_scaling_factor", "is set; SAEs with a finetuning scaling factor are not supported"
         )
-    apply_b_dec = cfg.get("apply_b_dec_to_input", True)
-    if not isinstance(apply_b_dec, bool):
-        raise bad("apply_b_dec_to_input", f"must be true or false, got {apply_b_dec!r}")
+    return cast(str, norm)
 
-    tensors, _ = load_tensors(weights_path)
-    tensors = _check_tensors(tensors, architecture, d_in, d_sae, weights_path)
+
+def _check_decoder_norms(cfg: dict[str, Any], w_dec: Tensor, bad: BadKey) -> None:
+    """Activations rescaled by the decoder norms are only supported when those norms are one."""
     if cfg.get("rescale_acts_by_decoder_norm"):
-        norms = tensors["W_dec"].norm(dim=1)
+        norms = w_dec.norm(dim=1)
         if not torch.allclose(norms, torch.ones_like(norms), atol=1e-4):
             raise bad(
                 "rescale_acts_by_decoder_norm", "is true and the decoder rows are not unit norm; unsupported"
             )
 
-    scale = None
-    if norm == "expected_average_only_in":
-        scale = input_scale if input_scale is not None else _scaler_file(folder / SCALER_FILE)
-        if scale is None:
-            raise bad(
-                "normalize_activations",
-                "is 'expected_average_only_in' but no input scale is stored (no scaling_factor in "
-                f"{folder / SCALER_FILE}); pass load_sae(..., input_scale=...) with the release's "
-                "norm_scaling_factor",
-            )
-        if not (isinstance(scale, int | float) and math.isfinite(scale) and scale > 0):
-            raise ValueError(f"the input scale for {cfg_path} must be a positive number, got {scale!r}")
-        tensors["W_enc"] = tensors["W_enc"] * scale
-        tensors["W_dec"] = tensors["W_dec"] / scale
-        tensors["b_dec"] = tensors["b_dec"] / scale
 
+def _stored_input_scale(folder: Path, input_scale: float | None, bad: BadKey) -> float:
+    """The input scale to fold into the weights: ``input_scale`` if given, else the folder's scaler file."""
+    scale = input_scale if input_scale is not None else _scaler_file(folder / SCALER_FILE)
+    if scale is None:
+        raise bad(
+            "normalize_activations",
+            "is 'expected_average_only_in' but no input scale is stored (no scaling_factor in "
+            f"{folder / SCALER_FILE}); pass load_sae(..., input_scale=...) with the release's "
+            "norm_scaling_factor",
+        )
+    if not (isinstance(scale, int | float) and math.isfinite(scale) and scale > 0):
+        raise ValueError(f"the input scale for {folder / CFG_FILE} must be a positive number, got {scale!r}")
+    return scale
+
+
+def _loaded_metadata(
+    cfg: dict[str, Any], own: dict[str, Any] | None, norm: str, scale: float | None
+) -> dict[str, Any]:
+    """Our own saved metadata, or SAELens's model and hook fields with the folded input scale."""
     if own is not None and isinstance(own.get("metadata"), dict):
-        metadata = dict(own["metadata"])
-    else:
-        metadata = _saelens_metadata(cfg)
-        if scale is not None:
-            metadata["normalization"] = {"method": norm, "input_scale": float(scale), "folded": True}
-    return SAE(
-        W_enc=tensors["W_enc"],
-        b_enc=tensors["b_enc"],
-        W_dec=tensors["W_dec"],
-        b_dec=tensors["b_dec"],
-        architecture=architecture,
-        k=k,
-        threshold=tensors.get("threshold"),
-        apply_b_dec_to_input=apply_b_dec,
-        metadata=metadata,
-    )
+        return dict(own["metadata"])
+    metadata = _saelens_metadata(cfg)
+    if scale is not None:
+        metadata["normalization"] = {"method": norm, "input_scale": float(scale), "folded": True}
+    return metadata
 
 
 def _architecture(
-    cfg: dict[str, Any], own: dict[str, Any] | None, bad: Any
+    cfg: dict[str, Any], own: dict[str, Any] | None, bad: BadKey
 ) -> tuple[Architecture, int | None]:
     """(architecture, k) from a cfg.json: our own block if present, else SAELens's keys, old and new."""
     arch = cfg.get("architecture", "standard")

@@ -26,7 +26,7 @@ import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import ModuleType
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 
 import numpy as np
 import pandas as pd
@@ -34,6 +34,7 @@ from scipy.stats import chi2
 
 __all__ = [
     "EFAResult",
+    "ParallelOptions",
     "adequacy",
     "compat_check_array",
     "factor_scores_by_group",
@@ -252,17 +253,19 @@ def parallel_table(
     )
 
 
-def parallel_analysis(
-    X: np.ndarray | pd.DataFrame,
-    *,
-    n_iter: int = 100,
-    quantile: float = 0.95,
-    method: ParallelMethod = "normal",
-    seed: int = 0,
-) -> int:
-    """How many factors Horn's parallel analysis retains (may be 0); ``parallel_table`` has the table."""
-    table = parallel_table(X, n_iter=n_iter, quantile=quantile, method=method, seed=seed)
-    return int(table["retained"].sum())
+class ParallelOptions(TypedDict, total=False):
+    """The keyword options of ``parallel_table``."""
+
+    n_iter: int
+    quantile: float
+    method: ParallelMethod
+    seed: int
+
+
+def parallel_analysis(X: np.ndarray | pd.DataFrame, **options: Unpack[ParallelOptions]) -> int:
+    """How many factors Horn's parallel analysis retains (may be 0); ``parallel_table`` (whose ``options``
+    these are) has the table."""
+    return int(parallel_table(X, **options)["retained"].sum())
 
 
 # ----------------------------------------------------------------------------------------------------------

@@ -15,14 +15,14 @@ from valuescope.instruments import projective
 from valuescope.stats.metrics import metric, missing
 from valuescope.studies.lexicon import stimuli
 from valuescope.studies.lexicon.config import LexiconConfig
-from valuescope.studies.lexicon.elicit import config_of, data_path
+from valuescope.studies.lexicon.elicit import data_path
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 CHAT_INSTRUCTION = "Complete this sentence about yourself in a few words. Reply with the whole sentence."
 
 
-def _scorer(ctx: UnitContext) -> projective.CompletionScorer:
-    cfg = config_of(ctx)
+def _scorer(ctx: UnitContext[LexiconConfig]) -> projective.CompletionScorer:
+    cfg = ctx.config
     if cfg.scorer == "embedding":
         return projective.EmbeddingScorer(stimuli.load_anchors(data_path(ctx, cfg.anchors)))
     judge = ctx.lm if cfg.judge_model is None else ctx.other_model(cfg.judge_model)
@@ -35,10 +35,10 @@ def _first_line(text: str) -> str:
     return line or "(empty)"
 
 
-def projective_step(ctx: UnitContext) -> Artifacts:
+def projective_step(ctx: UnitContext[LexiconConfig]) -> Artifacts:
     """Completions of every stem, scored per subdimension, as a calibrated 0-100 profile per model; with
     ``scorer_validation`` set, the scorer's AUROC against those external labels."""
-    cfg = config_of(ctx)
+    cfg = ctx.config
     lm = ctx.lm
     stems = stimuli.load_stems(data_path(ctx, cfg.stems))
     instruct = bool(getattr(lm, "instruct", True))

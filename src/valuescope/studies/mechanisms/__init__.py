@@ -14,16 +14,18 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, ClassVar
 
 from valuescope.data.valueportrait import VALUEPORTRAIT_HUMANS, VALUEPORTRAIT_RESPONSES
+from valuescope.stats.metrics import metric_descriptions
 from valuescope.studies.mechanisms.circumplex import circumplex_step
 from valuescope.studies.mechanisms.config import MechanismsConfig
 from valuescope.studies.mechanisms.diversity import diversity_step
 from valuescope.studies.mechanisms.findings import model_findings
+from valuescope.studies.mechanisms.metrics import METRICS
 from valuescope.studies.mechanisms.neurons import neurons_step
 from valuescope.studies.mechanisms.responses import labels_step, responses_step
 from valuescope.studies.mechanisms.self_ratings import self_ratings_step
 from valuescope.studies.mechanisms.steering import steering_step
 from valuescope.studies.mechanisms.vectors import vectors_step
-from valuescope.studies.protocol import Result, Step, Study, StudyConfig
+from valuescope.studies.protocol import Result, Step, Study
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -31,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = ["Mechanisms", "MechanismsConfig"]
 
 
-class Mechanisms(Study):
+class Mechanisms(Study[MechanismsConfig]):
     name = "mechanisms"
     title = "Value mechanisms: intrinsic vs prompted value expression"
     description = (
@@ -59,23 +61,8 @@ class Mechanisms(Study):
             "circumplex_fit_human_excess_embedding",
         ),
     }
-    metrics: ClassVar[dict[str, str]] = {
-        "intrinsic_prompted_cosine": "Cosine of intrinsic and prompted value vectors (mean over values).",
-        "intrinsic_prompted_cosine_excess": "That cosine minus the cosine between different values.",
-        "intrinsic_prompted_reliability_ceiling": "The cosine two estimates of one vector would reach.",
-        "steering_shift_intrinsic": "Self-rating shift of the steered value, intrinsic vectors.",
-        "steering_shift_prompted": "Self-rating shift of the steered value, prompted vectors.",
-        "steering_shift_shared": "Self-rating shift of the steered value, shared axes.",
-        "steering_shift_random": "Self-rating shift under random directions drawn from the residual "
-        "covariance, at the prompted vectors' alpha.",
-        "steering_shift_neurons": "Self-rating shift when the value's neurons are scaled up.",
-        "distinct2_intrinsic": "Distinct-2 of answers steered with intrinsic vectors.",
-        "distinct2_prompted": "Distinct-2 of answers steered with prompted vectors.",
-        "circumplex_fit_theory": "Spearman of the vectors' cosines with Schwartz's circle.",
-        "circumplex_fit_human": "Spearman of the vectors' cosines with human value correlations.",
-        "value_neurons_shared_fraction": "Share of value neurons aligned with the shared axis.",
-        "labeller_agreement": "AUROC of the labeller against ValuePortrait's human-validated tags.",
-    }
+    metric_specs = METRICS
+    metrics = metric_descriptions(METRICS)
     tables: ClassVar[dict[str, str]] = {
         "responses": "Every answer: query, condition (intrinsic / prompted), the framed value.",
         "label_counts": "Per condition and value: positives, whether the fallback chose them, framing lift.",
@@ -99,8 +86,7 @@ class Mechanisms(Study):
         "steering": "Steering shift by kind of edit at matched damage (mean over values, 95% CI).",
     }
 
-    def steps(self, config: StudyConfig) -> list[Step]:
-        assert isinstance(config, MechanismsConfig)
+    def steps(self, config: MechanismsConfig) -> list[Step]:
         judge_self = config.labeller == "judge" and config.judge_model is None
         return [
             Step("responses", responses_step, needs="none" if config.corpus else "behaviour"),

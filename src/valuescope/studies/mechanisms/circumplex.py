@@ -11,6 +11,7 @@ excess over each.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -27,11 +28,52 @@ from valuescope.studies.mechanisms.circumplex_geometry import (
     circumplex_theory,
     offdiagonal,
 )
-from valuescope.studies.mechanisms.responses import config_of
+from valuescope.studies.mechanisms.config import MechanismsConfig
 from valuescope.studies.mechanisms.vectors import ResponseReadout, fit, read_responses
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 VALUES = list(SCHWARTZ_VALUES)
+HUMAN_METRICS = (
+    "circumplex_fit_human",
+    "circumplex_fit_human_excess_noise",
+    "circumplex_fit_human_excess_embedding",
+)
+"""The metrics that need ValuePortrait's human scores."""
+
+
+def circumplex_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
+    """Fit the value vectors' cosines to the theoretical circle and to human value correlations, each net
+    of the same pipeline on noise and on sentence embeddings; then the fit of every kind of vector, the
+    cosine matrices and the values' MDS coordinates."""
+    cfg = ctx.config
+    rp = int(ctx.previous["vectors"].data["read_point"])
+    r = read_responses(ctx)
+    x = r.x[:, rp]
+    theory = circumplex_theory(len(VALUES))
+    human = _human_correlations(ctx)
+    spaces = BaselineSpaces(_response_embeddings(ctx), _noise_residuals(x, cfg.n_noise, ctx.seed))
+    references = {"theory": theory} | ({"human": human} if human is not None else {})
+    n_q = len(np.unique(r.queries))
+    metrics: dict[str, dict[str, Any]] = {}
+    rows: list[dict[str, Any]] = []
+    for name, reference in references.items():
+        fitted = _baselined_fit(r, x, spaces, reference, cfg, ctx.seed)
+        metrics |= _fit_metrics(name, fitted, cfg.n_noise, n_q, rp)
+        rows += _fit_rows(name, fitted)
+    if human is None:
+        metrics |= _human_fit_missing()
+    else:
+        rows.append(_human_fit_row(human, theory, cfg.n_perm, ctx.seed))
+    kinds = _vectors_by_kind(ctx, rp)
+    return Artifacts(
+        tables={
+            "circumplex": pd.DataFrame(rows),
+            "circumplex_by_vectors": _fit_by_kind(kinds, theory, human, cfg.n_perm, ctx.seed),
+            "circumplex_matrix": _matrix_table(kinds, theory, human),
+            "circumplex_coordinates": _coordinate_table(kinds["pooled"], human),
+        },
+        metrics=metrics,
+    )
 
 
 def _matrix(x: np.ndarray, labels: np.ndarray) -> np.ndarray | None:
@@ -51,141 +93,182 @@ def _fit_of(x: np.ndarray, labels: np.ndarray, ref: np.ndarray) -> Callable[[np.
     return lambda i: _rho(_matrix(x[i], labels[i]), ref)
 
 
-def circumplex_step(ctx: UnitContext) -> Artifacts:
-    cfg = config_of(ctx)
-    rp = int(ctx.previous["vectors"].data["read_point"])
-    r: ResponseReadout = read_responses(ctx)
-    x = r.x[:, rp]
-    theory = circumplex_theory(len(VALUES))
-    human: np.ndarray | None = None
-    path = ctx.data.find(VALUEPORTRAIT_HUMANS)
-    if path is not None:
-        human = human_value_correlations(load_human_pvq(ctx.data.use(path))).to_numpy()
+# ------------------------------------------------------------------------------------ inputs
 
-    responses = ctx.previous["responses"].tables["responses"]
+
+def _human_correlations(ctx: UnitContext[MechanismsConfig]) -> np.ndarray | None:
+    """ValuePortrait's human inter-value correlations (10, 10), or None without its data file."""
+    path = ctx.data.find(VALUEPORTRAIT_HUMANS)
+    if path is None:
+        return None
+    return human_value_correlations(load_human_pvq(ctx.data.use(path))).to_numpy()
+
+
+def _response_embeddings(ctx: UnitContext[MechanismsConfig]) -> np.ndarray:
+    """Sentence embeddings of every response (the labeller's baseline without the model)."""
     from valuescope.instruments.sentence_embeddings import sentence_embeddings
 
-    emb = sentence_embeddings(list(responses["response"]))
-    rng = np.random.default_rng(ctx.seed)
-    noise = [rng.standard_normal(x.shape) for _ in range(cfg.n_noise)]
-    spaces = {"residual": x, "embedding": emb}
-    references = {"theory": theory} | ({"human": human} if human is not None else {})
-    groups = r.queries
-    kw: dict[str, Any] = {"groups": groups, "n_boot": cfg.n_boot, "seed": ctx.seed}
-    metrics: dict[str, dict[str, Any]] = {}
-    rows = []
-    n_q = len(np.unique(groups))
-    for ref_name, ref in references.items():
-        model_m = _matrix(x, r.labels)
-        assert model_m is not None
-        rho, p = circumplex_fit(model_m, ref, n_perm=cfg.n_perm, seed=ctx.seed)
-        _, lo, hi = stats.bootstrap(_fit_of(x, r.labels, ref), len(x), **kw)
-        noise_rho = np.array([_rho(_matrix(z, r.labels), ref) for z in noise])
-        emb_m = _matrix(emb, r.labels)
-        emb_rho = _rho(emb_m, ref)
+    return sentence_embeddings(list(ctx.previous["responses"].tables["responses"]["response"]))
 
-        def paired(i: np.ndarray, ref: np.ndarray = ref) -> float:
-            return _rho(_matrix(x[i], r.labels[i]), ref) - _rho(_matrix(emb[i], r.labels[i]), ref)
 
-        d_emb, d_lo, d_hi = stats.bootstrap(paired, len(x), **kw)
-        noise_mean = float(noise_rho.mean())
-        label = "the theoretical circle" if ref_name == "theory" else "the human inter-value correlations"
-        metrics[f"circumplex_fit_{ref_name}"] = metric(
-            rho,
-            min(lo, rho),
-            max(hi, rho),
-            p=p,
-            n=n_q,
-            layer=rp,
-            better="higher",
+def _noise_residuals(x: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
+    """``n`` replicates of Gaussian noise shaped like the residuals ``x`` (the labeller's own share)."""
+    rng = np.random.default_rng(seed)
+    return [rng.standard_normal(x.shape) for _ in range(n)]
+
+
+@dataclass(frozen=True)
+class BaselineSpaces:
+    """What the value-vector pipeline also runs on in place of the residuals: sentence embeddings of the
+    responses, and Gaussian-noise replicates."""
+
+    embedding: np.ndarray
+    noise: list[np.ndarray]
+
+
+# ------------------------------------------------------------------------- fit against baselines
+
+
+@dataclass(frozen=True)
+class BaselinedFit:
+    """The circumplex fit of the residual vectors against one reference (Spearman, permutation p, bootstrap
+    CI over queries), the fits of the noise replicates and of the embeddings, and the paired bootstrap of
+    the residual-minus-embedding fit."""
+
+    rho: float
+    p: float
+    low: float
+    high: float
+    noise: np.ndarray
+    embedding: float
+    excess_embedding: tuple[float, float, float]
+
+    @property
+    def noise_mean(self) -> float:
+        return float(self.noise.mean())
+
+
+def _baselined_fit(
+    r: ResponseReadout,
+    x: np.ndarray,
+    spaces: BaselineSpaces,
+    reference: np.ndarray,
+    cfg: MechanismsConfig,
+    seed: int,
+) -> BaselinedFit:
+    """``BaselinedFit`` of the residuals ``x`` (rows of ``r``) against ``reference``."""
+    emb, labels = spaces.embedding, r.labels
+    kw: dict[str, Any] = {"groups": r.queries, "n_boot": cfg.n_boot, "seed": seed}
+    model_m = _matrix(x, labels)
+    assert model_m is not None
+    rho, p = circumplex_fit(model_m, reference, n_perm=cfg.n_perm, seed=seed)
+    _, lo, hi = stats.bootstrap(_fit_of(x, labels, reference), len(x), **kw)
+    noise = np.array([_rho(_matrix(z, labels), reference) for z in spaces.noise])
+    emb_rho = _rho(_matrix(emb, labels), reference)
+
+    def paired(i: np.ndarray) -> float:
+        return _rho(_matrix(x[i], labels[i]), reference) - _rho(_matrix(emb[i], labels[i]), reference)
+
+    excess = stats.bootstrap(paired, len(x), **kw)
+    return BaselinedFit(rho, p, lo, hi, noise, emb_rho, excess)
+
+
+def _fit_metrics(name: str, f: BaselinedFit, n_noise: int, n_q: int, rp: int) -> dict[str, dict[str, Any]]:
+    """The fit against reference ``name`` and its excess over the noise and the embedding baselines."""
+    label = "the theoretical circle" if name == "theory" else "the human inter-value correlations"
+    lo, hi, noise = min(f.low, f.rho), max(f.high, f.rho), f.noise_mean
+    return {
+        f"circumplex_fit_{name}": metric(
+            f.rho, lo, hi, p=f.p, n=n_q, layer=rp, better="higher",
             note=f"Spearman of the value vectors' 45 cosines with {label}; p: value labels permuted; "
-            f"Gaussian-noise residuals reach {noise_mean:.2f}, sentence embeddings {emb_rho:.2f}",
-        )
-        metrics[f"circumplex_fit_{ref_name}_excess_noise"] = metric(
-            rho - noise_mean,
-            min(lo, rho) - noise_mean,
-            max(hi, rho) - noise_mean,
-            n=n_q,
-            layer=rp,
-            better="higher",
-            note=f"fit minus the mean fit of {cfg.n_noise} Gaussian-noise replicates (the labeller's "
-            "own share)",
-        )
-        metrics[f"circumplex_fit_{ref_name}_excess_embedding"] = metric(
-            d_emb,
-            d_lo,
-            d_hi,
-            n=n_q,
-            layer=rp,
-            better="higher",
+            f"Gaussian-noise residuals reach {noise:.2f}, sentence embeddings {f.embedding:.2f}",
+        ),
+        f"circumplex_fit_{name}_excess_noise": metric(
+            f.rho - noise, lo - noise, hi - noise, n=n_q, layer=rp, better="higher",
+            note=f"fit minus the mean fit of {n_noise} Gaussian-noise replicates (the labeller's own share)",
+        ),
+        f"circumplex_fit_{name}_excess_embedding": metric(
+            *f.excess_embedding, n=n_q, layer=rp, better="higher",
             note="fit minus the fit of the same pipeline on sentence embeddings of the responses (paired "
             "bootstrap over queries)",
-        )
-        for space, value in (("residual", rho), ("embedding", emb_rho), ("noise (mean)", noise_mean)):
-            rows.append({"reference": ref_name, "space": space, "spearman": value})
-        rows.append(
-            {
-                "reference": ref_name,
-                "space": "noise (97.5th pct)",
-                "spearman": float(np.quantile(noise_rho, 0.975)),
-            }
-        )
-    if human is None:
-        note = (
-            f"needs ValuePortrait's human scores ({VALUEPORTRAIT_HUMANS} in the data folder; "
-            "set VALUESCOPE_DATA or --data)"
-        )
-        for name in (
-            "circumplex_fit_human",
-            "circumplex_fit_human_excess_noise",
-            "circumplex_fit_human_excess_embedding",
-        ):
-            metrics[name] = missing(note)
-    else:
-        h_rho, h_p = circumplex_fit(human, theory, n_perm=cfg.n_perm, seed=ctx.seed)
-        rows.append(
-            {"reference": "theory", "space": "human PVQ (ValuePortrait)", "spearman": h_rho, "p": h_p}
-        )
-    del spaces
+        ),
+    }  # fmt: skip
+
+
+def _fit_rows(name: str, f: BaselinedFit) -> list[dict[str, Any]]:
+    """Rows of the ``circumplex`` table: the fit of each space against reference ``name``."""
+    spaces = (("residual", f.rho), ("embedding", f.embedding), ("noise (mean)", f.noise_mean))
+    return [{"reference": name, "space": space, "spearman": value} for space, value in spaces] + [
+        {"reference": name, "space": "noise (97.5th pct)", "spearman": float(np.quantile(f.noise, 0.975))}
+    ]
+
+
+def _human_fit_missing() -> dict[str, dict[str, Any]]:
+    """The human-reference metrics as missing, with what they need."""
+    note = (
+        f"needs ValuePortrait's human scores ({VALUEPORTRAIT_HUMANS} in the data folder; "
+        "set VALUESCOPE_DATA or --data)"
+    )
+    return {name: missing(note) for name in HUMAN_METRICS}
+
+
+def _human_fit_row(human: np.ndarray, theory: np.ndarray, n_perm: int, seed: int) -> dict[str, Any]:
+    """The row of the ``circumplex`` table with the human correlations' own fit to the circle."""
+    rho, p = circumplex_fit(human, theory, n_perm=n_perm, seed=seed)
+    return {"reference": "theory", "space": "human PVQ (ValuePortrait)", "spearman": rho, "p": p}
+
+
+# ------------------------------------------------------------------------------ kinds of vector
+
+
+def _vectors_by_kind(ctx: UnitContext[MechanismsConfig], rp: int) -> dict[str, np.ndarray]:
+    """The ``vectors`` step's pooled, intrinsic and prompted vectors at read point ``rp`` and shared axes."""
     vectors = ctx.previous["vectors"].tensors
-    kinds = {
+    return {
         "pooled": vectors["pooled_vectors"][:, rp].double().numpy(),
         "intrinsic": vectors["intrinsic_vectors"][:, rp].double().numpy(),
         "prompted": vectors["prompted_vectors"][:, rp].double().numpy(),
         "shared_axis": vectors["shared_axes"].double().numpy(),
     }
-    by_kind = []
+
+
+def _fit_by_kind(
+    kinds: dict[str, np.ndarray], theory: np.ndarray, human: np.ndarray | None, n_perm: int, seed: int
+) -> pd.DataFrame:
+    """Per kind of vector: its circumplex fit to the theory (with p) and to the human correlations."""
+    rows = []
     for kind, v in kinds.items():
         m = mech.cosine_matrix(v)
         entry = {"vectors": kind, "fit_theory": _rho(m, theory)}
-        entry["fit_theory_p"] = circumplex_fit(m, theory, n_perm=cfg.n_perm, seed=ctx.seed)[1]
+        entry["fit_theory_p"] = circumplex_fit(m, theory, n_perm=n_perm, seed=seed)[1]
         if human is not None:
             entry["fit_human"] = _rho(m, human)
-        by_kind.append(entry)
-    long = []
+        rows.append(entry)
+    return pd.DataFrame(rows)
+
+
+def _matrix_table(kinds: dict[str, np.ndarray], theory: np.ndarray, human: np.ndarray | None) -> pd.DataFrame:
+    """Long table per pair of values: the theory's, each kind of vector's and the humans' similarity."""
+    matrices = {kind: mech.cosine_matrix(v) for kind, v in kinds.items()}
+    rows = []
     for a, va in enumerate(VALUES):
         for b, vb in enumerate(VALUES):
             row: dict[str, Any] = {"value_a": va, "value_b": vb, "theory": theory[a, b]}
-            for kind, v in kinds.items():
-                row[kind] = float(mech.cosine_matrix(v)[a, b])
+            for kind, m in matrices.items():
+                row[kind] = float(m[a, b])
             if human is not None:
                 row["human"] = float(human[a, b])
-            long.append(row)
-    coords = circumplex_coordinates(mech.cosine_matrix(kinds["pooled"]))
-    coord_rows = [
-        {"source": "model", "value": v, "x": c[0], "y": c[1]} for v, c in zip(VALUES, coords, strict=True)
-    ]
-    if human is not None:
-        hc = circumplex_coordinates(human)
-        coord_rows += [
-            {"source": "human", "value": v, "x": c[0], "y": c[1]} for v, c in zip(VALUES, hc, strict=True)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _coordinate_table(pooled: np.ndarray, human: np.ndarray | None) -> pd.DataFrame:
+    """The values' MDS coordinates from the pooled vectors' cosines and from the human correlations."""
+    sources = {"model": mech.cosine_matrix(pooled)} | ({"human": human} if human is not None else {})
+    return pd.DataFrame(
+        [
+            {"source": source, "value": v, "x": c[0], "y": c[1]}
+            for source, m in sources.items()
+            for v, c in zip(VALUES, circumplex_coordinates(m), strict=True)
         ]
-    return Artifacts(
-        tables={
-            "circumplex": pd.DataFrame(rows),
-            "circumplex_by_vectors": pd.DataFrame(by_kind),
-            "circumplex_matrix": pd.DataFrame(long),
-            "circumplex_coordinates": pd.DataFrame(coord_rows),
-        },
-        metrics=metrics,
     )

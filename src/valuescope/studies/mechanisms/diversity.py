@@ -21,7 +21,7 @@ from valuescope.data.queries import load_queries
 from valuescope.data.values import SCHWARTZ_VALUES
 from valuescope.stats.metrics import metric, missing
 from valuescope.studies.mechanisms.config import MechanismsConfig
-from valuescope.studies.mechanisms.responses import STOP, config_of, render
+from valuescope.studies.mechanisms.responses import STOP, render
 from valuescope.studies.mechanisms.self_ratings import mean_of
 from valuescope.studies.mechanisms.steering_edits import steering_vectors
 from valuescope.studies.mechanisms.steering_effects import distinct_n, embedding_diversity
@@ -36,9 +36,9 @@ MEASURES = (
 """Each diversity measure and how a metric's note names it."""
 
 
-def diversity_step(ctx: UnitContext) -> Artifacts:
-    cfg = config_of(ctx)
-    lm = ctx.lm
+def diversity_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
+    cfg = ctx.config
+    lm = ctx.local
     rp = int(ctx.previous["vectors"].data["read_point"])
     alphas: dict[str, list[float]] = ctx.previous["steering"].data["alphas"]
     steered: list[str] = ctx.previous["steering"].data.get("steered_values", VALUES)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -16,75 +17,108 @@ STEER_ORDER = ("intrinsic", "prompted", "shared", "intrinsic_only", "prompted_on
 
 
 def figures(result: Result) -> dict[str, Figure]:
+    """Every figure whose tables some model has: vector cosines, circumplex, steering shifts."""
     import matplotlib
 
     matplotlib.use("Agg")
+    drawn = {name: draw(result) for name, draw in FIGURES.items()}
+    return {name: fig for name, fig in drawn.items() if fig is not None}
+
+
+def _models_with(result: Result, table: str) -> list[str]:
+    return [m for m in result.models if table in result.per_model[m].tables]
+
+
+def vector_cosines_figure(result: Result) -> Figure | None:
+    """Per value and model: the intrinsic-prompted cosine (bar), its reliability ceiling (tick) and the
+    shuffled-label 95% range (grey)."""
     import matplotlib.pyplot as plt
 
-    figs: dict[str, Figure] = {}
-    models = result.models
-    with_vectors = [m for m in models if "vector_cosines" in result.per_model[m].tables]
-    if with_vectors:
-        fig, ax = plt.subplots(figsize=(8, 3.6))
-        width = 0.8 / len(with_vectors)
-        x = np.arange(len(SCHWARTZ_VALUES))
-        for k, m in enumerate(with_vectors):
-            t = result.per_model[m].tables["vector_cosines"]
-            pos = x + (k - (len(with_vectors) - 1) / 2) * width
-            ax.bar(pos, t["cosine"], width, label=m)
-            ax.scatter(pos, t["reliability_ceiling"], marker="_", s=200, color="black", zorder=3)
-            ax.vlines(pos, t["null_low"], t["null_high"], color="grey", lw=4, alpha=0.5)
-        ax.axhline(0, color="black", lw=0.8)
-        ax.set_xticks(x, [LABELS[v] for v in SCHWARTZ_VALUES], rotation=30, ha="right", fontsize=8)
-        ax.set_ylabel("cos(intrinsic, prompted)")
-        ax.legend(fontsize=8, frameon=False)
-        fig.tight_layout()
-        figs["vector_cosines"] = fig
-    with_circle = [m for m in models if "circumplex_coordinates" in result.per_model[m].tables]
-    if with_circle:
-        panels = [(m, "model") for m in with_circle]
-        first = result.per_model[with_circle[0]].tables["circumplex_coordinates"]
-        if (first["source"] == "human").any():
-            panels.append((with_circle[0], "human"))
-        fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.6), squeeze=False)
-        for ax, (m, source) in zip(axes[0], panels, strict=True):
-            t = result.per_model[m].tables["circumplex_coordinates"]
-            t = t[t["source"] == source].set_index("value").reindex(list(SCHWARTZ_VALUES))
-            xy = t[["x", "y"]].to_numpy()
-            ring = np.vstack([xy, xy[:1]])
-            ax.plot(ring[:, 0], ring[:, 1], color="grey", lw=0.8)
-            colours = plt.cm.hsv(np.linspace(0, 1, len(SCHWARTZ_VALUES), endpoint=False))
-            ax.scatter(xy[:, 0], xy[:, 1], c=colours, s=30, zorder=3)
-            for value, (px, py) in zip(SCHWARTZ_VALUES, xy, strict=True):
-                ax.annotate(LABELS[value], (px, py), fontsize=7, xytext=(3, 3), textcoords="offset points")
-            fit = result.per_model[m].metrics.get("circumplex_fit_theory", {}).get("estimate")
-            title = (
-                "human PVQ (ValuePortrait)"
-                if source == "human"
-                else f"{m}" + (f" (fit {fit:.2f})" if isinstance(fit, float) else "")
-            )
-            ax.set_title(title, fontsize=9)
-            ax.set_aspect("equal", adjustable="datalim")
-            ax.set_xticks([])
-            ax.set_yticks([])
-        fig.tight_layout()
-        figs["circumplex"] = fig
-    with_steer = [m for m in models if "steering" in result.per_model[m].tables]
-    if with_steer:
-        fig, ax = plt.subplots(figsize=(8, 3.6))
-        width = 0.8 / len(with_steer)
-        for k, m in enumerate(with_steer):
-            met = result.per_model[m].metrics
-            kinds = [kind for kind in STEER_ORDER if f"steering_shift_{kind}" in met]
-            est = np.array([met[f"steering_shift_{kind}"]["estimate"] for kind in kinds], dtype=float)
-            lo = np.array([met[f"steering_shift_{kind}"]["ci_low"] for kind in kinds], dtype=float)
-            hi = np.array([met[f"steering_shift_{kind}"]["ci_high"] for kind in kinds], dtype=float)
-            pos = np.arange(len(kinds)) + (k - (len(with_steer) - 1) / 2) * width
-            ax.bar(pos, est, width, yerr=[est - lo, hi - est], capsize=2, label=m)
-            ax.set_xticks(np.arange(len(kinds)), [kind.replace("_", "-") for kind in kinds], fontsize=8)
-        ax.axhline(0, color="black", lw=0.8)
-        ax.set_ylabel("steering shift (rating points)")
-        ax.legend(fontsize=8, frameon=False)
-        fig.tight_layout()
-        figs["steering"] = fig
-    return figs
+    models = _models_with(result, "vector_cosines")
+    if not models:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    width = 0.8 / len(models)
+    x = np.arange(len(SCHWARTZ_VALUES))
+    for k, m in enumerate(models):
+        t = result.per_model[m].tables["vector_cosines"]
+        pos = x + (k - (len(models) - 1) / 2) * width
+        ax.bar(pos, t["cosine"], width, label=m)
+        ax.scatter(pos, t["reliability_ceiling"], marker="_", s=200, color="black", zorder=3)
+        ax.vlines(pos, t["null_low"], t["null_high"], color="grey", lw=4, alpha=0.5)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_xticks(x, [LABELS[v] for v in SCHWARTZ_VALUES], rotation=30, ha="right", fontsize=8)
+    ax.set_ylabel("cos(intrinsic, prompted)")
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def circumplex_figure(result: Result) -> Figure | None:
+    """One panel per model (and one for the humans, when their data was there): the values placed by
+    classical MDS, joined in Schwartz's circular order."""
+    import matplotlib.pyplot as plt
+
+    models = _models_with(result, "circumplex_coordinates")
+    if not models:
+        return None
+    panels = [(m, "model") for m in models]
+    first = result.per_model[models[0]].tables["circumplex_coordinates"]
+    if (first["source"] == "human").any():
+        panels.append((models[0], "human"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3.6), squeeze=False)
+    for ax, (m, source) in zip(axes[0], panels, strict=True):
+        t = result.per_model[m].tables["circumplex_coordinates"]
+        t = t[t["source"] == source].set_index("value").reindex(list(SCHWARTZ_VALUES))
+        xy = t[["x", "y"]].to_numpy()
+        ring = np.vstack([xy, xy[:1]])
+        ax.plot(ring[:, 0], ring[:, 1], color="grey", lw=0.8)
+        colours = plt.cm.hsv(np.linspace(0, 1, len(SCHWARTZ_VALUES), endpoint=False))
+        ax.scatter(xy[:, 0], xy[:, 1], c=colours, s=30, zorder=3)
+        for value, (px, py) in zip(SCHWARTZ_VALUES, xy, strict=True):
+            ax.annotate(LABELS[value], (px, py), fontsize=7, xytext=(3, 3), textcoords="offset points")
+        fit = result.per_model[m].metrics.get("circumplex_fit_theory", {}).get("estimate")
+        title = (
+            "human PVQ (ValuePortrait)"
+            if source == "human"
+            else f"{m}" + (f" (fit {fit:.2f})" if isinstance(fit, float) else "")
+        )
+        ax.set_title(title, fontsize=9)
+        ax.set_aspect("equal", adjustable="datalim")
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    return fig
+
+
+def steering_figure(result: Result) -> Figure | None:
+    """Per kind of edit and model: the steering shift (mean over the steered values) with its 95% CI."""
+    import matplotlib.pyplot as plt
+
+    models = _models_with(result, "steering")
+    if not models:
+        return None
+    fig, ax = plt.subplots(figsize=(8, 3.6))
+    width = 0.8 / len(models)
+    for k, m in enumerate(models):
+        met = result.per_model[m].metrics
+        kinds = [kind for kind in STEER_ORDER if f"steering_shift_{kind}" in met]
+        est = np.array([met[f"steering_shift_{kind}"]["estimate"] for kind in kinds], dtype=float)
+        lo = np.array([met[f"steering_shift_{kind}"]["ci_low"] for kind in kinds], dtype=float)
+        hi = np.array([met[f"steering_shift_{kind}"]["ci_high"] for kind in kinds], dtype=float)
+        pos = np.arange(len(kinds)) + (k - (len(models) - 1) / 2) * width
+        ax.bar(pos, est, width, yerr=[est - lo, hi - est], capsize=2, label=m)
+        ax.set_xticks(np.arange(len(kinds)), [kind.replace("_", "-") for kind in kinds], fontsize=8)
+    ax.axhline(0, color="black", lw=0.8)
+    ax.set_ylabel("steering shift (rating points)")
+    ax.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+FIGURES: dict[str, Callable[[Result], Figure | None]] = {
+    "vector_cosines": vector_cosines_figure,
+    "circumplex": circumplex_figure,
+    "steering": steering_figure,
+}
+"""Each figure by name, drawn from the finished result (None when no model has its tables)."""

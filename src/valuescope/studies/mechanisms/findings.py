@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 Metrics = dict[str, dict[str, Any]]
@@ -43,89 +44,127 @@ def _verdict(ok: bool, opposite: bool = False) -> str:
 def model_findings(metrics: Metrics) -> list[str]:
     """Sentences on one model: one per finding of the reference paper, each ending in whether this model
     reproduces it (a claim needs a CI that excludes the null and, where tested, p < 0.05)."""
-    out: list[str] = []
+    sentences = (finding(metrics) for finding in FINDINGS)
+    return [s for s in sentences if s is not None]
+
+
+def _shared_components(metrics: Metrics) -> str | None:
+    """Whether a value's intrinsic and prompted vectors align beyond shuffled labels and other values."""
     cos, excess = metrics.get("intrinsic_prompted_cosine"), metrics.get("intrinsic_prompted_cosine_excess")
-    ceiling = metrics.get("intrinsic_prompted_reliability_ceiling")
-    if cos and _num(cos) is not None:
-        shared = _above(cos) and _above(excess)
-        out.append(
-            f"Shared components: at read point {cos.get('layer')} the intrinsic and prompted vectors "
-            "of a value "
-            f"have cosine {_ci(cos)} (shuffled-label null), {_ci(excess)} above the cosine between different "
-            f"values; {_verdict(shared)}."
+    if not (cos and _num(cos) is not None):
+        return None
+    shared = _above(cos) and _above(excess)
+    return (
+        f"Shared components: at read point {cos.get('layer')} the intrinsic and prompted vectors of a value "
+        f"have cosine {_ci(cos)} (shuffled-label null), {_ci(excess)} above the cosine between different "
+        f"values; {_verdict(shared)}."
+    )
+
+
+def _unique_components(metrics: Metrics) -> str | None:
+    """Whether the cosine stays below the reliability ceiling (each condition has a part of its own)."""
+    cos = metrics.get("intrinsic_prompted_cosine")
+    ceil = _num(metrics.get("intrinsic_prompted_reliability_ceiling"))
+    if not (cos and _num(cos) is not None) or ceil is None:
+        return None
+    if ceil < 0.2:
+        return (
+            f"Unique components: cannot be judged here: two estimates of the same vector agree only to "
+            f"{ceil:.2f} at this sample size (the reliability ceiling), so the vectors are mostly noise; "
+            "the full profile has five times the answers."
         )
-        ceil = _num(ceiling)
-        if ceil is not None and ceil < 0.2:
-            out.append(
-                f"Unique components: cannot be judged here: two estimates of the same vector agree only to "
-                f"{ceil:.2f} at this sample size (the reliability ceiling), so the vectors are mostly noise; "
-                "the full profile has five times the answers."
-            )
-        elif ceil is not None:
-            unique = _below(cos, ceil)
-            out.append(
-                f"Unique components: the cosine's CI stays below the reliability ceiling of {ceil:.2f} (what "
-                f"two estimates of one vector reach at this sample size): {_verdict(unique)}"
-                + ("" if unique else " (the conditions look like one shared vector)")
-                + "."
-            )
+    unique = _below(cos, ceil)
+    return (
+        f"Unique components: the cosine's CI stays below the reliability ceiling of {ceil:.2f} (what "
+        f"two estimates of one vector reach at this sample size): {_verdict(unique)}"
+        + ("" if unique else " (the conditions look like one shared vector)")
+        + "."
+    )
+
+
+def _steering_strength(metrics: Metrics) -> str | None:
+    """Whether prompted vectors steer the self-ratings more than intrinsic ones at matched damage."""
     diff = metrics.get("steering_shift_prompted_minus_intrinsic")
     pr, intr, rnd = (metrics.get(f"steering_shift_{k}") for k in ("prompted", "intrinsic", "random"))
-    if diff and pr and intr:
-        stronger = _above(diff)
-        mass = _num(metrics.get("self_rating_option_mass_valuescope"))
-        weak = (
-            f" (the model puts only {mass:.0%} of its next-token probability on the digits 1-6, so its "
-            "self-ratings are a weak readout)"
-            if mass is not None and mass < 0.3
-            else ""
-        )
-        out.append(
-            f"Steering strength: at matched damage prompted vectors shift the steered value's self-rating by "
-            f"{_ci(pr)}, intrinsic vectors by {_ci(intr)}, random vectors by {_ci(rnd)}; prompted "
-            "minus intrinsic "
-            f"{_ci(diff)}; prompted vectors steer more strongly: {_verdict(stronger, _below(diff))}{weak}."
-        )
-    d2 = metrics.get("distinct2_intrinsic_minus_prompted")
-    if d2:
-        diverse = _above(d2)
-        out.append(
-            "Diversity: Distinct-2 of steered answers, intrinsic "
-            f"{_ci(metrics.get('distinct2_intrinsic'), 3)} "
-            f"vs prompted {_ci(metrics.get('distinct2_prompted'), 3)} (difference {_ci(d2, 3)}); intrinsic "
-            f"vectors give more diverse answers: {_verdict(diverse, _below(d2))}."
-        )
-    general, specific = (
-        metrics.get("steering_general_prompted_only"),
-        metrics.get("steering_general_intrinsic_only"),
+    if not (diff and pr and intr):
+        return None
+    mass = _num(metrics.get("self_rating_option_mass_valuescope"))
+    weak = (
+        f" (the model puts only {mass:.0%} of its next-token probability on the digits 1-6, so its "
+        "self-ratings are a weak readout)"
+        if mass is not None and mass < 0.3
+        else ""
     )
-    if general and specific:
-        channel = _above(general) and not _above(specific)
-        out.append(
-            "Compliance channel: steering with the prompted-only part raises agreement with every "
-            "statement by "
-            f"{_ci(general)} points (intrinsic-only part {_ci(specific)}); a general compliance channel: "
-            f"{_verdict(channel)}."
-        )
+    verdict = _verdict(_above(diff), _below(diff))
+    return (
+        f"Steering strength: at matched damage prompted vectors shift the steered value's self-rating by "
+        f"{_ci(pr)}, intrinsic vectors by {_ci(intr)}, random vectors by {_ci(rnd)}; prompted minus "
+        f"intrinsic {_ci(diff)}; prompted vectors steer more strongly: {verdict}{weak}."
+    )
+
+
+def _diversity(metrics: Metrics) -> str | None:
+    """Whether answers steered with intrinsic vectors are more diverse than with prompted ones."""
+    d2 = metrics.get("distinct2_intrinsic_minus_prompted")
+    if not d2:
+        return None
+    return (
+        f"Diversity: Distinct-2 of steered answers, intrinsic {_ci(metrics.get('distinct2_intrinsic'), 3)} "
+        f"vs prompted {_ci(metrics.get('distinct2_prompted'), 3)} (difference {_ci(d2, 3)}); intrinsic "
+        f"vectors give more diverse answers: {_verdict(_above(d2), _below(d2))}."
+    )
+
+
+def _compliance_channel(metrics: Metrics) -> str | None:
+    """Whether the prompted-only part raises agreement with every statement and the intrinsic-only not."""
+    general = metrics.get("steering_general_prompted_only")
+    specific = metrics.get("steering_general_intrinsic_only")
+    if not (general and specific):
+        return None
+    channel = _above(general) and not _above(specific)
+    return (
+        "Compliance channel: steering with the prompted-only part raises agreement with every statement by "
+        f"{_ci(general)} points (intrinsic-only part {_ci(specific)}); a general compliance channel: "
+        f"{_verdict(channel)}."
+    )
+
+
+def _circumplex(metrics: Metrics) -> str | None:
+    """Whether the vectors' cosines follow Schwartz's circle beyond the noise and embedding baselines."""
     fit, human = metrics.get("circumplex_fit_theory"), metrics.get("circumplex_fit_human")
-    if fit and _num(fit) is not None:
-        net = _above(metrics.get("circumplex_fit_theory_excess_noise")) and _above(
-            metrics.get("circumplex_fit_theory_excess_embedding")
-        )
-        text = (
-            f"Circumplex: the value vectors' cosines follow Schwartz's circle with Spearman {_ci(fit)} "
-            "(excess over Gaussian-noise residuals "
-            f"{_ci(metrics.get('circumplex_fit_theory_excess_noise'))}, "
-            f"over sentence embeddings {_ci(metrics.get('circumplex_fit_theory_excess_embedding'))})"
-        )
-        if human and _num(human) is not None:
-            text += f"; with the human value correlations {_ci(human)}"
-        out.append(text + f"; a circumplex beyond what the labeller produces: {_verdict(net)}.")
+    if not (fit and _num(fit) is not None):
+        return None
+    noise = metrics.get("circumplex_fit_theory_excess_noise")
+    embedding = metrics.get("circumplex_fit_theory_excess_embedding")
+    text = (
+        f"Circumplex: the value vectors' cosines follow Schwartz's circle with Spearman {_ci(fit)} "
+        f"(excess over Gaussian-noise residuals {_ci(noise)}, over sentence embeddings {_ci(embedding)})"
+    )
+    if human and _num(human) is not None:
+        text += f"; with the human value correlations {_ci(human)}"
+    net = _above(noise) and _above(embedding)
+    return text + f"; a circumplex beyond what the labeller produces: {_verdict(net)}."
+
+
+def _labeller_check(metrics: Metrics) -> str | None:
+    """The labeller's agreement with ValuePortrait's human-validated tags."""
     agree = metrics.get("labeller_agreement")
-    if agree and _num(agree) is not None:
-        out.append(
-            "Labeller check: against ValuePortrait's human-validated tags the labeller reaches AUROC "
-            f"{_ci(agree)} "
-            "(0.5 = chance); every label above rests on it."
-        )
-    return out
+    if not (agree and _num(agree) is not None):
+        return None
+    return (
+        "Labeller check: against ValuePortrait's human-validated tags the labeller reaches AUROC "
+        f"{_ci(agree)} (0.5 = chance); every label above rests on it."
+    )
+
+
+FINDINGS: tuple[Callable[[Metrics], str | None], ...] = (
+    _shared_components,
+    _unique_components,
+    _steering_strength,
+    _diversity,
+    _compliance_channel,
+    _circumplex,
+    _labeller_check,
+)
+"""The findings of the reference paper, in the order they are told: each a sentence or None when its
+metrics are absent."""

@@ -16,12 +16,12 @@ from valuescope.data.values import SCHWARTZ_VALUES
 from valuescope.edit import controls as ctl
 from valuescope.stats.metrics import metric
 from valuescope.studies.mechanisms import analysis as mech
+from valuescope.studies.mechanisms.config import MechanismsConfig
 from valuescope.studies.mechanisms.neuron_geometry import (
     neuron_kinds,
     random_plane_shared_fraction,
     shared_fraction_null,
 )
-from valuescope.studies.mechanisms.responses import config_of
 from valuescope.studies.mechanisms.vectors import ResponseReadout, fit_each, read_responses
 from valuescope.studies.protocol import Artifacts, UnitContext
 
@@ -54,103 +54,142 @@ def _from_covariance(x: np.ndarray, m: int, rng: np.random.Generator) -> np.ndar
     return ctl.covariance_directions(x, m, rng)
 
 
-def neurons_step(ctx: UnitContext) -> Artifacts:
-    cfg = config_of(ctx)
-    lm = ctx.lm
+def neurons_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
+    """Classify every MLP neuron by its write direction against each value's shared and difference axes;
+    the shared fraction with a CI over queries and against random planes from the residual covariance;
+    the counts and the overlap of the values' neuron sets."""
+    cfg = ctx.config
+    lm = ctx.local
     r = read_responses(ctx)
     writes = [lm.neuron_write_directions(b).double().numpy() for b in range(lm.n_layers)]
-    every = np.arange(len(r.queries))
-
-    def codes_for(idx: np.ndarray) -> list[np.ndarray]:
-        """Per block (10, n_neurons) codes; an all-zero row for a value unfit on these rows."""
-        out = []
-        for b, w in enumerate(writes):
-            shared, difference = _axes(r, b + 1, idx)
-            ok = ~np.isnan(shared).any(1)
-            block = np.zeros((len(VALUES), w.shape[0]), dtype=np.int8)
-            if ok.any():
-                block[ok] = neuron_kinds(
-                    w, shared[ok], difference[ok], cfg.neuron_top_fraction, cfg.neuron_angle
-                )
-            out.append(block)
-        return out
-
-    codes = codes_for(every)
+    codes = _neuron_codes(r, writes, cfg, np.arange(len(r.queries)))
 
     def stat(idx: np.ndarray) -> float:
-        return _shared_fraction(codes_for(idx))
+        return _shared_fraction(_neuron_codes(r, writes, cfg, idx))
 
-    est, lo, hi = stats.bootstrap(
-        stat, len(every), groups=r.queries, n_boot=max(50, cfg.n_boot // 5), seed=ctx.seed
+    estimate = stats.bootstrap(
+        stat, len(r.queries), groups=r.queries, n_boot=max(50, cfg.n_boot // 5), seed=ctx.seed
     )
-    # a random plane per value and block, as many values as the real fraction averages over, its axes drawn
-    # from the covariance of the responses' residuals at the block's output (not isotropic)
+    p, against = _p_against_random_planes(estimate[0], _random_plane_null(r, writes, cfg, ctx.seed))
+    counts = _neuron_counts(codes)
+    all_codes = np.stack(codes, axis=1)  # (V, blocks, n)
+    overlaps = _neuron_overlaps(all_codes)
+    return Artifacts(
+        tables={"neuron_counts": counts, "neuron_overlap": overlaps},
+        tensors={"value_neurons": torch.from_numpy(all_codes)},
+        metrics={
+            "value_neurons_shared_fraction": _shared_fraction_metric(
+                estimate, p, against, counts, len(np.unique(r.queries)), cfg
+            ),
+            "value_neurons_overlap": _overlap_metric(overlaps),
+        },
+    )
+
+
+def _neuron_codes(
+    r: ResponseReadout, writes: list[np.ndarray], cfg: MechanismsConfig, idx: np.ndarray
+) -> list[np.ndarray]:
+    """Per block, the (10, n_neurons) codes of ``KINDS`` from the axes fit on rows ``idx``; an all-zero
+    row for a value unfit on these rows."""
+    out = []
+    for b, w in enumerate(writes):
+        shared, difference = _axes(r, b + 1, idx)
+        ok = ~np.isnan(shared).any(1)
+        block = np.zeros((len(VALUES), w.shape[0]), dtype=np.int8)
+        if ok.any():
+            block[ok] = neuron_kinds(w, shared[ok], difference[ok], cfg.neuron_top_fraction, cfg.neuron_angle)
+        out.append(block)
+    return out
+
+
+def _random_plane_null(
+    r: ResponseReadout, writes: list[np.ndarray], cfg: MechanismsConfig, seed: int
+) -> np.ndarray:
+    """Shared fractions of random planes: a random plane per value and block, as many values as the real
+    fraction averages over, its axes drawn from the covariance of the responses' residuals at the block's
+    output (not isotropic)."""
     n_null = max(ctl.draws_needed(), cfg.n_perm // 10)
     per_block = [
         random_plane_shared_fraction(
-            w, cfg.neuron_top_fraction, cfg.neuron_angle, n_null * len(VALUES), seed=ctx.seed + b,
+            w, cfg.neuron_top_fraction, cfg.neuron_angle, n_null * len(VALUES), seed=seed + b,
             draw=partial(_from_covariance, r.x[:, b + 1]),
         )
         for b, w in enumerate(writes)
     ]  # fmt: skip
-    null = np.mean(per_block, axis=0).reshape(n_null, len(VALUES)).mean(axis=1)
+    return np.asarray(np.mean(per_block, axis=0).reshape(n_null, len(VALUES)).mean(axis=1))
+
+
+def _p_against_random_planes(estimate: float, null: np.ndarray) -> tuple[float | None, str]:
+    """p of the shared fraction against the random planes', and the null in words (no p without spread)."""
     spread = stats.summarize_null(null)
-    if not np.isfinite(est) or spread.high - spread.low <= 0:
-        p, against = None, f"random planes {spread.describe(2)}: no spread, so no p"
-    else:
-        p = stats.tie_p(est, null, alternative="greater")
-        against = f"random planes from the residual covariance: {spread.describe(2)}; p against them"
-    counts = []
-    for b, block_codes in enumerate(codes):
-        for v, value in enumerate(VALUES):
-            for code, kind in enumerate(KINDS[1:], start=1):
-                counts.append(
-                    {"block": b, "value": value, "kind": kind, "count": int((block_codes[v] == code).sum())}
-                )
-    all_codes = np.stack(codes, axis=1)  # (V, blocks, n)
-    overlaps: list[dict[str, Any]] = []
-    for a, va in enumerate(VALUES):
-        for b, vb in enumerate(VALUES):
-            sa, sb = all_codes[a] > 0, all_codes[b] > 0
-            overlaps.append(
-                {
-                    "value_a": va,
-                    "value_b": vb,
-                    "jaccard": float((sa & sb).sum() / max(1, (sa | sb).sum())),
-                    "shared_jaccard": float(
-                        ((all_codes[a] == 1) & (all_codes[b] == 1)).sum()
-                        / max(1, ((all_codes[a] == 1) | (all_codes[b] == 1)).sum())
-                    ),
-                }
-            )
-    cross = np.array([float(o["jaccard"]) for o in overlaps if o["value_a"] != o["value_b"]])
-    count_table = pd.DataFrame(counts)
-    totals = count_table.groupby("kind")["count"].sum()
-    metrics: dict[str, dict[str, Any]] = {
-        "value_neurons_shared_fraction": metric(
-            est,
-            lo,
-            hi,
-            p=p,
-            n=len(np.unique(r.queries)),
-            better=None,
-            note=f"share of value neurons (top {cfg.neuron_top_fraction:.0%} of each block by projection on "
-            f"the value's shared and difference axes) within {cfg.neuron_angle:g} degrees of the "
-            "shared axis, "
-            f"mean over values; {against} (uniform angles would give "
-            f"{shared_fraction_null(cfg.neuron_angle):.2f}); all values: "
-            + ", ".join(f"{k} {int(totals.get(k, 0))}" for k in KINDS[1:]),
-        ),
-        "value_neurons_overlap": metric(
-            float(np.mean(cross)),
-            float(np.min(cross)),
-            float(np.max(cross)),
-            n=len(VALUES),
-            note="mean Jaccard overlap of two different values' neuron sets (interval: min-max over pairs)",
-        ),
-    }
-    return Artifacts(
-        tables={"neuron_counts": count_table, "neuron_overlap": pd.DataFrame(overlaps)},
-        tensors={"value_neurons": torch.from_numpy(all_codes)},
-        metrics=metrics,
+    if not np.isfinite(estimate) or spread.high - spread.low <= 0:
+        return None, f"random planes {spread.describe(2)}: no spread, so no p"
+    p = stats.tie_p(estimate, null, alternative="greater")
+    return p, f"random planes from the residual covariance: {spread.describe(2)}; p against them"
+
+
+def _neuron_counts(codes: list[np.ndarray]) -> pd.DataFrame:
+    """Per block, value and kind of neuron: how many there are."""
+    return pd.DataFrame(
+        [
+            {"block": b, "value": value, "kind": kind, "count": int((block_codes[v] == code).sum())}
+            for b, block_codes in enumerate(codes)
+            for v, value in enumerate(VALUES)
+            for code, kind in enumerate(KINDS[1:], start=1)
+        ]
+    )
+
+
+def _jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    return float((a & b).sum() / max(1, (a | b).sum()))
+
+
+def _neuron_overlaps(all_codes: np.ndarray) -> pd.DataFrame:
+    """Per pair of values: the Jaccard overlap of their neuron sets, and of their shared neurons."""
+    return pd.DataFrame(
+        [
+            {
+                "value_a": va,
+                "value_b": vb,
+                "jaccard": _jaccard(all_codes[a] > 0, all_codes[b] > 0),
+                "shared_jaccard": _jaccard(all_codes[a] == 1, all_codes[b] == 1),
+            }
+            for a, va in enumerate(VALUES)
+            for b, vb in enumerate(VALUES)
+        ]
+    )
+
+
+def _shared_fraction_metric(
+    estimate: tuple[float, float, float],
+    p: float | None,
+    against: str,
+    counts: pd.DataFrame,
+    n_q: int,
+    cfg: MechanismsConfig,
+) -> dict[str, Any]:
+    """The shared fraction with its CI over queries, p against random planes, and every kind's count."""
+    totals = counts.groupby("kind")["count"].sum()
+    return metric(
+        *estimate,
+        p=p,
+        n=n_q,
+        better=None,
+        note=f"share of value neurons (top {cfg.neuron_top_fraction:.0%} of each block by projection on "
+        f"the value's shared and difference axes) within {cfg.neuron_angle:g} degrees of the shared axis, "
+        f"mean over values; {against} (uniform angles would give "
+        f"{shared_fraction_null(cfg.neuron_angle):.2f}); all values: "
+        + ", ".join(f"{k} {int(totals.get(k, 0))}" for k in KINDS[1:]),
+    )
+
+
+def _overlap_metric(overlaps: pd.DataFrame) -> dict[str, Any]:
+    """Mean Jaccard overlap of two different values' neuron sets, with the min-max over pairs."""
+    cross = overlaps.loc[overlaps["value_a"] != overlaps["value_b"], "jaccard"].to_numpy(dtype=float)
+    return metric(
+        float(np.mean(cross)),
+        float(np.min(cross)),
+        float(np.max(cross)),
+        n=len(VALUES),
+        note="mean Jaccard overlap of two different values' neuron sets (interval: min-max over pairs)",
     )

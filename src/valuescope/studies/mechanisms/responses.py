@@ -3,6 +3,7 @@ which values each answer expresses."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -19,11 +20,8 @@ from valuescope.studies.protocol import Artifacts, UnitContext
 
 CONDITIONS = ("intrinsic", "prompted")
 STOP = ["\nQuestion:", "\n\n\n"]
-
-
-def config_of(ctx: UnitContext) -> MechanismsConfig:
-    assert isinstance(ctx.config, MechanismsConfig)
-    return ctx.config
+GIVEN_LABELS = [f"label_{v}" for v in SCHWARTZ_VALUES]
+"""The columns of a corpus that brings its own labels."""
 
 
 def render(lm: Any, query: str, framing: str | None) -> str:
@@ -81,8 +79,8 @@ def load_corpus(path: str) -> pd.DataFrame:
     return out
 
 
-def _generate(ctx: UnitContext) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
-    cfg = config_of(ctx)
+def _generate(ctx: UnitContext[MechanismsConfig]) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    cfg = ctx.config
     lm = ctx.lm
     queries = load_queries(str(ctx.data.use(cfg.queries)) if cfg.queries else None).head(cfg.n_queries)
     framings = stimuli.load_framings(str(ctx.data.use(cfg.framings)) if cfg.framings else None)
@@ -137,8 +135,8 @@ def _generate(ctx: UnitContext) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
     return table.drop(columns=["framing"]), records
 
 
-def responses_step(ctx: UnitContext) -> Artifacts:
-    cfg = config_of(ctx)
+def responses_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
+    cfg = ctx.config
     if cfg.corpus:
         table = load_corpus(str(ctx.data.use(cfg.corpus)))
         generations: list[dict[str, Any]] = []
@@ -159,8 +157,8 @@ def responses_step(ctx: UnitContext) -> Artifacts:
     return Artifacts(tables={"responses": kept}, generations={"responses": generations}, metrics=metrics)
 
 
-def labeller_for(ctx: UnitContext) -> value_labels.ValueLabeller:
-    cfg = config_of(ctx)
+def labeller_for(ctx: UnitContext[MechanismsConfig]) -> value_labels.ValueLabeller:
+    cfg = ctx.config
     labeller: value_labels.ValueLabeller
     if cfg.labeller == "embedding":
         labeller = value_labels.EmbeddingLabeller()
@@ -172,41 +170,88 @@ def labeller_for(ctx: UnitContext) -> value_labels.ValueLabeller:
     return labeller
 
 
-def labels_step(ctx: UnitContext) -> Artifacts:
-    cfg = config_of(ctx)
+def labels_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
+    """Label every response with the values it expresses (the corpus's own labels, or the labeller's
+    scores thresholded per condition); count the positives per condition and value; check that a framing
+    raises its value's label, and the labeller against ValuePortrait's human-validated tags."""
+    cfg = ctx.config
     responses = ctx.previous["responses"].tables["responses"]
-    given = [f"label_{v}" for v in SCHWARTZ_VALUES]
     labeller = labeller_for(ctx)
-    table = responses[["query_id", "condition", "framed_value"]].copy()
-    counts = []
-    if all(c in responses.columns for c in given):
-        labels = responses[given].to_numpy(dtype=bool)
-        scores = labels.astype(np.float64)
-        source = "the corpus's own labels"
-        fallback = dict.fromkeys(SCHWARTZ_VALUES, False)
-        for condition in CONDITIONS:
-            rows = (responses["condition"] == condition).to_numpy()
-            for j, value in enumerate(SCHWARTZ_VALUES):
-                k = int(labels[rows, j].sum())
-                if k == 0 or k == rows.sum():
-                    raise ValueError(
-                        f"mechanisms corpus: no {'positive' if k == 0 else 'negative'} {condition} responses "
-                        f"for {value}; every value needs both in each condition"
-                    )
-        fallbacks = {c: fallback for c in CONDITIONS}
+    if all(c in responses.columns for c in GIVEN_LABELS):
+        labelled = _given_labels(responses)
     else:
-        scores = labeller.scores(list(responses["query"]), list(responses["response"]))
-        labels = np.zeros_like(scores, dtype=bool)
-        source = labeller.name
-        fallbacks = {}
-        for condition in CONDITIONS:
-            rows = (responses["condition"] == condition).to_numpy()
-            got = value_labels.binary_labels(scores[rows], labeller.threshold, cfg.min_positive)
-            labels[rows] = got.labels
-            fallbacks[condition] = got.fallback
+        labelled = _labeller_labels(responses, labeller, cfg.min_positive)
+    counts = _label_counts(responses, labelled)
+    metrics = {
+        "n_label_fallbacks": _fallback_metric(counts, labelled.source, cfg.min_positive),
+        "framing_label_lift": _framing_lift(responses, labelled.labels, counts, ctx.seed, cfg.n_boot),
+    }
+    tables = {"labels": _label_table(responses, labelled), "label_counts": counts}
+    agreement, per_value = _labeller_agreement(ctx, labeller)
+    metrics["labeller_agreement"] = agreement
+    if per_value is not None:
+        tables["labeller_agreement"] = per_value
+    return Artifacts(tables=tables, metrics=metrics)
+
+
+@dataclass(frozen=True)
+class ResponseLabels:
+    """Scores (n, 10) and binary labels (n, 10) of every response, where they came from, and per condition
+    and value whether the fallback chose the positives."""
+
+    scores: np.ndarray
+    labels: np.ndarray
+    source: str
+    fallbacks: dict[str, dict[str, bool]]
+
+
+def _given_labels(responses: pd.DataFrame) -> ResponseLabels:
+    """The corpus's own labels, checked to give every value positive and negative responses in each
+    condition."""
+    labels = responses[GIVEN_LABELS].to_numpy(dtype=bool)
+    for condition in CONDITIONS:
+        rows = (responses["condition"] == condition).to_numpy()
+        for j, value in enumerate(SCHWARTZ_VALUES):
+            k = int(labels[rows, j].sum())
+            if k == 0 or k == rows.sum():
+                raise ValueError(
+                    f"mechanisms corpus: no {'positive' if k == 0 else 'negative'} {condition} responses "
+                    f"for {value}; every value needs both in each condition"
+                )
+    fallback = dict.fromkeys(SCHWARTZ_VALUES, False)
+    return ResponseLabels(
+        labels.astype(np.float64), labels, "the corpus's own labels", {c: fallback for c in CONDITIONS}
+    )
+
+
+def _labeller_labels(
+    responses: pd.DataFrame, labeller: value_labels.ValueLabeller, min_positive: int
+) -> ResponseLabels:
+    """The labeller's scores, thresholded per condition with at least ``min_positive`` positives."""
+    scores = labeller.scores(list(responses["query"]), list(responses["response"]))
+    labels = np.zeros_like(scores, dtype=bool)
+    fallbacks = {}
+    for condition in CONDITIONS:
+        rows = (responses["condition"] == condition).to_numpy()
+        got = value_labels.binary_labels(scores[rows], labeller.threshold, min_positive)
+        labels[rows] = got.labels
+        fallbacks[condition] = got.fallback
+    return ResponseLabels(scores, labels, labeller.name, fallbacks)
+
+
+def _label_table(responses: pd.DataFrame, labelled: ResponseLabels) -> pd.DataFrame:
+    """Per response: its query, condition and framed value, and its score and label for every value."""
+    table = responses[["query_id", "condition", "framed_value"]].copy()
     for j, value in enumerate(SCHWARTZ_VALUES):
-        table[f"score_{value}"] = scores[:, j]
-        table[f"label_{value}"] = labels[:, j]
+        table[f"score_{value}"] = labelled.scores[:, j]
+        table[f"label_{value}"] = labelled.labels[:, j]
+    return table
+
+
+def _label_counts(responses: pd.DataFrame, labelled: ResponseLabels) -> pd.DataFrame:
+    """Per condition and value: responses, positives, whether the fallback chose them, and the positive
+    rate of responses framed with the value and of the others."""
+    labels, counts = labelled.labels, []
     for condition in CONDITIONS:
         rows = (responses["condition"] == condition).to_numpy()
         for j, value in enumerate(SCHWARTZ_VALUES):
@@ -217,53 +262,59 @@ def labels_step(ctx: UnitContext) -> Artifacts:
                     "value": value,
                     "n_responses": int(rows.sum()),
                     "n_positive": int(labels[rows, j].sum()),
-                    "fallback": bool(fallbacks[condition][value]),
+                    "fallback": bool(labelled.fallbacks[condition][value]),
                     "positive_rate_when_framed": float(labels[framed, j].mean()) if framed.any() else None,
                     "positive_rate_otherwise": float(labels[rows & ~framed, j].mean()),
                 }
             )
-    count_table = pd.DataFrame(counts)
-    n_fallback = int(count_table["fallback"].sum())
-    metrics: dict[str, dict[str, Any]] = {
-        "n_label_fallbacks": metric(
-            n_fallback,
-            n=len(count_table),
-            note=f"labels from {source}; value x condition cells whose positives are their "
-            f"{cfg.min_positive} highest-scoring responses because fewer reached the threshold",
-        )
-    }
-    prompted = count_table[count_table["condition"] == "prompted"]
-    lift = (prompted["positive_rate_when_framed"] - prompted["positive_rate_otherwise"]).to_numpy(dtype=float)
-    metrics["framing_label_lift"] = _framing_lift(responses, labels, ctx.seed, cfg.n_boot, lift)
-    tables = {"labels": table, "label_counts": count_table}
+    return pd.DataFrame(counts)
+
+
+def _fallback_metric(counts: pd.DataFrame, source: str, min_positive: int) -> dict[str, Any]:
+    """How many value x condition cells took their positives from the fallback."""
+    return metric(
+        int(counts["fallback"].sum()),
+        n=len(counts),
+        note=f"labels from {source}; value x condition cells whose positives are their "
+        f"{min_positive} highest-scoring responses because fewer reached the threshold",
+    )
+
+
+def _labeller_agreement(
+    ctx: UnitContext[MechanismsConfig], labeller: value_labels.ValueLabeller
+) -> tuple[dict[str, Any], pd.DataFrame | None]:
+    """The labeller's AUROC against ValuePortrait's human-validated tags, and per value (missing without
+    ValuePortrait)."""
+    cfg = ctx.config
     path = ctx.data.find(VALUEPORTRAIT_RESPONSES)
     if path is None:
-        metrics["labeller_agreement"] = missing(
+        note = (
             f"needs ValuePortrait ({VALUEPORTRAIT_RESPONSES} in the data folder; set VALUESCOPE_DATA "
             "or --data)"
         )
-    else:
-        portrait = load_valueportrait_responses(ctx.data.use(path))
-        portrait_scores = labeller.scores(list(portrait["query"]), list(portrait["response"]))
-        est, per_value = value_labels.valueportrait_agreement(
-            portrait_scores, portrait, n_boot=cfg.n_boot, seed=ctx.seed
-        )
-        metrics["labeller_agreement"] = est.as_metric(
-            better="higher",
-            note=f"{labeller.name}: AUROC of its scores for ValuePortrait's top vs bottom quartile of each "
-            "value's human-validated correlation, mean over values (CI over queries; p: scores shuffled "
-            "within each query)",
-        )
-        tables["labeller_agreement"] = per_value
-    return Artifacts(tables=tables, metrics=metrics)
+        return missing(note), None
+    portrait = load_valueportrait_responses(ctx.data.use(path))
+    portrait_scores = labeller.scores(list(portrait["query"]), list(portrait["response"]))
+    est, per_value = value_labels.valueportrait_agreement(
+        portrait_scores, portrait, n_boot=cfg.n_boot, seed=ctx.seed
+    )
+    agreement = est.as_metric(
+        better="higher",
+        note=f"{labeller.name}: AUROC of its scores for ValuePortrait's top vs bottom quartile of each "
+        "value's human-validated correlation, mean over values (CI over queries; p: scores shuffled "
+        "within each query)",
+    )
+    return agreement, per_value
 
 
 def _framing_lift(
-    responses: pd.DataFrame, labels: np.ndarray, seed: int, n_boot: int, lift: np.ndarray
+    responses: pd.DataFrame, labels: np.ndarray, counts: pd.DataFrame, seed: int, n_boot: int
 ) -> dict[str, Any]:
     """Mean over values of P(label v | framed with v) - P(label v | framed otherwise), CI over queries."""
     from valuescope import stats
 
+    prompted = counts[counts["condition"] == "prompted"]
+    lift = (prompted["positive_rate_when_framed"] - prompted["positive_rate_otherwise"]).to_numpy(dtype=float)
     rows = np.flatnonzero((responses["condition"] == "prompted").to_numpy())
     framed = responses["framed_value"].to_numpy()[rows]
     lab = labels[rows]

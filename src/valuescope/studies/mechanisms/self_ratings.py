@@ -20,7 +20,7 @@ from valuescope.data.values import SCHWARTZ_VALUES
 from valuescope.readout.ratings import PreparedRating
 from valuescope.stats.metrics import metric
 from valuescope.studies.mechanisms import stimuli
-from valuescope.studies.mechanisms.responses import config_of
+from valuescope.studies.mechanisms.config import MechanismsConfig
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 VALUES = list(SCHWARTZ_VALUES)
@@ -31,10 +31,10 @@ SELF_RATING = (
 )
 
 
-def questionnaire(ctx: UnitContext, steering: bool = False) -> pd.DataFrame:
+def questionnaire(ctx: UnitContext[MechanismsConfig], steering: bool = False) -> pd.DataFrame:
     """The statements rated: the package's (or the user's) and PVQ40 when available and asked for
     (``pvq40`` for the unsteered ratings, ``steer_pvq40`` also under every steering edit)."""
-    cfg = config_of(ctx)
+    cfg = ctx.config
     items = [stimuli.load_statements(str(ctx.data.use(cfg.statements)) if cfg.statements else None)]
     if steering:
         items[0] = balanced_subset(items[0], cfg.steer_statements)
@@ -73,7 +73,7 @@ def mean_of(x: np.ndarray, nan: bool = False) -> Callable[[np.ndarray], float]:
     return lambda i: float(np.nanmean(x[i]) if nan else np.mean(x[i]))
 
 
-def self_ratings_step(ctx: UnitContext) -> Artifacts:
+def self_ratings_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
     items = questionnaire(ctx)
     rated = ctx.lm.rate(list(items["prompt"]), OPTIONS, reverse=list(items["reverse"].astype(bool)))
     table = items.drop(columns=["prompt"]).assign(

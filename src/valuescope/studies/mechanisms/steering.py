@@ -21,7 +21,7 @@ from tqdm.auto import tqdm
 
 from valuescope.data.values import SCHWARTZ_VALUES
 from valuescope.readout.damage import DamageMeter
-from valuescope.studies.mechanisms.responses import config_of
+from valuescope.studies.mechanisms.config import MechanismsConfig
 from valuescope.studies.mechanisms.self_ratings import expected_ratings, prepared_rating, questionnaire
 from valuescope.studies.mechanisms.steering_edits import (
     EditReadings,
@@ -29,7 +29,6 @@ from valuescope.studies.mechanisms.steering_edits import (
     read_random_directions,
     read_value_neurons,
     read_value_vectors,
-    reference_tokens,
     steered_values,
     steering_edits,
     steering_vectors,
@@ -50,11 +49,11 @@ from valuescope.studies.protocol import Artifacts, UnitContext
 VALUES = list(SCHWARTZ_VALUES)
 
 
-def steering_step(ctx: UnitContext) -> Artifacts:
+def steering_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
     from valuescope.data.reference import reference_texts
 
-    cfg = config_of(ctx)
-    lm = ctx.lm
+    cfg = ctx.config
+    lm = ctx.local
     rp = int(ctx.previous["vectors"].data["read_point"])
     items = questionnaire(ctx, steering=True)
     rating = prepared_rating(lm, items)
@@ -78,7 +77,7 @@ def steering_step(ctx: UnitContext) -> Artifacts:
 
     steer = steering_edits(lm, rp)
     alphas = read_value_vectors(readings, steer, vectors, meter, cfg)
-    reference = reference_tokens(lm, rp)
+    reference = lm.reference_tokens(rp)
     equal, matched = read_random_directions(readings, steer, reference, alphas["prompted"], meter, cfg, rng)
     neurons = read_value_neurons(readings, lm, codes, meter, cfg, rng) if codes is not None else []
     bar.close()

@@ -38,7 +38,7 @@ Edits = Callable[[float], Any]
 # ------------------------------------------------------------------------------------ vectors and alpha
 
 
-def steering_vectors(ctx: UnitContext) -> dict[str, np.ndarray]:
+def steering_vectors(ctx: UnitContext[MechanismsConfig]) -> dict[str, np.ndarray]:
     """Unit steering vectors (10, d) of every kind at the chosen read point."""
     t = ctx.previous["vectors"].tensors
     rp = int(ctx.previous["vectors"].data["read_point"])
@@ -144,14 +144,6 @@ def steering_edits(lm: Any, read_point: int) -> Callable[[np.ndarray], Edits]:
         return lambda a: lm.steer(t, [read_point], alpha=a)
 
     return along
-
-
-def reference_tokens(lm: Any, read_point: int) -> np.ndarray:
-    """Residuals (tokens, d) of the neutral reference text's own tokens at ``read_point``."""
-    from valuescope.data.reference import reference_texts
-
-    ref = lm.residuals(reference_texts(), layers=[read_point], pool="all")
-    return ref.values[:, 0][ref.mask].double().numpy()
 
 
 def read_value_vectors(

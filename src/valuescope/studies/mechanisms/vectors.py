@@ -19,7 +19,7 @@ from valuescope.stats.metrics import metric as make_metric
 from valuescope.stats.metrics import missing
 from valuescope.studies.mechanisms import analysis as mech
 from valuescope.studies.mechanisms.config import MechanismsConfig
-from valuescope.studies.mechanisms.responses import config_of, render
+from valuescope.studies.mechanisms.responses import render
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 VALUES = list(SCHWARTZ_VALUES)
@@ -44,10 +44,10 @@ def reading_item(lm: Any, query: str, response: str) -> tuple[str, str]:
     return render(lm, query, None), response if lm.instruct else " " + response
 
 
-def read_responses(ctx: UnitContext) -> ResponseReadout:
+def read_responses(ctx: UnitContext[MechanismsConfig]) -> ResponseReadout:
     """Every response's residuals at every read point, mean-pooled over its own tokens (cached on disk,
     so later steps read them again for free)."""
-    lm = ctx.lm
+    lm = ctx.local
     responses = ctx.previous["responses"].tables["responses"]
     labels = ctx.previous["labels"].tables["labels"]
     items = [reading_item(lm, q, r) for q, r in zip(responses["query"], responses["response"], strict=True)]
@@ -200,166 +200,196 @@ def _shuffled(r: ResponseReadout, rng: np.random.Generator) -> np.ndarray:
     return out
 
 
-def vectors_step(ctx: UnitContext) -> Artifacts:
-    cfg = config_of(ctx)
-    lm = ctx.lm
+def vectors_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
+    """Choose the read point on half of the queries; on the other half, cross-fit intrinsic against prompted
+    vectors with a CI over queries and a shuffled-label null; keep every condition's vectors and axes."""
+    cfg = ctx.config
+    lm = ctx.local
     r = read_responses(ctx)
     choice = choose_read_point(cfg, r, lm.n_layers, ctx.seed)
-    rp = choice.layer
-    idx = np.flatnonzero(choice.report)
-    groups = r.queries[idx]
-    k = cfg.n_splits
-    fit_all = cross_fit(r, rp, idx, ctx.seed, k)
-    per_value = fit_all.cosine
-    ok = np.isfinite(per_value)
-    if not ok.any():
+    rp, report = choice.layer, np.flatnonzero(choice.report)
+    fit_all = cross_fit(r, rp, report, ctx.seed, cfg.n_splits)
+    if not np.isfinite(fit_all.cosine).any():
         raise ValueError(
             "mechanisms: no value has positive and negative responses in both conditions in both halves "
             "of the report queries; raise n_queries or min_positive"
         )
-    kw: dict[str, Any] = {"groups": groups, "n_boot": cfg.n_boot, "seed": ctx.seed}
+    intervals = _bootstrap_cross_fit(r, rp, report, cfg, ctx.seed)
+    null = _shuffled_label_null(r, rp, report, cfg, ctx.seed)
+    p, null_text = _p_against_null(intervals["intrinsic_prompted_cosine"][0], null)
+    n_q = len(np.unique(r.queries[report]))
+    context = _cosine_context(cfg, rp, n_q, intervals, null_text, fit_all)
+    return Artifacts(
+        tables={
+            "vector_cosines": _per_value_table(fit_all, null),
+            "vector_layers": _layer_table(r, choice, lm.n_layers, ctx.seed, cfg.n_splits),
+        },
+        tensors=_vector_tensors(r, lm.n_layers, rp),
+        metrics=_cross_fit_metrics(intervals, p, n_q, rp, context),
+        data={"read_point": rp},
+    )
 
+
+@dataclass(frozen=True)
+class CrossFitMetric:
+    """A summary metric of ``CrossFit``: its statistic, which direction is better, and what it means. The
+    headline metric also gets the p against shuffled labels and the step's context in its note."""
+
+    statistic: Callable[[CrossFit], float]
+    better: str | None
+    note: str
+    headline: bool = False
+
+
+CROSS_FIT_METRICS = {
+    "intrinsic_prompted_cosine": CrossFitMetric(
+        lambda c: _mean(c.cosine),
+        "higher",
+        "mean over values of cos(intrinsic, prompted vector); CI over queries, p against shuffled labels; ",
+        headline=True,
+    ),
+    "intrinsic_prompted_cosine_excess": CrossFitMetric(
+        lambda c: _mean(c.cosine) - c.cross_value,
+        "higher",
+        "same-value cosine minus the mean cosine between different values' intrinsic and prompted "
+        "vectors (the share not explained by a common value-laden-text axis)",
+    ),
+    "intrinsic_prompted_reliability_ceiling": CrossFitMetric(
+        lambda c: _mean(c.ceiling),
+        None,
+        "the cosine if both conditions shared one vector: geometric mean of each condition's "
+        "cosine between its vectors from the two query halves",
+    ),
+    "intrinsic_prompted_cosine_disattenuated": CrossFitMetric(
+        lambda c: _mean(c.disattenuated),
+        None,
+        "cosine / reliability ceiling per value (values with a ceiling below 0.05 left out): "
+        "1 = one shared vector, below 1 = each condition has a part of its own",
+    ),
+    "intrinsic_prompted_cross_value_cosine": CrossFitMetric(
+        lambda c: c.cross_value,
+        None,
+        "mean cos(intrinsic v, prompted w) over v != w, across query halves; CI over queries",
+    ),
+}
+"""The metrics of the ``vectors`` step, in the order they are reported."""
+
+Interval = tuple[float, float, float]
+
+
+def _bootstrap_cross_fit(
+    r: ResponseReadout, rp: int, report: np.ndarray, cfg: MechanismsConfig, seed: int
+) -> dict[str, Interval]:
+    """Every ``CROSS_FIT_METRICS`` statistic with its CI over the report queries. Every statistic sees the
+    same resamples (same seed), so each resample is fit once. NaN bounds when too many resamples leave a
+    value unfit in some query half."""
     memo: dict[bytes, CrossFit] = {}
 
     def resampled(rows: np.ndarray) -> CrossFit:
         key = rows.tobytes()
         if key not in memo:
-            memo[key] = cross_fit(r, rp, idx[rows], ctx.seed, k)
+            memo[key] = cross_fit(r, rp, report[rows], seed, cfg.n_splits)
         return memo[key]
 
-    def boot(f: Callable[[CrossFit], float]) -> tuple[float, float, float]:
-        """Every statistic sees the same resamples (same seed), so each resample is fit once. NaN
-        bounds when too many resamples leave a value unfit in some query half."""
+    def interval(f: Callable[[CrossFit], float]) -> Interval:
         try:
-            return stats.bootstrap(lambda rows: f(resampled(rows)), len(idx), **kw)
+            return stats.bootstrap(
+                lambda rows: f(resampled(rows)), len(report), groups=r.queries[report], n_boot=cfg.n_boot,
+                seed=seed,
+            )  # fmt: skip
         except ValueError:
-            return f(resampled(np.arange(len(idx)))), float("nan"), float("nan")
+            return f(resampled(np.arange(len(report)))), float("nan"), float("nan")
 
-    est, lo, hi = boot(lambda c: _mean(c.cosine))
-    ex, ex_lo, ex_hi = boot(lambda c: _mean(c.cosine) - c.cross_value)
-    ceil, c_lo, c_hi = boot(lambda c: _mean(c.ceiling))
-    dis, d_lo, d_hi = boot(lambda c: _mean(c.disattenuated))
-    cross, x_lo, x_hi = boot(lambda c: c.cross_value)
-    rng = np.random.default_rng(ctx.seed)
-    null = np.array([cross_fit(r, rp, idx, ctx.seed, k, _shuffled(r, rng)).cosine for _ in range(cfg.n_perm)])
+    return {name: interval(m.statistic) for name, m in CROSS_FIT_METRICS.items()}
+
+
+def _shuffled_label_null(
+    r: ResponseReadout, rp: int, report: np.ndarray, cfg: MechanismsConfig, seed: int
+) -> np.ndarray:
+    """Per-value cosines (n_perm, 10) of the cross fit with labels shuffled within query and condition."""
+    rng = np.random.default_rng(seed)
+    return np.array(
+        [cross_fit(r, rp, report, seed, cfg.n_splits, _shuffled(r, rng)).cosine for _ in range(cfg.n_perm)]
+    )
+
+
+def _p_against_null(estimate: float, null: np.ndarray) -> tuple[float | None, str]:
+    """p of the mean cosine against the shuffled-label fits' mean cosines, and the null in words (None
+    when no shuffled fit succeeded, too few did, or their means have no spread)."""
     null_mean = np.array([_mean(n) for n in null])
     null_mean = null_mean[np.isfinite(null_mean)]
-    p: float | None = None
     if len(null_mean) == 0:
-        null_text = "no shuffled-label fit succeeded, so no p"
-    else:
-        spread = stats.summarize_null(null_mean)
-        null_text = f"shuffled-label null (within query and condition) {spread.describe(2)}"
-        if len(null_mean) < ctl.MIN_DRAWS or spread.high - spread.low <= 0 or not np.isfinite(est):
-            null_text += ": too few draws or no spread, so no p"
-        else:
-            p = stats.tie_p(est, null_mean, alternative="greater")
-    n_q = len(np.unique(groups))
+        return None, "no shuffled-label fit succeeded, so no p"
+    spread = stats.summarize_null(null_mean)
+    text = f"shuffled-label null (within query and condition) {spread.describe(2)}"
+    if len(null_mean) < ctl.MIN_DRAWS or spread.high - spread.low <= 0 or not np.isfinite(estimate):
+        return None, text + ": too few draws or no spread, so no p"
+    return stats.tie_p(estimate, null_mean, alternative="greater"), text
+
+
+def _cosine_context(
+    cfg: MechanismsConfig, rp: int, n_q: int, intervals: dict[str, Interval], null_text: str, fit: CrossFit
+) -> str:
+    """How the cosine was read, its baselines and null, and the values left out, for its note."""
+    ceiling = intervals["intrinsic_prompted_reliability_ceiling"][0]
+    cross = intervals["intrinsic_prompted_cross_value_cosine"][0]
     small = cfg.small_cell(n_q, "report-half queries")
     context = (
         f"read point {rp} (chosen on the other half of the queries); intrinsic and prompted vectors from "
-        f"disjoint halves of the report queries ({k} random splits); reliability ceiling {ceil:.2f}, "
-        f"cross-value baseline {cross:.2f}, {null_text}" + (f"; {small}" if small else "")
+        f"disjoint halves of the report queries ({cfg.n_splits} random splits); reliability ceiling "
+        f"{ceiling:.2f}, cross-value baseline {cross:.2f}, {null_text}" + (f"; {small}" if small else "")
     )
-    unfit = [v for v, k in zip(VALUES, ok, strict=True) if not k]
+    fitted = np.isfinite(fit.cosine)
+    unfit = [v for v, ok in zip(VALUES, fitted, strict=True) if not ok]
     if unfit:
         context += (
-            f"; mean over {int(ok.sum())} of 10 values ({', '.join(unfit)}: too few positive answers in a "
-            "query half)"
+            f"; mean over {int(fitted.sum())} of 10 values ({', '.join(unfit)}: too few positive answers in "
+            "a query half)"
         )
+    return context
 
-    def metric(est: float, lo: float, hi: float, **kw: Any) -> dict[str, Any]:
+
+def _cross_fit_metrics(
+    intervals: dict[str, Interval], p: float | None, n_q: int, rp: int, context: str
+) -> dict[str, dict[str, Any]]:
+    """``CROSS_FIT_METRICS`` as summary metrics; missing where the estimate or its CI is not finite."""
+    out = {}
+    for name, m in CROSS_FIT_METRICS.items():
+        est, lo, hi = intervals[name]
         if not (np.isfinite(est) and np.isfinite(lo) and np.isfinite(hi)):
-            return missing(
+            out[name] = missing(
                 "too few positive responses per query half to estimate this (or its CI); raise n_queries",
-                n=kw.get("n"),
+                n=n_q,
             )
-        return make_metric(est, lo, hi, **kw)
+        else:
+            out[name] = make_metric(
+                est, lo, hi, p=p if m.headline else None, n=n_q, layer=rp, better=m.better,
+                note=m.note + context if m.headline else m.note,
+            )  # fmt: skip
+    return out
 
-    metrics = {
-        "intrinsic_prompted_cosine": metric(
-            est,
-            lo,
-            hi,
-            p=p,
-            n=n_q,
-            layer=rp,
-            better="higher",
-            note="mean over values of cos(intrinsic, prompted vector); CI over queries, p against "
-            "shuffled labels; " + context,
-        ),
-        "intrinsic_prompted_cosine_excess": metric(
-            ex,
-            ex_lo,
-            ex_hi,
-            n=n_q,
-            layer=rp,
-            better="higher",
-            note="same-value cosine minus the mean cosine between different values' intrinsic and prompted "
-            "vectors (the share not explained by a common value-laden-text axis)",
-        ),
-        "intrinsic_prompted_reliability_ceiling": metric(
-            ceil,
-            c_lo,
-            c_hi,
-            n=n_q,
-            layer=rp,
-            note="the cosine if both conditions shared one vector: geometric mean of each condition's "
-            "cosine between its vectors from the two query halves",
-        ),
-        "intrinsic_prompted_cosine_disattenuated": metric(
-            dis,
-            d_lo,
-            d_hi,
-            n=n_q,
-            layer=rp,
-            note="cosine / reliability ceiling per value (values with a ceiling below 0.05 left out): "
-            "1 = one shared vector, below 1 = each condition has a part of its own",
-        ),
-        "intrinsic_prompted_cross_value_cosine": metric(
-            cross,
-            x_lo,
-            x_hi,
-            n=n_q,
-            layer=rp,
-            note="mean cos(intrinsic v, prompted w) over v != w, across query halves; CI over queries",
-        ),
-    }
+
+def _per_value_table(fit: CrossFit, null: np.ndarray) -> pd.DataFrame:
+    """Per value: the cosine, each condition's reliability and the ceiling, the shuffled-label range, and
+    p and FDR q against it (NaN for values not fit)."""
+    fitted = np.isfinite(fit.cosine)
     p_value = np.full(len(VALUES), np.nan)
-    p_value[ok] = (1 + (null[:, ok] >= per_value[ok]).sum(0)) / (1 + len(null))
+    p_value[fitted] = (1 + (null[:, fitted] >= fit.cosine[fitted]).sum(0)) / (1 + len(null))
     table = pd.DataFrame(
         {
             "value": VALUES,
-            "cosine": per_value,
-            "reliability_intrinsic": fit_all.reliability_intrinsic,
-            "reliability_prompted": fit_all.reliability_prompted,
-            "reliability_ceiling": fit_all.ceiling,
+            "cosine": fit.cosine,
+            "reliability_intrinsic": fit.reliability_intrinsic,
+            "reliability_prompted": fit.reliability_prompted,
+            "reliability_ceiling": fit.ceiling,
             "null_low": [_quantile(c, 0.025) for c in null.T],
             "null_high": [_quantile(c, 0.975) for c in null.T],
             "p": p_value,
         }
     )
     table["q"] = np.nan
-    table.loc[ok, "q"] = stats.fdr_bh(p_value[ok])
-    layers_table = _layer_table(r, choice, lm.n_layers, ctx.seed, k)
-    tensors = _all_vectors(r, lm.n_layers)
-    vi_all = tensors["intrinsic_vectors"][:, rp].double().numpy()
-    vp_all = tensors["prompted_vectors"][:, rp].double().numpy()
-    shared, difference = mech.shared_and_difference_axes(vi_all, vp_all)
-    tensors.update(
-        {
-            "shared_axes": torch.from_numpy(shared).float(),
-            "difference_axes": torch.from_numpy(difference).float(),
-            "intrinsic_only": torch.from_numpy(mech.orthogonalise(vi_all, vp_all)).float(),
-            "prompted_only": torch.from_numpy(mech.orthogonalise(vp_all, vi_all)).float(),
-        }
-    )
-    return Artifacts(
-        tables={"vector_cosines": table, "vector_layers": layers_table},
-        tensors=tensors,
-        metrics=metrics,
-        data={"read_point": rp},
-    )
+    table.loc[fitted, "q"] = stats.fdr_bh(p_value[fitted])
+    return table
 
 
 def _quantile(x: np.ndarray, q: float) -> float:
@@ -370,6 +400,7 @@ def _quantile(x: np.ndarray, q: float) -> float:
 def _layer_table(
     r: ResponseReadout, choice: stats.LayerChoice, n_layers: int, seed: int, k: int
 ) -> pd.DataFrame:
+    """Per read point: its selection AUROC, and the cosine and ceiling on the report half."""
     rows = []
     report = np.flatnonzero(choice.report)
     for rp in range(n_layers + 1):
@@ -384,6 +415,22 @@ def _layer_table(
             }
         )
     return pd.DataFrame(rows)
+
+
+def _vector_tensors(r: ResponseReadout, n_layers: int, rp: int) -> dict[str, torch.Tensor]:
+    """Every condition's vectors at every read point (``_all_vectors``), and at read point ``rp`` the
+    shared and difference axes of the intrinsic and prompted vectors and each orthogonalised against the
+    other."""
+    tensors = _all_vectors(r, n_layers)
+    vi = tensors["intrinsic_vectors"][:, rp].double().numpy()
+    vp = tensors["prompted_vectors"][:, rp].double().numpy()
+    shared, difference = mech.shared_and_difference_axes(vi, vp)
+    return tensors | {
+        "shared_axes": torch.from_numpy(shared).float(),
+        "difference_axes": torch.from_numpy(difference).float(),
+        "intrinsic_only": torch.from_numpy(mech.orthogonalise(vi, vp)).float(),
+        "prompted_only": torch.from_numpy(mech.orthogonalise(vp, vi)).float(),
+    }
 
 
 def _all_vectors(r: ResponseReadout, n_layers: int) -> dict[str, torch.Tensor]:

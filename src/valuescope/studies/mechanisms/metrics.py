@@ -1,0 +1,201 @@
+"""Every metric ``mechanisms`` can emit, declared once: name, meaning, direction and interval kind.
+
+In the order of the steps: the responses and their labels, the unsteered self-ratings (one option
+mass per questionnaire), the intrinsic-prompted cross fit of the value vectors, the circumplex fit (per
+reference, net of the noise and embedding baselines), the value neurons, steering (a shift per kind
+of edit, ``STEERING``, with the neighbour response, PVQ40 and general-rise variants), and the
+diversity of steered answers (per measure and kind of vector).
+"""
+
+from __future__ import annotations
+
+from valuescope.data.valuebench import PVQ40
+from valuescope.stats.metrics import MetricSpec
+from valuescope.studies.mechanisms.stimuli import QUESTIONNAIRE
+
+STEERING = {
+    "intrinsic": "intrinsic vectors",
+    "prompted": "prompted vectors",
+    "intrinsic_only": "intrinsic vectors orthogonalised against the prompted ones",
+    "prompted_only": "prompted vectors orthogonalised against the intrinsic ones",
+    "shared": "shared axes",
+    "random": "random directions drawn from the residual covariance, at the prompted vectors' alpha",
+    "random_matched": "random directions drawn from the residual covariance, at alpha matched on damage",
+    "neurons": "the value's neurons scaled up",
+    "random_neurons": "as many random neurons per block as the value has, scaled up the same",
+}
+"""Every kind of steering edit with a ``steering_shift_<kind>`` metric, as the meanings name it."""
+REFERENCES = {"theory": "Schwartz's circle", "human": "human value correlations"}
+"""The circumplex references, as the meanings name them."""
+DIVERSITY = {
+    "distinct2": "Distinct-2",
+    "embedding_diversity": "Mean pairwise cosine distance of sentence embeddings",
+}
+"""The diversity measures of steered answers, as the meanings name them."""
+
+
+def _circumplex(reference: str) -> tuple[MetricSpec, ...]:
+    """The fit of the value vectors' cosines to ``reference`` and its excess over the two baselines."""
+    fit = f"Spearman of the vectors' cosines with {REFERENCES[reference]}"
+    return (
+        MetricSpec(f"circumplex_fit_{reference}", f"{fit}.", "higher", "ci"),
+        MetricSpec(
+            f"circumplex_fit_{reference}_excess_noise",
+            f"{fit}, minus the mean fit of Gaussian-noise residuals labelled the same way.",
+            "higher",
+            "ci",
+        ),
+        MetricSpec(
+            f"circumplex_fit_{reference}_excess_embedding",
+            f"{fit}, minus the fit of sentence embeddings of the responses (paired over queries).",
+            "higher",
+            "ci",
+        ),
+    )
+
+
+STEERING_METRICS: tuple[MetricSpec, ...] = (
+    *(
+        MetricSpec(
+            f"steering_shift_{kind}", f"Self-rating shift of the steered value, {edit}.", "higher", "ci"
+        )
+        for kind, edit in STEERING.items()
+    ),
+    *(
+        MetricSpec(
+            f"steering_neighbour_response_{kind}",
+            "Pearson r of the other values' self-rating change with their closeness on the circle to the "
+            f"steered value, {STEERING[kind]}.",
+            "higher",
+            "ci",
+        )
+        for kind in ("intrinsic", "prompted", "shared")
+    ),
+    *(
+        MetricSpec(
+            f"steering_shift_{kind}_pvq40",
+            f"Self-rating shift of the steered value on PVQ40's statements, {STEERING[kind]}.",
+            "higher",
+            "ci",
+        )
+        for kind in ("intrinsic", "prompted")
+    ),
+    *(
+        MetricSpec(
+            f"steering_general_{kind}",
+            f"Mean self-rating change over every statement, {STEERING[kind]} (a rise of all is compliance).",
+            None,
+            "ci",
+        )
+        for kind in ("intrinsic_only", "prompted_only")
+    ),
+    MetricSpec(
+        "steering_shift_prompted_minus_intrinsic",
+        "Steering shift of the prompted vectors minus that of the intrinsic vectors, paired over values.",
+        None,
+        "ci",
+    ),
+)
+"""Each kind of edit's steering shift, and the variants read for some kinds."""
+
+
+def _diversity(measure: str) -> tuple[MetricSpec, ...]:
+    """One diversity measure of the answers steered with each kind of vector, and their difference."""
+    return (
+        *(
+            MetricSpec(
+                f"{measure}_{kind}",
+                f"{DIVERSITY[measure]} of answers steered with {kind} vectors.",
+                "higher",
+                "ci",
+            )
+            for kind in ("intrinsic", "prompted")
+        ),
+        MetricSpec(
+            f"{measure}_intrinsic_minus_prompted",
+            f"{DIVERSITY[measure]} of answers steered with intrinsic minus prompted vectors, paired over "
+            "values.",
+            None,
+            "ci",
+        ),
+    )
+
+
+METRICS: tuple[MetricSpec, ...] = (
+    MetricSpec("n_responses", "Non-empty responses kept (intrinsic and prompted).", None, "none"),
+    MetricSpec(
+        "n_label_fallbacks",
+        "Value x condition cells whose positives are their top-scoring responses (too few passed the "
+        "threshold).",
+        None,
+        "none",
+    ),
+    MetricSpec(
+        "framing_label_lift",
+        "How much more often a prompted response is labelled with its framed value than with others' "
+        "(mean over values).",
+        "higher",
+        "ci",
+    ),
+    MetricSpec(
+        "labeller_agreement",
+        "AUROC of the labeller against ValuePortrait's human-validated tags.",
+        "higher",
+        "ci",
+    ),
+    *(
+        MetricSpec(
+            f"self_rating_option_mass_{questionnaire}",
+            f"Probability that the answer to a {questionnaire} statement is one of 1-6 (unsteered).",
+            None,
+            "ci",
+        )
+        for questionnaire in (QUESTIONNAIRE, PVQ40)
+    ),
+    MetricSpec(
+        "intrinsic_prompted_cosine",
+        "Cosine of intrinsic and prompted value vectors (mean over values).",
+        "higher",
+        "ci",
+    ),
+    MetricSpec(
+        "intrinsic_prompted_cosine_excess",
+        "Intrinsic-prompted cosine minus the cosine between different values' vectors.",
+        "higher",
+        "ci",
+    ),
+    MetricSpec(
+        "intrinsic_prompted_reliability_ceiling",
+        "The cosine two estimates of one vector would reach.",
+        None,
+        "ci",
+    ),
+    MetricSpec(
+        "intrinsic_prompted_cosine_disattenuated",
+        "Intrinsic-prompted cosine / reliability ceiling, mean over values (1: one shared vector).",
+        None,
+        "ci",
+    ),
+    MetricSpec(
+        "intrinsic_prompted_cross_value_cosine",
+        "Mean cosine of one value's intrinsic vector with another value's prompted vector.",
+        None,
+        "ci",
+    ),
+    *(spec for reference in REFERENCES for spec in _circumplex(reference)),
+    MetricSpec(
+        "value_neurons_shared_fraction",
+        "Share of value neurons aligned with the shared axis.",
+        None,
+        "ci",
+    ),
+    MetricSpec(
+        "value_neurons_overlap",
+        "Mean Jaccard overlap of two different values' neuron sets (interval: min-max over pairs).",
+        None,
+        "ci",
+    ),
+    *STEERING_METRICS,
+    *(spec for measure in DIVERSITY for spec in _diversity(measure)),
+)
+"""Every metric of the study, in the order of its steps."""
