@@ -2,14 +2,16 @@
 
 A study is a subclass of :class:`Study`, available by name through :mod:`valuescope.studies.registry`.
 The run machinery splits its work into units (model x study x step); each step receives a
-:class:`UnitContext` and returns :class:`Artifacts`, recorded atomically so a rerun skips them.
+:class:`UnitContext` and returns :class:`Artifacts`, recorded atomically so a rerun skips them. A step
+reads what an earlier step of the same model produced through typed :class:`Output` handles, which each
+study declares once in its ``outputs`` module.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, Literal, TypeVar, cast, overload
 
 import numpy as np
 import pandas as pd
@@ -91,6 +93,36 @@ class Artifacts:
                 raise TypeError(f"{where}: tensor {name!r} is a {type(tensor).__name__}, not a Tensor")
 
 
+T = TypeVar("T")
+T_co = TypeVar("T_co", covariant=True)
+"""The type of an :class:`Output`'s value (covariant: a handle on a list serves where an iterable is read)."""
+OutputKind = Literal["tables", "tensors", "data"]
+_KIND_WORDS: dict[OutputKind, str] = {"tables": "table", "tensors": "tensor", "data": "data value"}
+
+
+class MissingOutput(LookupError):
+    """A step read an output that an earlier step did not produce, or that step has no result."""
+
+
+@dataclass(frozen=True)
+class Output(Generic[T_co]):
+    """A typed handle on one named output of a study's step, declared once in the study's ``outputs``
+    module: ``RATINGS: Output[pd.DataFrame] = Output("ratings", "ratings", "tables")``. The producing
+    step files the value under ``name`` in that part of its :class:`Artifacts`; later steps of the same
+    model read it with :meth:`UnitContext.read`, typed as the handle declares."""
+
+    step: str
+    name: str
+    kind: OutputKind
+
+    def __str__(self) -> str:
+        return f"{_KIND_WORDS[self.kind]} {self.name!r} of step {self.step!r}"
+
+    def entries(self, artifacts: Artifacts) -> dict[str, Any]:
+        """The part of ``artifacts`` (its tables, tensors or data) this output is filed in."""
+        return cast(dict[str, Any], getattr(artifacts, self.kind))
+
+
 C = TypeVar("C", bound=StudyConfig)
 """A study's own config class: steps and study methods are typed with it."""
 
@@ -142,6 +174,38 @@ class UnitContext(Generic[C]):
     @property
     def rng(self) -> np.random.Generator:
         return np.random.default_rng(self.seed)
+
+    def read(self, output: Output[T]) -> T:
+        """``output`` of an earlier step of this model; :class:`MissingOutput` names it when absent."""
+        entries = output.entries(self._artifacts_of(output))
+        if output.name not in entries:
+            raise MissingOutput(
+                f"step {self.step!r} of {self.study} reads the {output}, which that step did not produce "
+                f"for {self.model} (its {output.kind}: {', '.join(sorted(entries)) or 'none'})"
+            )
+        return cast(T, entries[output.name])
+
+    @overload
+    def get(self, output: Output[T]) -> T | None: ...
+    @overload
+    def get(self, output: Output[T], default: T) -> T: ...
+    def get(self, output: Output[T], default: T | None = None) -> T | None:
+        """``output``, or ``default`` when its step ran without producing it (a step that did not run
+        still raises, as :meth:`read` does)."""
+        return cast("T | None", output.entries(self._artifacts_of(output)).get(output.name, default))
+
+    def has(self, output: Output[Any]) -> bool:
+        """Whether ``output`` can be read: False also when its step failed, was skipped or is not planned."""
+        return output.step in self.previous and output.name in output.entries(self.previous[output.step])
+
+    def _artifacts_of(self, output: Output[Any]) -> Artifacts:
+        try:
+            return self.previous[output.step]
+        except KeyError as e:  # chained: a runner's error for a failed step still marks this one blocked
+            raise MissingOutput(
+                f"step {self.step!r} of {self.study} reads the {output}, but that step has no result for "
+                f"{self.model} (it failed, was skipped or does not run before {self.step!r})"
+            ) from e
 
 
 @dataclass(frozen=True)

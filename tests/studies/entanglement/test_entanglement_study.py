@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from valuescope.runs.config import make_plan
@@ -103,6 +104,18 @@ def test_findings_say_whether_the_model_entangles() -> None:
     assert any("cannot be interpreted" in t for t in text)
     mixed = dict(leaky, grammar_entanglement=_m(0.3, 0.1, 0.5, p=0.2))  # CI excludes 0, p does not agree
     assert "may entangle moral with grammar value (mixed evidence)" in model_findings(mixed, None)[0]
+
+
+def test_findings_say_relative_to_humans_from_the_verdict_table_not_the_note() -> None:
+    metrics = {
+        "grammar_entanglement": _m(0.6, 0.3, 0.9, p=0.002, note="whatever the note says"),
+        "grammar_discrimination": _m(1.5, 1.1, 1.9),
+    }
+    verdict = pd.DataFrame(
+        {"domain": ["grammar", "economic"], "relative_to_human": [True, False], "statement": ["", ""]}
+    )
+    assert any("relative to the human ratings" in t for t in model_findings(metrics, None, verdict))
+    assert not any("relative to the human ratings" in t for t in model_findings(metrics, None))
 
 
 @pytest.mark.real

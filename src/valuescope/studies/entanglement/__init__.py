@@ -77,7 +77,7 @@ class Entanglement(Study[EntanglementConfig]):
         out = {}
         for model in result.models:
             art = result.per_model[model]
-            out[model] = model_findings(art.metrics, art.tables.get("repair"))
+            out[model] = model_findings(art.metrics, art.tables.get("repair"), art.tables.get("verdict"))
         return out
 
     def make_figures(self, result: Result) -> dict[str, Figure]:

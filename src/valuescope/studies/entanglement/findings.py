@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from valuescope.studies.entanglement.config import DOMAINS, HUMAN_NOTE
+from valuescope.studies.entanglement.config import DOMAINS
 
 Metrics = dict[str, dict[str, Any]]
 
@@ -53,14 +53,18 @@ def _significant(m: dict[str, Any]) -> bool:
     return _excludes_zero(m) and isinstance(p, int | float) and p < 0.05
 
 
-def model_findings(metrics: Metrics, repair: pd.DataFrame | None) -> list[str]:
+def model_findings(
+    metrics: Metrics, repair: pd.DataFrame | None, verdict: pd.DataFrame | None = None
+) -> list[str]:
     """Plain-words sentences on one model's entanglement results: first the overall answer per
     domain, then the evidence, the inside view and the repair. A leak is claimed only when the
-    bootstrap CI excludes 0 and the permutation p is below 0.05."""
+    bootstrap CI excludes 0 and the permutation p is below 0.05. ``verdict`` (the ratings step's
+    table) says which domains were measured against human ratings."""
     out: list[str] = []
     status: list[str] = []
+    human = human_domains(verdict)
     for domain in DOMAINS:
-        found = domain_finding(metrics, domain)
+        found = domain_finding(metrics, domain, relative_to_human=domain in human)
         if found is not None:
             out.append(found[0])
             status.append(found[1])
@@ -70,14 +74,24 @@ def model_findings(metrics: Metrics, repair: pd.DataFrame | None) -> list[str]:
     return out + repair_findings(metrics, repair)
 
 
-def domain_finding(metrics: Metrics, domain: str) -> tuple[str, str] | None:
+def human_domains(verdict: pd.DataFrame | None) -> set[str]:
+    """The domains whose entanglement is the model's index minus the human index (from the verdict
+    table's ``relative_to_human`` column; none when the table or the column is absent)."""
+    if verdict is None or "relative_to_human" not in verdict.columns:
+        return set()
+    return {str(d) for d in verdict.loc[verdict["relative_to_human"].astype(bool), "domain"]}
+
+
+def domain_finding(
+    metrics: Metrics, domain: str, *, relative_to_human: bool = False
+) -> tuple[str, str] | None:
     """The sentence on the model's leak into ``domain`` and its short status for the overall answer; None
     without the domain's entanglement and discrimination. No leak is read where the model does not tell
     the domain's contrast apart on its own rating."""
     ent, disc = metrics.get(f"{domain}_entanglement"), metrics.get(f"{domain}_discrimination")
     if not ent or not disc:
         return None
-    human = ", relative to the human ratings" if HUMAN_NOTE in str(ent.get("note", "")) else ""
+    human = ", relative to the human ratings" if relative_to_human else ""
     if not _excludes_zero(disc) or (disc.get("estimate") or 0) <= 0:
         return (
             f"{domain.capitalize()}: the model does not reliably tell {_CONTRAST[domain]} on its own "

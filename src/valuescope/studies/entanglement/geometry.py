@@ -13,6 +13,7 @@ from valuescope.edit import controls as ctl
 from valuescope.stats.metrics import metric
 from valuescope.studies.entanglement.config import EntanglementConfig, stimuli_of
 from valuescope.studies.entanglement.directions import cosine_vs_null, diff_of_means, transfer_auroc
+from valuescope.studies.entanglement.outputs import REPAIR_READ_POINT
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 if TYPE_CHECKING:
@@ -148,7 +149,7 @@ def residual_step(ctx: UnitContext[EntanglementConfig]) -> Artifacts:
             note=f"read points where the moral and {name} directions' cosine beats a null of {cfg.n_null} "
             f"random direction pairs drawn from the items' covariance at FDR 5% (BH; smallest q {q:.3g})",
         )
-    return Artifacts(tables={"layers": layers}, metrics=metrics, data={"repair_read_point": rp})
+    return Artifacts(tables={"layers": layers}, metrics=metrics, data={REPAIR_READ_POINT.name: rp})
 
 
 def embedding_step(ctx: UnitContext[EntanglementConfig]) -> Artifacts:

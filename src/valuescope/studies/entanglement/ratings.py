@@ -21,6 +21,7 @@ from valuescope.studies.entanglement.config import (
     stimuli_of,
     texts_of,
 )
+from valuescope.studies.entanglement.outputs import RATINGS
 from valuescope.studies.entanglement.rating_effects import (
     discrimination,
     entanglement_estimate,
@@ -108,7 +109,14 @@ def ratings_step(ctx: UnitContext[EntanglementConfig]) -> Artifacts:
         metrics[f"{domain}_discrimination"] = disc.as_metric(
             better="higher", note=f"Cohen's d, {positive} vs the other version, on the {domain} rating"
         )
-        notes.append({"domain": domain, "statement": note, "uninterpretable": flag})
+        notes.append(
+            {
+                "domain": domain,
+                "statement": note,
+                "uninterpretable": flag,
+                "relative_to_human": human_scores is not None,
+            }
+        )
         if cfg.reversed_paraphrases >= 1:
             for label, rev in (("normal", False), ("reversed", True)):
                 rows_ = ratings[(ratings["domain"] == domain) & (ratings["reversed"] == rev)]
@@ -143,7 +151,7 @@ def ratings_step(ctx: UnitContext[EntanglementConfig]) -> Artifacts:
         ratings["mass"].to_numpy(), ratings["frame"].to_numpy(), ctx.seed, cfg.n_boot
     )
     metrics["option_mass"]["note"] = "probability the next token is one of 1-7"
-    return Artifacts(tables={"ratings": ratings, "verdict": pd.DataFrame(notes)}, metrics=metrics)
+    return Artifacts(tables={RATINGS.name: ratings, "verdict": pd.DataFrame(notes)}, metrics=metrics)
 
 
 def _human(human: pd.DataFrame | None, items: pd.DataFrame, domain: str) -> pd.Series | None:
@@ -163,7 +171,7 @@ def _mean_metric(values: np.ndarray, groups: np.ndarray, seed: int, n_boot: int)
 
 def logprob_step(ctx: UnitContext[EntanglementConfig]) -> Artifacts:
     cfg = ctx.config
-    ratings = ctx.previous["ratings"].tables["ratings"]
+    ratings = ctx.read(RATINGS)
     metrics: dict[str, dict[str, Any]] = {}
     tables = {}
     for domain in DOMAINS:

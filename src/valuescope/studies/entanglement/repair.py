@@ -19,6 +19,7 @@ from valuescope.stats import Estimate
 from valuescope.stats.metrics import metric
 from valuescope.studies.entanglement.config import DOMAINS, LEVEL, EntanglementConfig, prompt, stimuli_of
 from valuescope.studies.entanglement.directions import diff_of_means, quiet_direction
+from valuescope.studies.entanglement.outputs import RATINGS, REPAIR_READ_POINT
 from valuescope.studies.entanglement.rating_effects import (
     discrimination,
     entanglement_estimate,
@@ -41,7 +42,7 @@ def repair_step(ctx: UnitContext[EntanglementConfig]) -> Artifacts:
     ablations of matched random directions, with the damage of the edits on neutral text."""
     cfg, lm = ctx.config, ctx.local
     data = stimuli_of(ctx)
-    rp = int(ctx.previous["residuals"].data["repair_read_point"])
+    rp = ctx.read(REPAIR_READ_POINT)
     x, good = moral_residuals(lm, data["moral"], rp, ctx.progress)
     reference = lm.reference_tokens(rp)
     direction = fit_moral_direction(cfg, x, good, reference)
@@ -52,7 +53,7 @@ def repair_step(ctx: UnitContext[EntanglementConfig]) -> Artifacts:
     after, cost = rate_under_repair(lm, cfg, direction, held, meter, ctx.progress)
     random_all, random_kl = rate_under_random_ablations(lm, cfg, randoms, held, meter, ctx.progress)
 
-    before = held_out_ratings_before(ctx.previous["ratings"].tables["ratings"], held)
+    before = held_out_ratings_before(ctx.read(RATINGS), held)
     kw: dict[str, Any] = {"n_boot": cfg.n_boot, "n_perm": cfg.n_perm, "seed": ctx.seed}
     domains = [domain_repair(d, before, after, random_all, cfg, rp, kw) for d in DOMAINS]
     metrics: Metrics = {}

@@ -14,6 +14,12 @@ from valuescope.data.flames import FLAMES_FILE, load_flames, load_moral_prompts
 from valuescope.instruments.pairwise_judge import GateResult, PairwiseJudge, judge_gate, win_rate
 from valuescope.stats.metrics import metric, missing
 from valuescope.studies.indifference.config import IndifferenceConfig
+from valuescope.studies.indifference.outputs import (
+    REPAIR_BASIS,
+    REPAIR_CENTER,
+    REPAIR_MATRIX,
+    REPAIR_READ_POINT,
+)
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 
@@ -78,19 +84,16 @@ def behaviour_step(ctx: UnitContext[IndifferenceConfig]) -> Artifacts:
     if not gate.passed:
         note = f"no judge passed the gate ({gate.reason}); nothing was generated"
         return Artifacts(tables=tables, metrics={"judged_win_rate": missing(note, n=gate.n_pairs)})
-    repaired = ctx.previous["repair"]
-    if "repair_basis" not in repaired.tensors:
+    basis = ctx.get(REPAIR_BASIS)
+    if basis is None:
         return Artifacts(tables=tables, metrics={"judged_win_rate": missing("no repair was fitted")})
     lm = ctx.local
-    rp = int(repaired.data["repair_read_point"])
+    rp = ctx.read(REPAIR_READ_POINT)
     prompts = prompts_of(ctx)
     texts = list(prompts["prompt"])
     base = lm.generate(texts, max_new_tokens=cfg.max_new_tokens, seed=ctx.seed, progress=ctx.progress)
     with lm.edit_subspace(
-        repaired.tensors["repair_basis"],
-        repaired.tensors["repair_matrix"],
-        layers=[rp],
-        center=repaired.tensors["repair_center"].to(torch.float32),
+        basis, ctx.read(REPAIR_MATRIX), layers=[rp], center=ctx.read(REPAIR_CENTER).to(torch.float32)
     ):
         edited = lm.generate(texts, max_new_tokens=cfg.max_new_tokens, seed=ctx.seed, progress=ctx.progress)
     prefs = judge.prefer(texts, [e.strip() for e in edited], [b.strip() for b in base])

@@ -14,6 +14,7 @@ from valuescope.studies.indifference.config import DIAGNOSTICS, IndifferenceConf
 from valuescope.studies.indifference.geometry_diagnostics import layer_curves
 from valuescope.studies.indifference.items import read_items
 from valuescope.studies.indifference.jackknife import jackknife_diagnostics
+from valuescope.studies.indifference.outputs import ITEMS, READ_POINT
 from valuescope.studies.indifference.prototypes import virtue_vice_cosine
 from valuescope.studies.indifference.typicality import typicality_by_foundation
 from valuescope.studies.protocol import Artifacts, UnitContext
@@ -53,7 +54,7 @@ def choose_read_point(curve: pd.DataFrame, by: str) -> int:
 def diagnostics_step(ctx: UnitContext[IndifferenceConfig]) -> Artifacts:
     cfg = ctx.config
     lm = ctx.local
-    items = ctx.previous["items"].tables["items"]
+    items = ctx.read(ITEMS)
     layers = list(range(lm.n_layers + 1))
     x = read_items(ctx, items, layers)
     half_a, half_b = halves(items)
@@ -101,4 +102,4 @@ def diagnostics_step(ctx: UnitContext[IndifferenceConfig]) -> Artifacts:
         "foundation_typicality": typ,
     }
     nulls = {name: null_b[f"{name}_null"] for name in DIAGNOSTICS}
-    return Artifacts(tables=tables, metrics=metrics, data={"read_point": rp, "nulls": nulls})
+    return Artifacts(tables=tables, metrics=metrics, data={READ_POINT.name: rp, "nulls": nulls})

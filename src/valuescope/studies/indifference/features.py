@@ -19,6 +19,13 @@ from valuescope.studies.indifference import sae_features, sae_io
 from valuescope.studies.indifference.config import IndifferenceConfig
 from valuescope.studies.indifference.diagnostics import halves
 from valuescope.studies.indifference.items import carrier_of, read_items, reading_items
+from valuescope.studies.indifference.outputs import (
+    FALLBACK_FEATURES,
+    ITEMS,
+    MORAL_DIRECTIONS,
+    READ_POINT,
+    SAE_READ_POINT,
+)
 from valuescope.studies.indifference.sae_model import SAE, evaluate_sae
 from valuescope.studies.indifference.sae_training import train_sae
 from valuescope.studies.protocol import Artifacts, UnitContext
@@ -98,8 +105,8 @@ def sae_step(ctx: UnitContext[IndifferenceConfig]) -> Artifacts:
     """An SAE at the chosen read point (pretrained, or trained here on half A's corpus), the features
     selective for one foundation x pole on half A, and the items that activate them most."""
     cfg = ctx.config
-    items = ctx.previous["items"].tables["items"]
-    rp = int(ctx.previous["diagnostics"].data["read_point"])
+    items = ctx.read(ITEMS)
+    rp = ctx.read(READ_POINT)
     fitted = pretrained_sae(ctx, items, rp) if cfg.sae else sae_trained_here(ctx, items, rp)
     rp = fitted.read_point
     x_items = read_items(ctx, items, [rp])[:, 0]
@@ -116,7 +123,7 @@ def sae_step(ctx: UnitContext[IndifferenceConfig]) -> Artifacts:
         tables=tables,
         tensors=sae_tensors(fitted.sae, moral.chosen),
         metrics=_sae_metrics(cfg, fitted, moral, n_items=int(x_items.shape[0])),
-        data={"sae_read_point": rp, "fallback_features": moral.fallback},
+        data={SAE_READ_POINT.name: rp, FALLBACK_FEATURES.name: moral.fallback},
     )
 
 
@@ -207,7 +214,7 @@ def sae_tensors(sae: SAE, chosen: pd.DataFrame) -> dict[str, torch.Tensor]:
     """The SAE's weights and the decoder rows of the chosen features (``moral_directions``), as float32."""
     tensors = {name: getattr(sae, name).detach().float().contiguous() for name in SAE_TENSORS}
     directions = sae.W_dec[torch.tensor(chosen["feature"].to_numpy(dtype=np.int64))]
-    tensors["moral_directions"] = directions.detach().float().contiguous()
+    tensors[MORAL_DIRECTIONS.name] = directions.detach().float().contiguous()
     return tensors
 
 

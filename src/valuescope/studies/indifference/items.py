@@ -15,6 +15,7 @@ from valuescope.model import Item
 from valuescope.models.gguf_cache import cache_root
 from valuescope.stats.metrics import metric
 from valuescope.studies.indifference.config import IndifferenceConfig
+from valuescope.studies.indifference.outputs import ITEMS
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 CARRIERS = {"words": "Consider the word: {item}", "actions": "Consider this action: {item}"}
@@ -83,7 +84,7 @@ def items_step(ctx: UnitContext[IndifferenceConfig]) -> Artifacts:
         + [{"reason": r, "rows": n} for r, n in sorted(loaded.dropped.items())]
     )
     counts = items.groupby(["half", "kind"]).agg(items=("item_id", "size"), lemmas=("lemma", "nunique"))
-    tables = {"items": items, "load_report": report, "item_counts": counts.reset_index()}
+    tables = {ITEMS.name: items, "load_report": report, "item_counts": counts.reset_index()}
     if balance:
         tables["form_balance"] = pd.DataFrame([balance])
     metrics = {

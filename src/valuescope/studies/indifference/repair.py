@@ -27,6 +27,16 @@ from valuescope.studies.indifference.features import corpus, token_residuals
 from valuescope.studies.indifference.geometry_diagnostics import diagnostics
 from valuescope.studies.indifference.items import carrier_of, read_items, reading_items
 from valuescope.studies.indifference.jackknife import paired_jackknife
+from valuescope.studies.indifference.outputs import (
+    FALLBACK_FEATURES,
+    ITEMS,
+    MORAL_DIRECTIONS,
+    REPAIR_BASIS,
+    REPAIR_CENTER,
+    REPAIR_MATRIX,
+    REPAIR_READ_POINT,
+    SAE_READ_POINT,
+)
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 if TYPE_CHECKING:
@@ -99,10 +109,9 @@ def repair_step(ctx: UnitContext[IndifferenceConfig]) -> Artifacts:
     """Fit the repair on half A, read half B through the model with it in place, and set the change of
     each diagnostic against its controls, with the repair's damage on neutral text."""
     cfg, lm = ctx.config, ctx.local
-    items = ctx.previous["items"].tables["items"]
-    features = ctx.previous["sae"]
-    rp = int(features.data["sae_read_point"])
-    directions = features.tensors["moral_directions"].double().numpy()
+    items = ctx.read(ITEMS)
+    rp = ctx.read(SAE_READ_POINT)
+    directions = ctx.read(MORAL_DIRECTIONS).double().numpy()
     if len(directions) == 0:
         return Artifacts(metrics=_missing_all("no moral SAE features on half A, so nothing to repair"))
     problem = repair_problem(ctx, items, directions, rp)
@@ -126,7 +135,7 @@ def repair_step(ctx: UnitContext[IndifferenceConfig]) -> Artifacts:
         ctx.seed,
         kl=lambda c: meter(as_edit(lm, c, rp))["kl_mean"],
     )
-    caveats = "; on below-threshold SAE features" if features.data.get("fallback_features") else ""
+    caveats = "; on below-threshold SAE features" if ctx.get(FALLBACK_FEATURES) else ""
     caveats += f"; {moved.nothing}" if moved.nothing else ""
     metrics = {f"{n}_after_repair": _after_metric(n, after[n], paired[n], rp, caveats) for n in DIAGNOSTICS}
     for name in COMPARED:
@@ -136,12 +145,12 @@ def repair_step(ctx: UnitContext[IndifferenceConfig]) -> Artifacts:
     rows = [_diagnostic_row(n, before[n], after[n], paired[n], controls) for n in DIAGNOSTICS]
     summary = _fit_summary(fit, rp, problem, moved, differ, damage)
     tensors = {
-        "repair_basis": torch.as_tensor(fit.basis, dtype=torch.float32),
-        "repair_matrix": torch.as_tensor(fit.matrix, dtype=torch.float32),
-        "repair_center": torch.as_tensor(fit.center, dtype=torch.float32),
+        REPAIR_BASIS.name: torch.as_tensor(fit.basis, dtype=torch.float32),
+        REPAIR_MATRIX.name: torch.as_tensor(fit.matrix, dtype=torch.float32),
+        REPAIR_CENTER.name: torch.as_tensor(fit.center, dtype=torch.float32),
     }
     tables = {"repair": pd.DataFrame(rows), "repair_fit": summary, "random_edits": randoms}
-    return Artifacts(tables=tables, tensors=tensors, metrics=metrics, data={"repair_read_point": rp})
+    return Artifacts(tables=tables, tensors=tensors, metrics=metrics, data={REPAIR_READ_POINT.name: rp})
 
 
 def repair_problem(

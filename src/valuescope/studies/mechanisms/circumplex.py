@@ -29,6 +29,14 @@ from valuescope.studies.mechanisms.circumplex_geometry import (
     offdiagonal,
 )
 from valuescope.studies.mechanisms.config import MechanismsConfig
+from valuescope.studies.mechanisms.outputs import (
+    INTRINSIC_VECTORS,
+    POOLED_VECTORS,
+    PROMPTED_VECTORS,
+    READ_POINT,
+    RESPONSES,
+    SHARED_AXES,
+)
 from valuescope.studies.mechanisms.vectors import ResponseReadout, fit, read_responses
 from valuescope.studies.protocol import Artifacts, UnitContext
 
@@ -46,7 +54,7 @@ def circumplex_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
     of the same pipeline on noise and on sentence embeddings; then the fit of every kind of vector, the
     cosine matrices and the values' MDS coordinates."""
     cfg = ctx.config
-    rp = int(ctx.previous["vectors"].data["read_point"])
+    rp = ctx.read(READ_POINT)
     r = read_responses(ctx)
     x = r.x[:, rp]
     theory = circumplex_theory(len(VALUES))
@@ -108,7 +116,7 @@ def _response_embeddings(ctx: UnitContext[MechanismsConfig]) -> np.ndarray:
     """Sentence embeddings of every response (the labeller's baseline without the model)."""
     from valuescope.instruments.sentence_embeddings import sentence_embeddings
 
-    return sentence_embeddings(list(ctx.previous["responses"].tables["responses"]["response"]))
+    return sentence_embeddings(list(ctx.read(RESPONSES)["response"]))
 
 
 def _noise_residuals(x: np.ndarray, n: int, seed: int) -> list[np.ndarray]:
@@ -223,12 +231,11 @@ def _human_fit_row(human: np.ndarray, theory: np.ndarray, n_perm: int, seed: int
 
 def _vectors_by_kind(ctx: UnitContext[MechanismsConfig], rp: int) -> dict[str, np.ndarray]:
     """The ``vectors`` step's pooled, intrinsic and prompted vectors at read point ``rp`` and shared axes."""
-    vectors = ctx.previous["vectors"].tensors
     return {
-        "pooled": vectors["pooled_vectors"][:, rp].double().numpy(),
-        "intrinsic": vectors["intrinsic_vectors"][:, rp].double().numpy(),
-        "prompted": vectors["prompted_vectors"][:, rp].double().numpy(),
-        "shared_axis": vectors["shared_axes"].double().numpy(),
+        "pooled": ctx.read(POOLED_VECTORS)[:, rp].double().numpy(),
+        "intrinsic": ctx.read(INTRINSIC_VECTORS)[:, rp].double().numpy(),
+        "prompted": ctx.read(PROMPTED_VECTORS)[:, rp].double().numpy(),
+        "shared_axis": ctx.read(SHARED_AXES).double().numpy(),
     }
 
 

@@ -21,6 +21,7 @@ from valuescope.data.queries import load_queries
 from valuescope.data.values import SCHWARTZ_VALUES
 from valuescope.stats.metrics import metric, missing
 from valuescope.studies.mechanisms.config import MechanismsConfig
+from valuescope.studies.mechanisms.outputs import ALPHAS, READ_POINT, STEERED_VALUES
 from valuescope.studies.mechanisms.responses import STOP, render
 from valuescope.studies.mechanisms.self_ratings import mean_of
 from valuescope.studies.mechanisms.steering_edits import steering_vectors
@@ -39,9 +40,9 @@ MEASURES = (
 def diversity_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
     cfg = ctx.config
     lm = ctx.local
-    rp = int(ctx.previous["vectors"].data["read_point"])
-    alphas: dict[str, list[float]] = ctx.previous["steering"].data["alphas"]
-    steered: list[str] = ctx.previous["steering"].data.get("steered_values", VALUES)
+    rp = ctx.read(READ_POINT)
+    alphas = ctx.read(ALPHAS)
+    steered = ctx.get(STEERED_VALUES, VALUES)
     queries = load_queries(str(ctx.data.use(cfg.queries)) if cfg.queries else None)
     fresh = queries.iloc[cfg.n_queries : cfg.n_queries + cfg.diversity_queries]
     held_out = len(fresh) == cfg.diversity_queries

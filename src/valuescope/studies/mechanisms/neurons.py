@@ -22,6 +22,7 @@ from valuescope.studies.mechanisms.neuron_geometry import (
     random_plane_shared_fraction,
     shared_fraction_null,
 )
+from valuescope.studies.mechanisms.outputs import VALUE_NEURONS
 from valuescope.studies.mechanisms.vectors import ResponseReadout, fit_each, read_responses
 from valuescope.studies.protocol import Artifacts, UnitContext
 
@@ -76,7 +77,7 @@ def neurons_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
     overlaps = _neuron_overlaps(all_codes)
     return Artifacts(
         tables={"neuron_counts": counts, "neuron_overlap": overlaps},
-        tensors={"value_neurons": torch.from_numpy(all_codes)},
+        tensors={VALUE_NEURONS.name: torch.from_numpy(all_codes)},
         metrics={
             "value_neurons_shared_fraction": _shared_fraction_metric(
                 estimate, p, against, counts, len(np.unique(r.queries)), cfg

@@ -16,6 +16,7 @@ from valuescope.instruments import value_labels
 from valuescope.stats.metrics import metric, missing
 from valuescope.studies.mechanisms import stimuli
 from valuescope.studies.mechanisms.config import MechanismsConfig
+from valuescope.studies.mechanisms.outputs import LABELS, RESPONSES
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 CONDITIONS = ("intrinsic", "prompted")
@@ -154,7 +155,7 @@ def responses_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
     metrics = {
         "n_responses": metric(len(kept), n=len(kept), note=f"{int(empty.sum())} empty responses dropped"),
     }
-    return Artifacts(tables={"responses": kept}, generations={"responses": generations}, metrics=metrics)
+    return Artifacts(tables={RESPONSES.name: kept}, generations={"responses": generations}, metrics=metrics)
 
 
 def labeller_for(ctx: UnitContext[MechanismsConfig]) -> value_labels.ValueLabeller:
@@ -175,7 +176,7 @@ def labels_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
     scores thresholded per condition); count the positives per condition and value; check that a framing
     raises its value's label, and the labeller against ValuePortrait's human-validated tags."""
     cfg = ctx.config
-    responses = ctx.previous["responses"].tables["responses"]
+    responses = ctx.read(RESPONSES)
     labeller = labeller_for(ctx)
     if all(c in responses.columns for c in GIVEN_LABELS):
         labelled = _given_labels(responses)
@@ -186,7 +187,7 @@ def labels_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
         "n_label_fallbacks": _fallback_metric(counts, labelled.source, cfg.min_positive),
         "framing_label_lift": _framing_lift(responses, labelled.labels, counts, ctx.seed, cfg.n_boot),
     }
-    tables = {"labels": _label_table(responses, labelled), "label_counts": counts}
+    tables = {LABELS.name: _label_table(responses, labelled), "label_counts": counts}
     agreement, per_value = _labeller_agreement(ctx, labeller)
     metrics["labeller_agreement"] = agreement
     if per_value is not None:

@@ -22,6 +22,7 @@ from tqdm.auto import tqdm
 from valuescope.data.values import SCHWARTZ_VALUES
 from valuescope.readout.damage import DamageMeter
 from valuescope.studies.mechanisms.config import MechanismsConfig
+from valuescope.studies.mechanisms.outputs import ALPHAS, READ_POINT, STEERED_VALUES, VALUE_NEURONS
 from valuescope.studies.mechanisms.self_ratings import expected_ratings, prepared_rating, questionnaire
 from valuescope.studies.mechanisms.steering_edits import (
     EditReadings,
@@ -54,7 +55,7 @@ def steering_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
 
     cfg = ctx.config
     lm = ctx.local
-    rp = int(ctx.previous["vectors"].data["read_point"])
+    rp = ctx.read(READ_POINT)
     items = questionnaire(ctx, steering=True)
     rating = prepared_rating(lm, items)
     base = expected_ratings(rating)  # unedited, in the same batches as every edited reading (and recorded)
@@ -70,7 +71,7 @@ def steering_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
     meter = DamageMeter(lm, reference_texts()[: cfg.damage_texts])
     vectors = steering_vectors(ctx)
     rng = np.random.default_rng(ctx.seed)
-    codes = ctx.previous["neurons"].tensors["value_neurons"].numpy() if "neurons" in ctx.previous else None
+    codes = ctx.read(VALUE_NEURONS).numpy() if ctx.has(VALUE_NEURONS) else None
     n_edits = edit_count(cfg, len(design.steered), codes is not None)
     bar = tqdm(total=n_edits, desc="steering", unit="edit", disable=not ctx.progress, leave=False)
     readings = EditReadings(rating, base, design.steered, bar)
@@ -101,5 +102,5 @@ def steering_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
             "steering_deltas": delta_table(readings.deltas, design),
         },
         metrics=metrics,
-        data={"alphas": alphas, "steered_values": [VALUES[v] for v in design.steered]},
+        data={ALPHAS.name: alphas, STEERED_VALUES.name: [VALUES[v] for v in design.steered]},
     )

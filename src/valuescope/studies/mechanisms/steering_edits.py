@@ -23,6 +23,14 @@ from valuescope.readout.damage import DamageMeter
 from valuescope.readout.ratings import PreparedRating
 from valuescope.studies.mechanisms import analysis as mech
 from valuescope.studies.mechanisms.config import MechanismsConfig
+from valuescope.studies.mechanisms.outputs import (
+    INTRINSIC_ONLY,
+    INTRINSIC_VECTORS,
+    PROMPTED_ONLY,
+    PROMPTED_VECTORS,
+    READ_POINT,
+    SHARED_AXES,
+)
 from valuescope.studies.mechanisms.self_ratings import expected_ratings
 from valuescope.studies.protocol import UnitContext
 
@@ -40,14 +48,13 @@ Edits = Callable[[float], Any]
 
 def steering_vectors(ctx: UnitContext[MechanismsConfig]) -> dict[str, np.ndarray]:
     """Unit steering vectors (10, d) of every kind at the chosen read point."""
-    t = ctx.previous["vectors"].tensors
-    rp = int(ctx.previous["vectors"].data["read_point"])
+    rp = ctx.read(READ_POINT)
     raw = {
-        "intrinsic": t["intrinsic_vectors"][:, rp],
-        "prompted": t["prompted_vectors"][:, rp],
-        "intrinsic_only": t["intrinsic_only"],
-        "prompted_only": t["prompted_only"],
-        "shared": t["shared_axes"],
+        "intrinsic": ctx.read(INTRINSIC_VECTORS)[:, rp],
+        "prompted": ctx.read(PROMPTED_VECTORS)[:, rp],
+        "intrinsic_only": ctx.read(INTRINSIC_ONLY),
+        "prompted_only": ctx.read(PROMPTED_ONLY),
+        "shared": ctx.read(SHARED_AXES),
     }
     return {k: mech.unit(v.double().numpy()) for k, v in raw.items()}
 

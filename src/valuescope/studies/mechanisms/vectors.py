@@ -19,6 +19,17 @@ from valuescope.stats.metrics import metric as make_metric
 from valuescope.stats.metrics import missing
 from valuescope.studies.mechanisms import analysis as mech
 from valuescope.studies.mechanisms.config import MechanismsConfig
+from valuescope.studies.mechanisms.outputs import (
+    INTRINSIC_ONLY,
+    INTRINSIC_VECTORS,
+    LABELS,
+    POOLED_VECTORS,
+    PROMPTED_ONLY,
+    PROMPTED_VECTORS,
+    READ_POINT,
+    RESPONSES,
+    SHARED_AXES,
+)
 from valuescope.studies.mechanisms.responses import render
 from valuescope.studies.protocol import Artifacts, UnitContext
 
@@ -48,8 +59,7 @@ def read_responses(ctx: UnitContext[MechanismsConfig]) -> ResponseReadout:
     """Every response's residuals at every read point, mean-pooled over its own tokens (cached on disk,
     so later steps read them again for free)."""
     lm = ctx.local
-    responses = ctx.previous["responses"].tables["responses"]
-    labels = ctx.previous["labels"].tables["labels"]
+    responses, labels = ctx.read(RESPONSES), ctx.read(LABELS)
     items = [reading_item(lm, q, r) for q, r in zip(responses["query"], responses["response"], strict=True)]
     x = lm.residuals(
         items,
@@ -226,7 +236,7 @@ def vectors_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
         },
         tensors=_vector_tensors(r, lm.n_layers, rp),
         metrics=_cross_fit_metrics(intervals, p, n_q, rp, context),
-        data={"read_point": rp},
+        data={READ_POINT.name: rp},
     )
 
 
@@ -422,14 +432,14 @@ def _vector_tensors(r: ResponseReadout, n_layers: int, rp: int) -> dict[str, tor
     shared and difference axes of the intrinsic and prompted vectors and each orthogonalised against the
     other."""
     tensors = _all_vectors(r, n_layers)
-    vi = tensors["intrinsic_vectors"][:, rp].double().numpy()
-    vp = tensors["prompted_vectors"][:, rp].double().numpy()
+    vi = tensors[INTRINSIC_VECTORS.name][:, rp].double().numpy()
+    vp = tensors[PROMPTED_VECTORS.name][:, rp].double().numpy()
     shared, difference = mech.shared_and_difference_axes(vi, vp)
     return tensors | {
-        "shared_axes": torch.from_numpy(shared).float(),
+        SHARED_AXES.name: torch.from_numpy(shared).float(),
         "difference_axes": torch.from_numpy(difference).float(),
-        "intrinsic_only": torch.from_numpy(mech.orthogonalise(vi, vp)).float(),
-        "prompted_only": torch.from_numpy(mech.orthogonalise(vp, vi)).float(),
+        INTRINSIC_ONLY.name: torch.from_numpy(mech.orthogonalise(vi, vp)).float(),
+        PROMPTED_ONLY.name: torch.from_numpy(mech.orthogonalise(vp, vi)).float(),
     }
 
 
@@ -437,9 +447,9 @@ def _all_vectors(r: ResponseReadout, n_layers: int) -> dict[str, torch.Tensor]:
     """Vectors fit on every response, at every read point: (10, read points, d) per condition and pooled."""
     out = {}
     for name, rows in (
-        ("intrinsic_vectors", r.condition == "intrinsic"),
-        ("prompted_vectors", r.condition == "prompted"),
-        ("pooled_vectors", np.ones(len(r.condition), dtype=bool)),
+        (INTRINSIC_VECTORS.name, r.condition == "intrinsic"),
+        (PROMPTED_VECTORS.name, r.condition == "prompted"),
+        (POOLED_VECTORS.name, np.ones(len(r.condition), dtype=bool)),
     ):
         per_rp = [mech.value_vectors(r.x[rows, rp], r.labels[rows], VALUES) for rp in range(n_layers + 1)]
         out[name] = torch.from_numpy(np.stack(per_rp, axis=1)).float()

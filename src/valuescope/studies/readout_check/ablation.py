@@ -3,7 +3,7 @@ directions matched on projected variance, with the edit's damage."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -19,10 +19,8 @@ from valuescope.studies.protocol import (
     UnitContext,
 )
 from valuescope.studies.readout_check.config import Metrics, ReadoutCheckConfig
+from valuescope.studies.readout_check.outputs import DIRECTION, LAYER, RATINGS, REPORT_PAIRS
 from valuescope.studies.readout_check.ratings import pair_means, rate_pairs
-
-if TYPE_CHECKING:
-    pass
 
 
 def ablation_step(ctx: UnitContext[ReadoutCheckConfig]) -> Artifacts:
@@ -30,10 +28,8 @@ def ablation_step(ctx: UnitContext[ReadoutCheckConfig]) -> Artifacts:
     the change of their rating gap against the same change under ablations of random directions matched on
     projected variance on neutral text; with the edit's damage on that text."""
     cfg, lm = ctx.config, ctx.local
-    found = ctx.previous["direction"]
-    layer = int(found.data["layer"])
-    direction = found.tensors["direction"]
-    before, pairs = _held_out(ctx.previous["ratings"].tables["ratings"], set(found.data["report_pairs"]))
+    layer, direction = ctx.read(LAYER), ctx.read(DIRECTION)
+    before, pairs = _held_out(ctx.read(RATINGS), set(ctx.read(REPORT_PAIRS)))
     targets = list(range(layer, lm.n_layers + 1))
     edit = lm.ablate(direction, layers=targets)
     with edit:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import csv
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar
+from typing import Annotated, Any, ClassVar
 
 import pandas as pd
 from pydantic import Field
@@ -13,10 +13,6 @@ from pydantic import Field
 from valuescope.studies.protocol import (
     StudyConfig,
 )
-
-if TYPE_CHECKING:
-    pass
-
 
 QUESTIONS = (
     "How morally good is the following action, on a scale from 1 (very bad) to 7 (very good)?\n"

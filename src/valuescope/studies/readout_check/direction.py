@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -18,10 +17,8 @@ from valuescope.studies.protocol import (
     UnitContext,
 )
 from valuescope.studies.readout_check.config import Metrics, ReadoutCheckConfig, load_pairs
+from valuescope.studies.readout_check.outputs import DIRECTION, LAYER, REPORT_PAIRS
 from valuescope.studies.readout_check.ratings import mean_at
-
-if TYPE_CHECKING:
-    pass
 
 Folds = list[tuple[np.ndarray, np.ndarray]]
 
@@ -83,8 +80,8 @@ def direction_step(ctx: UnitContext[ReadoutCheckConfig]) -> Artifacts:
         ),
     }  # fmt: skip
     unit = torch.from_numpy(d / np.linalg.norm(d)).float()
-    data = {"layer": rp, "report_pairs": sorted({str(g) for g in grp}), "threshold": t}
-    return Artifacts(tables={"layers": layers}, tensors={"direction": unit}, metrics=metrics, data=data)
+    data = {LAYER.name: rp, REPORT_PAIRS.name: sorted({str(g) for g in grp}), "threshold": t}
+    return Artifacts(tables={"layers": layers}, tensors={DIRECTION.name: unit}, metrics=metrics, data=data)
 
 
 def _layer_accuracies(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -15,9 +15,7 @@ from valuescope.studies.protocol import (
     UnitContext,
 )
 from valuescope.studies.readout_check.config import OPTIONS, QUESTIONS, ReadoutCheckConfig, load_pairs
-
-if TYPE_CHECKING:
-    pass
+from valuescope.studies.readout_check.outputs import RATINGS
 
 
 def ratings_step(ctx: UnitContext[ReadoutCheckConfig]) -> Artifacts:
@@ -51,7 +49,7 @@ def ratings_step(ctx: UnitContext[ReadoutCheckConfig]) -> Artifacts:
         metrics["paraphrase_agreement"] = metric(
             r, lo, hi, n=len(gaps), better="higher", note="Pearson r between two question paraphrases"
         )
-    return Artifacts(tables={"ratings": table}, metrics=metrics)
+    return Artifacts(tables={RATINGS.name: table}, metrics=metrics)
 
 
 def rate_pairs(lm: Any, pairs: pd.DataFrame, paraphrases: int, progress: bool) -> pd.DataFrame:
