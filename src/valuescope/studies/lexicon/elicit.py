@@ -11,6 +11,10 @@ from valuescope.studies.lexicon import stimuli, terms
 from valuescope.studies.lexicon.config import LexiconConfig
 from valuescope.studies.protocol import Artifacts, UnitContext
 
+ANCHORS_PATH = "anchors"
+"""Data key: the user's anchors file, recorded (with its hash, in the run's manifest) by this model's
+elicitation unit, so that the cross-model comparison that reads it is accounted for."""
+
 
 def data_path(ctx: UnitContext[LexiconConfig], value: str | None) -> str | None:
     """A config file option resolved through the run's data folder (None stays None)."""
@@ -57,6 +61,7 @@ def elicit_step(ctx: UnitContext[LexiconConfig]) -> Artifacts:
         tables={"responses": table, "terms": found, "term_counts": counts, "filter_report": report},
         generations={"elicitation": generation_records(rows, raw, answers, system)},
         metrics=metrics,
+        data={ANCHORS_PATH: data_path(ctx, cfg.anchors)} if cfg.anchors else {},
     )
 
 

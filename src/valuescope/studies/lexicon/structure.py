@@ -15,6 +15,7 @@ from valuescope.instruments.sentence_embeddings import sentence_embeddings
 from valuescope.stats.metrics import metric, missing
 from valuescope.studies.lexicon import clusters, factors, stimuli, terms
 from valuescope.studies.lexicon.config import LexiconConfig
+from valuescope.studies.lexicon.elicit import ANCHORS_PATH
 from valuescope.studies.lexicon.term_families import term_families
 
 STRUCTURE_METRICS = ("n_terms", "n_clusters", "n_factors", "kmo", "taxonomy_agreement")
@@ -37,8 +38,18 @@ def pool(per_model: Mapping[str, Any]) -> tuple[pd.DataFrame, list[str]]:
     return pd.concat(frames, ignore_index=True), owners
 
 
-def _descriptions(cfg: LexiconConfig) -> np.ndarray:
-    anchors = stimuli.load_anchors(cfg.anchors)
+def anchors_path(per_model: Mapping[str, Any], cfg: LexiconConfig) -> str | None:
+    """The anchors file the comparison reads: the one the models' elicitation units recorded in the run's
+    manifest, else the config's value (None: the package's anchors)."""
+    for art in per_model.values():
+        path = getattr(art, "data", {}).get(ANCHORS_PATH)
+        if path:
+            return str(path)
+    return cfg.anchors
+
+
+def _descriptions(path: str | None) -> np.ndarray:
+    anchors = stimuli.load_anchors(path)
     return np.stack(
         [
             sentence_embeddings(
@@ -212,7 +223,7 @@ def compare_terms(
     heads = [
         f for f, r in zip(counts["family"], counts["responses"], strict=True) if r >= cfg.min_family_responses
     ]
-    desc = _descriptions(cfg)
+    desc = _descriptions(anchors_path(per_model, cfg))
     if len(heads) > cfg.min_clusters:
         index = {t: i for i, t in enumerate(unique)}
         found, found_tables = _clusters(heads, emb[[index[h] for h in heads]], desc, cfg, seed)
