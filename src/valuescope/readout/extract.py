@@ -13,6 +13,7 @@ from valuescope.model import Item, TokenReadout
 from valuescope.readout.residuals import DEFAULT_BATCH_SIZE
 from valuescope.readout.store import items_digest
 from valuescope.tensors import save_tensors
+from valuescope.version import __version__
 
 if TYPE_CHECKING:
     from valuescope.model import LocalModel
@@ -39,7 +40,6 @@ def extract(
     """
     from valuescope.models.hooks import normalize_read_points
     from valuescope.readout.batching import validate_items
-    from valuescope.version import __version__
 
     items = validate_items(texts)
     read_points = normalize_read_points(lm.layout, layers)

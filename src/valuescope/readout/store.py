@@ -35,6 +35,7 @@ from valuescope.models.hooks import normalize_read_points
 from valuescope.readout.batching import validate_items
 from valuescope.readout.residuals import DEFAULT_BATCH_SIZE, PROGRESS_MIN_ITEMS, check_pool
 from valuescope.tensors import save_tensors, tensors_from_bytes, write_bytes_atomic
+from valuescope.version import __version__
 
 if TYPE_CHECKING:
     from valuescope.model import LocalModel
@@ -181,7 +182,6 @@ def cached_residuals(
 
 
 def _new_manifest(key: str, spec: dict[str, Any], shard_size: int) -> dict[str, Any]:
-    from valuescope.version import __version__
 
     return {
         "format": STORE_FORMAT,

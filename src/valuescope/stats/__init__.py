@@ -18,10 +18,7 @@ from __future__ import annotations
 from valuescope.stats.checks import (
     check_count,
     check_groups,
-    check_level,
     constant_within,
-    drop_nan,
-    first_of_group,
     integer_codes,
 )
 from valuescope.stats.effects import auroc, cohens_d
@@ -39,13 +36,10 @@ __all__ = [
     "bootstrap",
     "check_count",
     "check_groups",
-    "check_level",
     "choose_layer",
     "cohens_d",
     "constant_within",
-    "drop_nan",
     "fdr_bh",
-    "first_of_group",
     "grouped_folds",
     "integer_codes",
     "paired_difference",
