@@ -53,10 +53,11 @@ demo: setup  ## the main job: every study on the embedded models, then the repor
 test: setup test-tools  ## the whole test suite, tiny and real models
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
-# Everything that needs neither an embedded model nor the browser (tiny random models only), less the
-# tests that start other processes (Ray, worker pools, SIGKILLed runs, the CLI in a subprocess).
+# Everything that needs neither an embedded model nor the browser (tiny random models only), on two
+# pytest workers with one torch thread each; the tests that start other processes go first.
 test-fast: setup  ## the fast tests, for every edit
-	VALUESCOPE_TEST_FAST=1 $(BIN)/python -m pytest -q -p no:cacheprovider -m "not real and not browser and not slow"
+	VALUESCOPE_TEST_FAST=1 OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider \
+	  -n 2 --dist worksteal -m "not real and not browser"
 
 lint: setup  ## the pre-commit hooks (ruff check, ruff format, mypy) on every file
 	$(BIN)/pre-commit run --all-files --show-diff-on-failure

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -27,10 +27,12 @@ REAL_FIXTURES = {"gemma", "smollm"}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Tests that take an embedded model through a fixture are ``real`` without saying so."""
+    """Tests that take an embedded model through a fixture are ``real`` without saying so; the
+    ``slow`` ones (other processes) go first, so that parallel workers do not wait on them at the end."""
     for item in items:
         if REAL_FIXTURES & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.real)
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
 def get_model(name: str) -> LanguageModel:
@@ -42,6 +44,41 @@ def get_model(name: str) -> LanguageModel:
     lm = _loaded[name]
     assert not lm.active_interventions, f"a previous test left an intervention active on {name}"
     return lm
+
+
+def leftover_hooks(lm: LanguageModel) -> list[str]:
+    """Modules of ``lm`` that still carry a hook or a patched ``forward``."""
+    from torch.nn.modules import module as nn_module
+
+    from valuescope.readout.capture import is_inert_hook
+
+    found = [
+        name or "(model)"
+        for name, m in lm.model.named_modules()
+        if any(not is_inert_hook(h) for h in m._forward_hooks.values())
+        or m._forward_pre_hooks
+        or "forward" in m.__dict__
+    ]
+    if nn_module._global_forward_hooks or nn_module._global_forward_pre_hooks:
+        found.append("(torch global hooks)")
+    return found
+
+
+@pytest.fixture(autouse=True)
+def _no_hooks_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Models are shared between tests: one that leaves a hook would change every later test's numbers."""
+    yield
+    from valuescope.readout.capture import is_inert_hook
+
+    for name, lm in _loaded.items():
+        left = leftover_hooks(lm)
+        if left:
+            for m in lm.model.modules():  # clean up so that only this test fails
+                for key in [k for k, h in m._forward_hooks.items() if not is_inert_hook(h)]:
+                    del m._forward_hooks[key]
+                m._forward_pre_hooks.clear()
+                m.__dict__.pop("forward", None)
+            pytest.fail(f"{request.node.nodeid} left hooks on {name}: {left[:5]}")
 
 
 @pytest.fixture(params=TINY)

@@ -62,7 +62,7 @@ def _parse_ints(value: str, argument: str) -> list[int]:
 
 
 def _texts(input_path: Path | None, prompts: list[str] | None, column: str | None) -> list[str]:
-    from valuescope.readout.extract import read_texts
+    from valuescope.data.texts import read_texts
 
     if input_path is not None and prompts:
         _fail("give either --input FILE or --prompt TEXT, not both")
@@ -111,14 +111,14 @@ def extract(
     device: DeviceOpt = None,
 ) -> None:
     """Residual stream of every text at chosen read points, saved as safetensors."""
-    from valuescope.readout.extract import extract as run_extract
-
     read_points = _parse_ints(layers, "--layers")
     if pool not in ("last", "mean"):
         _fail(f"--pool must be last or mean, got {pool!r}")
     texts = _texts(input, None, column)
     if not out.name.endswith(".safetensors"):
         _fail(f"--out {out} must end in .safetensors")
+    from valuescope.readout.extract import extract as run_extract
+
     lm = _load(model, device)
     path = run_extract(lm, texts, read_points, pool, out, batch_size=batch_size, store=store)
     typer.echo(f"wrote {path} ({len(texts)} texts x {len(read_points)} read points x {lm.d_model})")

@@ -89,3 +89,13 @@ def test_block_forwards_are_restored_after_replay() -> None:
     meter = damage.DamageMeter(lm, [TEXTS[0]])
     meter(lm.steer(_direction(lm, 0), layers=[lm.n_layers], alpha=1.0))
     assert all("forward" not in block.__dict__ for block in lm.layout.blocks)
+
+
+def test_transformers_output_capturing_hooks_do_not_stop_the_replay() -> None:
+    """transformers installs inert capture hooks for good on the first ``output_hidden_states=True`` call."""
+    lm = get_model("tiny-gpt2")
+    ids = lm.tokenizer(["Hello there"], return_tensors="pt")
+    with torch.no_grad():
+        lm.model(**ids, output_hidden_states=True)
+    assert any(h for m in lm.model.modules() for h in m._forward_hooks.values())  # they are there
+    assert capture.replayable_blocks(lm.layout) == lm.n_layers

@@ -13,9 +13,10 @@ from conftest import get_model
 
 import valuescope
 from valuescope import LanguageModel
+from valuescope.data.texts import read_texts
 from valuescope.model import TokenReadout
 from valuescope.readout import store
-from valuescope.readout.extract import extract, read_texts
+from valuescope.readout.extract import extract
 from valuescope.tensors import load_tensors
 
 TEXTS = [f"extract me {i} " + "x y " * (i % 3) for i in range(12)]

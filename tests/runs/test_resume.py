@@ -15,7 +15,7 @@ import pytest
 # Slow enough per unit that the kill lands mid-run (the direction step's permutation tests dominate).
 CONFIG = """
 studies:
-  readout-check: {n_pairs: 8, n_boot: 200, n_perm: 1500, folds: 4, n_random: 1, min_n_per_cell: 4}
+  readout-check: {n_pairs: 8, n_boot: 200, n_perm: 500, folds: 4, n_random: 1, min_n_per_cell: 4}
 """
 
 
@@ -33,6 +33,15 @@ def finished_units(out: Path) -> dict[str, str]:
         for p in (out / "units").glob("readout-check/*/*/unit.json")
         if not p.parent.name.startswith(".")
     }
+
+
+def differing(a: object, b: object, at: str = "") -> list[str]:
+    """The paths at which two JSON values differ, with both values."""
+    if isinstance(a, dict) and isinstance(b, dict):
+        return [d for k in sorted(set(a) | set(b)) for d in differing(a.get(k), b.get(k), f"{at}/{k}")]
+    if isinstance(a, list) and isinstance(b, list) and len(a) == len(b):
+        return [d for i, (x, y) in enumerate(zip(a, b, strict=True)) for d in differing(x, y, f"{at}[{i}]")]
+    return [] if a == b else [f"{at}: {a!r} != {b!r}"]
 
 
 @pytest.mark.slow
@@ -64,6 +73,8 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None
         assert after[unit] == run_id, f"{unit} was recomputed although it had finished"
     assert len(after) == len(finished_units(whole))
 
+    a, b = (json.loads((d / "summary.json").read_text()) for d in (whole, killed))
+    assert a == b, f"fields that differ after the resume: {differing(a, b)}"
     assert (killed / "summary.json").read_text() == (whole / "summary.json").read_text()
     tables = sorted(p.name for p in (whole / "tables").iterdir())
     assert tables == sorted(p.name for p in (killed / "tables").iterdir())

@@ -92,12 +92,15 @@ def run_capture(
 
 
 # --------------------------------------------------------------------------- unedited blocks, replayed
+def is_inert_hook(hook: object) -> bool:
+    """transformers' output-capturing hooks: installed for good by the first ``output_hidden_states=True``
+    call, they do nothing unless such a call is collecting, so a replayed block stays exact."""
+    return getattr(hook, "__module__", "") == "transformers.utils.output_capturing"
+
+
 def _has_hooks(module: nn.Module, pre: bool = True, post: bool = True) -> bool:
-    return bool(
-        (pre and module._forward_pre_hooks)
-        or (post and (module._forward_hooks or getattr(module, "_forward_hooks_always_called", None)))
-        or getattr(module, "_backward_hooks", None)
-    )
+    forward = [h for h in module._forward_hooks.values() if not is_inert_hook(h)] if post else []
+    return bool((pre and module._forward_pre_hooks) or forward or getattr(module, "_backward_hooks", None))
 
 
 def _global_hooks() -> bool:

@@ -9,6 +9,8 @@ executor. Ray is an optional extra (``pip install valuescope[ray]``), imported o
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import torch
@@ -27,6 +29,27 @@ def _unit_task(record: dict[str, Any], model: str, study: str, run_id: str, thre
     return model, study
 
 
+@contextmanager
+def ray_session(address: str | None, quiet: bool) -> Iterator[None]:
+    """Ray started for the block unless already running (then left running); shut down if started here.
+
+    A sweep runs all its variants in one session, so workers start (and import torch) once."""
+    try:
+        import ray
+    except ImportError as e:
+        raise ConfigError("--executor ray needs Ray: pip install 'valuescope[ray]'") from e
+    started_here = not ray.is_initialized()
+    if started_here:
+        ray.init(
+            address=address, include_dashboard=False, log_to_driver=not quiet, logging_level=logging.WARNING
+        )
+    try:
+        yield
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
 def run_on_ray(
     plan: RunPlan,
     studies: list[str],
@@ -36,18 +59,11 @@ def run_on_ray(
     resources: dict[str, dict[str, float]],
 ) -> None:
     """Send every (model, study) unit to Ray and wait for all of them, reporting each as it finishes."""
-    try:
-        import ray
-    except ImportError as e:
-        raise ConfigError("--executor ray needs Ray: pip install 'valuescope[ray]'") from e
     record = plan_record(plan)
     threads = torch.get_num_threads()
-    started_here = not ray.is_initialized()
-    if started_here:
-        ray.init(
-            address=address, include_dashboard=False, log_to_driver=not quiet, logging_level=logging.WARNING
-        )
-    try:
+    with ray_session(address, quiet):
+        import ray
+
         task = ray.remote(_unit_task)
         pending = {}
         for model in plan.models:
@@ -66,6 +82,3 @@ def run_on_ray(
                         record_unfinished(plan, model, [study], run_id, e)
                     bar.set_postfix_str(f"{study}/{model}")
                     bar.update()
-    finally:
-        if started_here:
-            ray.shutdown()

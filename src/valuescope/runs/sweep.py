@@ -105,9 +105,12 @@ def run_sweep(
     spec, plans = loaded
     chosen = executor or spec.executor
     if chosen == "ray":
-        for plan in plans:
-            execute(plan, force=force, quiet=quiet, executor="ray", address=address or spec.address,
-                    resources=spec.resources)  # fmt: skip
+        from valuescope.runs.ray_executor import ray_session
+
+        with ray_session(address or spec.address, quiet):  # one session: workers start once
+            for plan in plans:
+                execute(plan, force=force, quiet=quiet, executor="ray", address=address or spec.address,
+                        resources=spec.resources)  # fmt: skip
         return [plan.out for plan in plans]
     import uuid
 

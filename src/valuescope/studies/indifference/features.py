@@ -13,7 +13,7 @@ import torch
 
 from valuescope.data.queries import load_queries
 from valuescope.data.reference import reference_texts
-from valuescope.readout.extract import read_texts
+from valuescope.data.texts import read_texts
 from valuescope.stats.metrics import metric
 from valuescope.studies.indifference import sae_features, sae_io
 from valuescope.studies.indifference.config import IndifferenceConfig
