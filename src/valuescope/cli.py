@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
@@ -48,7 +48,7 @@ def _options(
     _STATE["debug"] = debug
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(EXIT_USAGE)
 
@@ -301,6 +301,72 @@ def sweep(
         incomplete = _say_failed_units(folder) or incomplete
     if incomplete:
         raise typer.Exit(EXIT_UNITS_FAILED)
+
+
+instruments_app = typer.Typer(
+    help="Text-to-value instruments: their validity on human-labelled data, and training their heads.",
+    no_args_is_help=True,
+)
+app.add_typer(instruments_app, name="instruments")
+DataOpt = Annotated[
+    Path | None,
+    typer.Option(
+        "--data", help="Data folder with touche23/, valuebench/, valueportrait/ (default: $VALUESCOPE_DATA)."
+    ),
+]
+
+
+def _data_folder(data: Path | None) -> Path:
+    from valuescope.data.sources import DataSources
+
+    root = DataSources(data).root
+    if root is None:
+        _fail("no data folder: pass --data DIR or set VALUESCOPE_DATA (it holds touche23/, valuebench/, ...)")
+    return root
+
+
+@instruments_app.command("validate")
+def instruments_validate(
+    data: DataOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON list of validity records.")] = False,
+    n_boot: Annotated[int, typer.Option(min=50, help="Bootstrap resamples per interval.")] = 1000,
+    seed: int = 0,
+    all_rows: Annotated[
+        bool, typer.Option("--all", help="Every dimension, not only macro and failing rows.")
+    ] = False,
+) -> None:
+    """Each instrument's validity on third-party human labels: AUROC with 95% CI, gate, pass/fail."""
+    import json
+
+    from valuescope.instruments.validation import validate_all
+
+    table = validate_all(_data_folder(data), n_boot=n_boot, seed=seed)
+    if as_json:
+        records = table.astype(object).where(table.notna(), None).to_dict(orient="records")
+        typer.echo(json.dumps(records, indent=1))
+        return
+    shown = table if all_rows else table[(table["passed"] == False) | table["gate"].ne("")]  # noqa: E712
+    for (instrument, dataset), part in shown.groupby(["instrument", "dataset"], sort=False):
+        typer.secho(f"{instrument} on {dataset}", bold=True)
+        for row in part.itertuples():
+            verdict = "" if row.gate == "" else ("pass" if row.passed else "FAIL") + f" ({row.gate})"
+            typer.echo(f"  {row.dimension:<28} {row.metric} {row.estimate:.3f} "
+                       f"[{row.ci_low:.3f}, {row.ci_high:.3f}]  n={row.n}  {verdict}")  # fmt: skip
+
+
+@instruments_app.command("train")
+def instruments_train(
+    data: DataOpt = None,
+    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the head files.")] = Path("heads"),
+    encoder: Annotated[str, typer.Option(help="minilm | mpnet")] = "minilm",
+) -> None:
+    """Train the labeller's heads (Touché23 training split) and the polarity head (ValueBench)."""
+    from valuescope.instruments.sentence_embeddings import encoder as check_encoder
+    from valuescope.instruments.training import train_all
+
+    check_encoder(encoder)
+    for path in train_all(_data_folder(data), out, encoder_key=encoder):
+        typer.echo(f"wrote {path}")
 
 
 def main() -> None:

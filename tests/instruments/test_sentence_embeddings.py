@@ -40,3 +40,20 @@ def test_the_disk_cache_returns_the_same_embeddings(tmp_path, monkeypatch) -> No
     assert np.allclose(first, sentence_embeddings(TEXTS), atol=1e-6)
     sentence_embeddings(TEXTS[:2], cache=True)
     assert len(list((tmp_path / "sentence-embeddings").glob("*.safetensors"))) == 2
+
+
+def test_mpnet_matches_sentence_transformers_when_installed() -> None:
+    st = pytest.importorskip("sentence_transformers")
+    try:
+        path = model_dir("mpnet")
+    except FileNotFoundError as e:
+        pytest.skip(str(e))
+    reference = st.SentenceTransformer(str(path), device="cpu").encode(TEXTS, normalize_embeddings=True)
+    ours = sentence_embeddings(TEXTS, batch_size=2, encoder_key="mpnet")
+    assert ours.shape == (3, 768)
+    assert np.abs(ours - reference).max() < 1e-5
+
+
+def test_an_unknown_encoder_is_named() -> None:
+    with pytest.raises(ValueError, match=r"unknown encoder 'bert'; choose one of minilm, mpnet"):
+        sentence_embeddings(TEXTS, encoder_key="bert")

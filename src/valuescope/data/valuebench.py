@@ -65,3 +65,30 @@ def load_pvq40(path: str | Path) -> pd.DataFrame:
     return df.astype(
         {"statement_id": object, "value": object, "reverse": bool, "text": object, "questionnaire": object}
     )
+
+
+def load_value_orientation(path: str | Path) -> pd.DataFrame:
+    """Every item of ValueBench's ``value_orientation.csv``, for polarity: does the item affirm its value.
+
+    Columns ``questionnaire`` (the inventory, the grouping unit), ``item``, ``value`` (the inventory's own
+    name for the construct, e.g. ``Preference for Order and Structure``) and ``agreement`` (+1 if agreeing
+    with the item expresses the value, -1 if reverse-keyed).
+    """
+    source, header, records = read_records(path, "")
+    check_header(source, header, COLUMNS)
+    at = {c: header.index(c) for c in COLUMNS}
+    rows: list[tuple[str, str, str, int]] = []
+    for line, cells in records:
+        check_width(source, header, line, cells)
+        for column in COLUMNS[:3]:
+            if not cells[at[column]]:
+                raise fail(source, line, column, "empty", f"give every row its {column}")
+        agreement = cells[at["agreement"]]
+        if agreement not in ("1", "-1", "+1", "1.0", "-1.0"):
+            fix = "write 1 for an item that agreeing with expresses the value, -1 if reverse-keyed"
+            raise fail(source, line, "agreement", f"{agreement!r} is not 1 or -1", fix)
+        rows.append((cells[at["questionnaire"]], cells[at["item"]], cells[at["value"]],
+                     -1 if agreement.startswith("-") else 1))  # fmt: skip
+    if not rows:
+        raise StimulusError(f"{source}: no items; point the loader at ValueBench's {VALUEBENCH_FILE}")
+    return pd.DataFrame(rows, columns=["questionnaire", "item", "value", "agreement"])

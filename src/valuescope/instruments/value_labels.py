@@ -22,14 +22,19 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 import pandas as pd
 
 from valuescope import stats
+from valuescope.data.touche import SCHWARTZ_OF
 from valuescope.data.values import LABELS, SCHWARTZ_VALUES, VALUE_DESCRIPTIONS
+from valuescope.instruments.heads import LinearHead, shipped_head
+
+DEFAULT_HEAD = "touche23-minilm"
+"""The shipped head the default labeller uses (``valuescope instruments train`` writes it)."""
 
 
 class ValueLabeller(Protocol):
@@ -74,6 +79,41 @@ class EmbeddingLabeller:
         _check_pairs(queries, responses)
         sim = sentence_embeddings(list(responses), cache=True) @ self.centroids().T
         return np.asarray(sim - sim.mean(axis=1, keepdims=True))
+
+
+@dataclass
+class HeadLabeller:
+    """Logistic heads on the response's sentence embedding, trained on Touché23's human labels.
+
+    The head scores Touché's 20 value categories (:meth:`category_scores`); a Schwartz value's score is
+    the largest logit among the categories that refine it (``data.touche.SCHWARTZ_OF``). Threshold 0:
+    the heads are trained with balanced classes.
+    """
+
+    head: LinearHead = field(default_factory=lambda: shipped_head(DEFAULT_HEAD))
+    threshold: float = 0.0
+    name: str = "value-labeller (all-MiniLM-L6-v2 + logistic heads trained on Touché23 training)"
+
+    def category_scores(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, categories) logits, in the head's dimension order."""
+        from valuescope.instruments.sentence_embeddings import sentence_embeddings
+
+        return self.head.scores(sentence_embeddings(list(texts), cache=True, encoder_key=self.head.encoder))
+
+    def scores(self, queries: Sequence[str], responses: Sequence[str]) -> np.ndarray:
+        _check_pairs(queries, responses)
+        return schwartz_scores(self.category_scores(responses), self.head.dimensions)
+
+
+def schwartz_scores(category_scores: np.ndarray, categories: Sequence[str]) -> np.ndarray:
+    """(n, 10) in ``SCHWARTZ_VALUES`` order: per value, the largest score of the categories refining it."""
+    columns = []
+    for value in SCHWARTZ_VALUES:
+        own = [j for j, c in enumerate(categories) if SCHWARTZ_OF.get(c) == value]
+        if not own:
+            raise ValueError(f"no category refines {value!r}; categories: {list(categories)}")
+        columns.append(category_scores[:, own].max(axis=1))
+    return np.column_stack(columns)
 
 
 JUDGE_PROMPT = (

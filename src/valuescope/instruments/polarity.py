@@ -1,0 +1,62 @@
+"""Does a text affirm a value or negate it: one logistic head on the (text, value) pair's embeddings.
+
+The features of a pair are ``[t, t * v, |t - v|]`` for the text's and the value's unit embeddings ``t``
+and ``v``, so one head serves any value named in words (a questionnaire's construct, a ValueLex
+subdimension's description), including values it never saw. The shipped head is trained on ValueBench's
+keyed questionnaire items (+1: agreeing expresses the value, -1: reverse-keyed); its validity is
+measured with folds grouped by inventory, so no inventory is both trained and tested on.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from valuescope.instruments.heads import LinearHead, fit_logistic, shipped_head
+
+DEFAULT_HEAD = "valuebench-polarity-minilm"
+DIMENSION = "affirms"
+
+
+def pair_features(texts: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``[t, t * v, |t - v|]`` row by row, for (n, d) text and value embeddings."""
+    if texts.shape != values.shape:
+        raise ValueError(f"text embeddings {texts.shape} and value embeddings {values.shape} differ")
+    return np.hstack([texts, texts * values, np.abs(texts - values)])
+
+
+def embed_pairs(texts: Sequence[str], values: Sequence[str], encoder_key: str) -> np.ndarray:
+    """The pair features of each (text, value name or description)."""
+    from valuescope.instruments.sentence_embeddings import sentence_embeddings
+
+    if len(texts) != len(values):
+        raise ValueError(f"{len(texts)} texts but {len(values)} values; give one value per text")
+    names = sorted(set(values))
+    by_name = dict(zip(names, sentence_embeddings(names, cache=True, encoder_key=encoder_key), strict=True))
+    t = sentence_embeddings(list(texts), cache=True, encoder_key=encoder_key)
+    return pair_features(t, np.stack([by_name[v] for v in values]))
+
+
+def fit_polarity(
+    texts: Sequence[str], values: Sequence[str], affirms: Sequence[bool], *, encoder_key: str,
+    C: float = 0.5, record: dict[str, Any] | None = None,
+) -> LinearHead:  # fmt: skip
+    """A polarity head trained on keyed (text, value) pairs."""
+    X = embed_pairs(texts, values, encoder_key)
+    Y = np.asarray(affirms, dtype=bool)[:, None]
+    return fit_logistic(X, Y, [DIMENSION], encoder=encoder_key, C=C, record=record)
+
+
+@dataclass
+class PolarityScorer:
+    """Logit that each text affirms (rather than negates) its value."""
+
+    head: LinearHead = field(default_factory=lambda: shipped_head(DEFAULT_HEAD))
+    name: str = "projective-scorer (all-MiniLM-L6-v2 pair features + a logistic head trained on ValueBench)"
+
+    def scores(self, texts: Sequence[str], values: Sequence[str]) -> np.ndarray:
+        """(n,) logits: above 0, the text reads as affirming its value."""
+        return self.head.scores(embed_pairs(texts, values, self.head.encoder))[:, 0]
