@@ -233,6 +233,21 @@ def previous_sections(path: Path) -> dict[str, tuple[str, list[str]]]:
     return out
 
 
+def notes(path: Path) -> list[str]:
+    """Sections of an existing report that no module wrote (records of main-job runs and the like):
+    kept, after the modules' sections, whenever the report is written again."""
+    if not path.exists():
+        return []
+    chunks = re.split(r"\n(?=## )", path.read_text(encoding="utf-8"))
+    return [
+        c.strip()
+        for c in chunks
+        if c.startswith("## ")
+        and not c.startswith(("## Machine", "## Targets"))
+        and not re.search(r"`bench/(bench_\w+)\.py`", c)
+    ]
+
+
 def report(info: dict[str, Any], sections: list[str], all_targets: list[str], quick: bool) -> str:
     versions = ", ".join(f"{k} {v}" for k, v in info["versions"].items())
     head = [
@@ -278,6 +293,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 break
             only.append(a)
     kept = previous_sections(output) if only else {}
+    hand_written = notes(output)
     info = machine()
     sections: list[str] = []
     all_targets: list[str] = []
@@ -299,8 +315,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         sections.append(text)
         all_targets += [target_line(name, t) for t in found]
         print(f"[run_all] {name}: {'failed: ' + error if error else 'ok'} ({seconds:.0f} s)", file=sys.stderr)
-        output.write_text(report(info, sections, all_targets, quick), encoding="utf-8")  # partial results
-    output.write_text(report(info, sections, all_targets, quick), encoding="utf-8")
+        partial = report(info, sections + hand_written, all_targets, quick)
+        output.write_text(partial, encoding="utf-8")  # partial results
+    output.write_text(report(info, sections + hand_written, all_targets, quick), encoding="utf-8")
     print(f"[run_all] wrote {output}", file=sys.stderr)
     return 0
 

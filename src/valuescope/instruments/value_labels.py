@@ -2,15 +2,16 @@
 
 A labeller returns one continuous score per response and value (columns in
 ``stimuli.values.SCHWARTZ_VALUES`` order) and a threshold above which a response counts as
-expressing the value. Two are built in:
+expressing the value. Three are built in:
 
-- :class:`EmbeddingLabeller` (the offline default): cosine similarity of the response's
+- :class:`EmbeddingLabeller` (the study's default so far): cosine similarity of the response's
   all-MiniLM-L6-v2 embedding to the centroid of each value's descriptions, minus the response's mean
-  similarity to all ten (so that text which is merely "value-laden" does not count for every value).
-  Threshold 0.06 on that centred cosine: on ValuePortrait's 520 responses it marks 10-30% of them per
-  value (mean 20%). Its agreement with ValuePortrait's human-validated correlations is modest
-  (AUROC 0.56 [0.54, 0.58] top vs bottom quartile, mean over values; a ridge probe trained on the
-  same embeddings with grouped cross-validation reaches no more than 0.57), so labels are noisy.
+  similarity to all ten. Threshold 0.06 on that centred cosine marks 10-30% of ValuePortrait's
+  responses per value. Its agreement with ValuePortrait's human-validated correlations is AUROC 0.56
+  [0.54, 0.58] (top vs bottom quartile, mean over values): barely above chance.
+- :class:`HeadLabeller`: logistic heads on the same embedding, trained on Touché23's human labels for
+  20 value categories; ``valuescope instruments validate`` measures it on Touché23's validation split
+  and on ValuePortrait.
 - :class:`JudgeLabeller`: asks a language model (a ``LanguageModel`` or any backend with ``rate``)
   whether the reply expresses each value; the score is P(Yes) renormalised over Yes/No, threshold 0.5.
 
