@@ -57,3 +57,10 @@ def test_mpnet_matches_sentence_transformers_when_installed() -> None:
 def test_an_unknown_encoder_is_named() -> None:
     with pytest.raises(ValueError, match=r"unknown encoder 'bert'; choose one of minilm, mpnet"):
         sentence_embeddings(TEXTS, encoder_key="bert")
+
+
+def test_batching_by_length_changes_only_rounding() -> None:
+    texts = ["a", "a much longer sentence about values and what people hold dear", "mid length text"] * 3
+    plain = sentence_embeddings(texts, batch_size=2)
+    grouped = sentence_embeddings(texts, batch_size=2, by_length=True)
+    assert np.abs(plain - grouped).max() < 1e-5

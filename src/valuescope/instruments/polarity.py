@@ -35,8 +35,9 @@ def embed_pairs(texts: Sequence[str], values: Sequence[str], encoder_key: str) -
     if len(texts) != len(values):
         raise ValueError(f"{len(texts)} texts but {len(values)} values; give one value per text")
     names = sorted(set(values))
-    by_name = dict(zip(names, sentence_embeddings(names, cache=True, encoder_key=encoder_key), strict=True))
-    t = sentence_embeddings(list(texts), cache=True, encoder_key=encoder_key)
+    named = sentence_embeddings(names, cache=True, encoder_key=encoder_key, by_length=True)
+    by_name = dict(zip(names, named, strict=True))
+    t = sentence_embeddings(list(texts), cache=True, encoder_key=encoder_key, by_length=True)
     return pair_features(t, np.stack([by_name[v] for v in values]))
 
 

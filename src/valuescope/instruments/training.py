@@ -30,7 +30,7 @@ def train_labeller(data: Path, *, encoder_key: str = "minilm", C: float = 0.5) -
     folder = data / TOUCHE_DIR
     train = load_touche(folder, "training")
     categories = list(SCHWARTZ_OF)
-    X = sentence_embeddings(list(train["text"]), cache=True, encoder_key=encoder_key)
+    X = sentence_embeddings(list(train["text"]), cache=True, encoder_key=encoder_key, by_length=True)
     record = {
         "dataset": "Touché23-ValueEval (zenodo 10.5281/zenodo.6814563)",
         "split": "training",

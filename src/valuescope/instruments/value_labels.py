@@ -99,7 +99,9 @@ class HeadLabeller:
         """(n, categories) logits, in the head's dimension order."""
         from valuescope.instruments.sentence_embeddings import sentence_embeddings
 
-        return self.head.scores(sentence_embeddings(list(texts), cache=True, encoder_key=self.head.encoder))
+        encoder = self.head.encoder
+        embeddings = sentence_embeddings(list(texts), cache=True, encoder_key=encoder, by_length=True)
+        return self.head.scores(embeddings)
 
     def scores(self, queries: Sequence[str], responses: Sequence[str]) -> np.ndarray:
         _check_pairs(queries, responses)

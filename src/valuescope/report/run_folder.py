@@ -25,7 +25,7 @@ class AnchorIds:
     """Unique, sanitized anchor ids: ``prefix-slug`` with only ``[a-z0-9-]``."""
 
     def __init__(self) -> None:
-        self._used: set[str] = {"overview", "comparison", "about", "contents"}
+        self._used: set[str] = {"overview", "comparison", "about", "contents", "instruments"}
 
     def make(self, prefix: str, label: str) -> str:
         slug = re.sub(r"[^a-z0-9]+", "-", label.lower()).strip("-")[:48].strip("-") or "x"

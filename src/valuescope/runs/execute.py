@@ -100,6 +100,7 @@ def execute(
     """Run ``plan`` into ``plan.out`` and return each study's :class:`Result` (the report is separate:
     ``valuescope.report.write_report(plan.out)``). ``jobs``: how many worker processes the local
     executor runs (model, study) tasks in (``runs.parallel``)."""
+    from valuescope.runs.instrument_check import record_instrument_validity
     from valuescope.runs.parallel import check_jobs, run_tasks_in_parallel
 
     if executor not in ("local", "ray"):
@@ -119,7 +120,9 @@ def execute(
         else:
             for model in plan.models:
                 run_model_units(plan, model, studies, run_id, quiet)
-        return assemble(plan, run_id)
+        results = assemble(plan, run_id)
+        record_instrument_validity(plan)
+        return results
 
 
 def run_study(

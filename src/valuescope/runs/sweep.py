@@ -114,6 +114,7 @@ def run_sweep(
         return [plan.out for plan in plans]
     import uuid
 
+    from valuescope.runs.instrument_check import record_instrument_validity
     from valuescope.runs.outputs import assemble
 
     for plan in plans:
@@ -129,4 +130,5 @@ def run_sweep(
                 run_model_units(plan, model, list(plan.configs), run_id, quiet)
         for plan in plans:
             assemble(plan, run_id)
+            record_instrument_validity(plan)
     return [plan.out for plan in plans]

@@ -1,0 +1,81 @@
+"""The instruments' validity, recorded in a run for its report: how far to trust each text-to-value score.
+
+With a data folder, ``valuescope.instruments.validation.validate_all`` runs once per (shipped heads, data
+files, settings, version) and is cached; the run gets ``tables/instrument_validity.csv`` and
+``instruments.json`` (``status``: ``validated``, ``no data`` or ``failed``, with the reason). A failure
+here never stops a run: the report says the instruments were not validated, and why.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from valuescope.data.sources import DataSources
+from valuescope.data.touche import TOUCHE_DIR
+from valuescope.data.valuebench import VALUEBENCH_FILE
+from valuescope.data.valueportrait import VALUEPORTRAIT_RESPONSES
+from valuescope.files import sha256_file
+from valuescope.models.gguf_cache import cache_root
+from valuescope.runs.config import RunPlan
+from valuescope.tensors import write_bytes_atomic
+from valuescope.version import __version__
+
+VALIDITY_TABLE = "instrument_validity"
+STATUS_FILE = "instruments.json"
+N_BOOT = 1000
+INPUTS = (
+    f"{TOUCHE_DIR}/arguments-validation.tsv",
+    f"{TOUCHE_DIR}/labels-validation.tsv",
+    VALUEBENCH_FILE,
+    VALUEPORTRAIT_RESPONSES,
+)
+
+
+def _key(root: Path, n_boot: int, seed: int) -> str:
+    digest = hashlib.sha256(f"{__version__}|{n_boot}|{seed}".encode())
+    heads = resources.files("valuescope.instruments").joinpath("heads")
+    for head in sorted(heads.iterdir(), key=lambda h: h.name):
+        digest.update(head.name.encode() + head.read_bytes())
+    for name in INPUTS:
+        path = root / name
+        digest.update(name.encode() + (sha256_file(path) if path.is_file() else "absent").encode())
+    return digest.hexdigest()[:32]
+
+
+def cached_validity(root: Path, *, n_boot: int = N_BOOT, seed: int = 0) -> pd.DataFrame:
+    """``validate_all`` on ``root``, from the cache when the heads, files and settings are unchanged."""
+    from valuescope.instruments.validation import validate_all
+
+    path = cache_root() / "instrument-validity" / f"{_key(root, n_boot, seed)}.csv"
+    if path.is_file():
+        return pd.read_csv(path, keep_default_na=False, na_values=[""]).astype({"passed": "boolean"})
+    table = validate_all(root, n_boot=n_boot, seed=seed)
+    write_bytes_atomic(path, table.to_csv(index=False).encode())
+    return table
+
+
+def record_instrument_validity(plan: RunPlan) -> dict[str, Any]:
+    """Write the validity table and status into ``plan.out``; returns the status."""
+    root = DataSources(plan.data_root).root
+    table: pd.DataFrame | None = None
+    if root is None:
+        status: dict[str, Any] = {"status": "no data", "reason": "no data folder (--data or VALUESCOPE_DATA)"}
+    else:
+        try:
+            table = cached_validity(root)
+            status = {"status": "validated", "data": str(root)}
+        except (OSError, ValueError) as e:  # a missing or broken file: say so, keep the run
+            status = {"status": "failed", "reason": f"{type(e).__name__}: {e}"}
+    if table is not None:
+        buffer = io.StringIO()
+        table.to_csv(buffer, index=False)
+        write_bytes_atomic(plan.out / "tables" / f"{VALIDITY_TABLE}.csv", buffer.getvalue().encode())
+    write_bytes_atomic(plan.out / STATUS_FILE, json.dumps(status, indent=1).encode())
+    return status

@@ -1,0 +1,40 @@
+"""A run records its instruments' validity, or says why it could not; it never fails for it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from valuescope.runs.config import make_plan
+from valuescope.runs.instrument_check import VALIDITY_TABLE, record_instrument_validity
+
+
+def test_without_data_the_run_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("VALUESCOPE_DATA", raising=False)
+    plan = make_plan("readout-check", ["tiny-gpt2"], tmp_path / "run", profile="quick")
+    (tmp_path / "run").mkdir()
+    assert record_instrument_validity(plan)["status"] == "no data"
+    assert not (tmp_path / "run" / "tables" / f"{VALIDITY_TABLE}.csv").exists()
+    assert json.loads((tmp_path / "run" / "instruments.json").read_text())["status"] == "no data"
+
+
+def test_a_data_folder_without_the_sets_is_a_reason_not_a_crash(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    plan = make_plan("readout-check", ["tiny-gpt2"], tmp_path / "run", profile="quick", data=data)
+    (tmp_path / "run").mkdir()
+    status = record_instrument_validity(plan)
+    assert status["status"] == "failed" and "touche23" in status["reason"]
+
+
+@pytest.mark.slow
+def test_with_the_shared_data_the_table_is_written(tmp_path: Path, shared_data: Path) -> None:
+    plan = make_plan("readout-check", ["tiny-gpt2"], tmp_path / "run", profile="quick", data=shared_data)
+    (tmp_path / "run").mkdir()
+    assert record_instrument_validity(plan)["status"] == "validated"
+    table = pd.read_csv(tmp_path / "run" / "tables" / f"{VALIDITY_TABLE}.csv")
+    assert {"value-labeller", "projective-scorer"} <= set(table["instrument"])
+    assert (table["dimension"] == "macro").sum() == 3
