@@ -230,3 +230,18 @@ def test_the_judge_labeller_runs_through_the_study(tmp_path: Path, monkeypatch: 
     summary = json.loads((out / "summary.json").read_text())["mechanisms"]["tiny-gpt2"]
     assert "judge (tiny-gpt2)" in summary["n_label_fallbacks"]["note"]
     assert summary["labeller_agreement"]["estimate"] is None and summary["labeller_agreement"]["note"]
+
+
+def test_the_head_labeller_runs_through_the_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """labeller: head scores responses with the shipped Touché23 heads (threshold: logit 0)."""
+    monkeypatch.delenv("VALUESCOPE_DATA", raising=False)
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        "studies:\n  mechanisms: {n_queries: 8, max_new_tokens: 6, min_positive: 2, labeller: head,\n"
+        "    n_boot: 20, n_perm: 10, n_noise: 2, damage_texts: 2, diversity_queries: 2,\n"
+        "    steer_statements: 1, alpha_rule: fixed}\n"
+    )
+    out = tmp_path / "run"
+    execute(make_plan("mechanisms", ["tiny-gpt2"], out, config_file=config, profile="quick"), quiet=True)
+    summary = json.loads((out / "summary.json").read_text())["mechanisms"]["tiny-gpt2"]
+    assert "value-labeller" in summary["n_label_fallbacks"]["note"]

@@ -37,9 +37,10 @@ class MechanismsConfig(StudyConfig):
     steer_pvq40: bool = False
     """Also read every steering edit on the PVQ40 items (costs two thirds more steering time)."""
 
-    labeller: Literal["embedding", "judge"] = "embedding"
-    """Who decides whether a response expresses a value: the offline embedding labeller or a model
-    asked Yes/No (``judge_model``, default the model under study)."""
+    labeller: Literal["embedding", "head", "judge"] = "embedding"
+    """Who decides whether a response expresses a value: the offline embedding labeller, the validated
+    head labeller (Touché23-trained heads; ``valuescope instruments validate``), or a model asked Yes/No
+    (``judge_model``, default the model under study)."""
     judge_model: str | None = None
     """The judge labeller's model (any ``--model`` name; None: the model under study)."""
     label_threshold: float | None = None

@@ -163,6 +163,8 @@ def labeller_for(ctx: UnitContext[MechanismsConfig]) -> value_labels.ValueLabell
     labeller: value_labels.ValueLabeller
     if cfg.labeller == "embedding":
         labeller = value_labels.EmbeddingLabeller()
+    elif cfg.labeller == "head":
+        labeller = value_labels.HeadLabeller()
     else:
         judge = ctx.lm if cfg.judge_model is None else ctx.other_model(cfg.judge_model)
         labeller = value_labels.JudgeLabeller(judge)
