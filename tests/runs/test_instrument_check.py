@@ -8,8 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from valuescope.instruments.validity import RUN_TABLE
 from valuescope.runs.config import make_plan
-from valuescope.runs.instrument_check import VALIDITY_TABLE, record_instrument_validity
+from valuescope.runs.instrument_check import record_instrument_validity
 
 
 def test_without_data_the_run_says_so(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -17,7 +18,7 @@ def test_without_data_the_run_says_so(tmp_path: Path, monkeypatch: pytest.Monkey
     plan = make_plan("readout-check", ["tiny-gpt2"], tmp_path / "run", profile="quick")
     (tmp_path / "run").mkdir()
     assert record_instrument_validity(plan)["status"] == "no data"
-    assert not (tmp_path / "run" / "tables" / f"{VALIDITY_TABLE}.csv").exists()
+    assert not (tmp_path / "run" / RUN_TABLE).exists()
     assert json.loads((tmp_path / "run" / "instruments.json").read_text())["status"] == "no data"
 
 
@@ -35,6 +36,6 @@ def test_with_the_shared_data_the_table_is_written(tmp_path: Path, shared_data: 
     plan = make_plan("readout-check", ["tiny-gpt2"], tmp_path / "run", profile="quick", data=shared_data)
     (tmp_path / "run").mkdir()
     assert record_instrument_validity(plan)["status"] == "validated"
-    table = pd.read_csv(tmp_path / "run" / "tables" / f"{VALIDITY_TABLE}.csv")
+    table = pd.read_csv(tmp_path / "run" / RUN_TABLE)
     assert {"value-labeller", "projective-scorer"} <= set(table["instrument"])
     assert (table["dimension"] == "macro").sum() == 3

@@ -129,8 +129,3 @@ def validate_all(data: Path, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFra
         polarity_on_valuebench(data, n_boot=n_boot, seed=seed),
     ]
     return pd.concat(parts, ignore_index=True)
-
-
-def macro_rows(table: pd.DataFrame) -> pd.DataFrame:
-    """The macro row of each (instrument, dataset)."""
-    return table[table["dimension"] == MACRO].reset_index(drop=True)

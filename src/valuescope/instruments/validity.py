@@ -19,6 +19,10 @@ from valuescope import stats
 
 MACRO = "macro"
 """The ``dimension`` of the row that averages the per-dimension figures."""
+RUN_TABLE = "tables/instrument_validity.csv"
+"""Where a run folder holds the validity table its report shows."""
+RUN_STATUS = "instruments.json"
+"""Where a run folder says whether its instruments were validated, and if not, why."""
 POOLED = "pooled"
 """The ``dimension`` of a row computed on all rows at once (e.g. polarity over every inventory)."""
 VALIDITY_COLUMNS = (

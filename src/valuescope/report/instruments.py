@@ -7,17 +7,16 @@ import csv
 import io
 import json
 
+from valuescope.instruments.validity import RUN_STATUS, RUN_TABLE
 from valuescope.report.formatting import esc, finite_number, fmt_num, text
 from valuescope.report.run_folder import RunFolder, file_inside
 from valuescope.report.tables import sortable_table
 
-STATUS_FILE = "instruments.json"
-TABLE = "tables/instrument_validity.csv"
 ANCHOR = "instruments"
 
 
 def _status(run: RunFolder) -> dict[str, str]:
-    path = file_inside(run.root, STATUS_FILE)
+    path = file_inside(run.root, RUN_STATUS)
     if path is None:
         return {}
     try:
@@ -28,7 +27,7 @@ def _status(run: RunFolder) -> dict[str, str]:
 
 
 def _rows(run: RunFolder) -> list[dict[str, str]]:
-    path = file_inside(run.root, TABLE)
+    path = file_inside(run.root, RUN_TABLE)
     if path is None:
         return []
     try:

@@ -9,7 +9,6 @@ here never stops a run: the report says the instruments were not validated, and 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from importlib import resources
 from pathlib import Path
@@ -22,13 +21,12 @@ from valuescope.data.touche import TOUCHE_DIR
 from valuescope.data.valuebench import VALUEBENCH_FILE
 from valuescope.data.valueportrait import VALUEPORTRAIT_RESPONSES
 from valuescope.files import sha256_file
+from valuescope.instruments.validity import RUN_STATUS, RUN_TABLE
 from valuescope.models.gguf_cache import cache_root
 from valuescope.runs.config import RunPlan
 from valuescope.tensors import write_bytes_atomic
 from valuescope.version import __version__
 
-VALIDITY_TABLE = "instrument_validity"
-STATUS_FILE = "instruments.json"
 N_BOOT = 1000
 INPUTS = (
     f"{TOUCHE_DIR}/arguments-validation.tsv",
@@ -74,8 +72,6 @@ def record_instrument_validity(plan: RunPlan) -> dict[str, Any]:
         except (OSError, ValueError) as e:  # a missing or broken file: say so, keep the run
             status = {"status": "failed", "reason": f"{type(e).__name__}: {e}"}
     if table is not None:
-        buffer = io.StringIO()
-        table.to_csv(buffer, index=False)
-        write_bytes_atomic(plan.out / "tables" / f"{VALIDITY_TABLE}.csv", buffer.getvalue().encode())
-    write_bytes_atomic(plan.out / STATUS_FILE, json.dumps(status, indent=1).encode())
+        write_bytes_atomic(plan.out / RUN_TABLE, table.to_csv(index=False).encode())
+    write_bytes_atomic(plan.out / RUN_STATUS, json.dumps(status, indent=1).encode())
     return status
