@@ -92,12 +92,15 @@ def test_ray_sweep_writes_the_same_layout_as_local(tmp_path: Path) -> None:
                 assert meta["torch_threads"] == local_threads, "a Ray worker uses the driver's threads"
 
 
-RTOL = 1e-6
-"""Executors may order float reductions differently; results agree to this relative tolerance."""
+RTOL = 1e-5
+ATOL = 1e-6
+"""Forward passes run in float32 (machine epsilon 1.2e-7). A Ray worker and the driver may pick
+different kernels even with the same thread count (CI saw -0.0138076170 vs -0.0138076485 for a
+rating gap, a difference of order-one ratings), so summaries agree to float32 rounding, not to the bit."""
 
 
 def assert_same_numbers(a: object, b: object, where: str = "summary") -> None:
-    """``a`` and ``b`` have the same structure and text, and numbers equal within ``RTOL``."""
+    """``a`` and ``b`` have the same structure and text, and numbers equal within ``RTOL``/``ATOL``."""
     if isinstance(a, dict) and isinstance(b, dict):
         assert a.keys() == b.keys(), where
         for key in a:
@@ -107,12 +110,15 @@ def assert_same_numbers(a: object, b: object, where: str = "summary") -> None:
         for i, (x, y) in enumerate(zip(a, b, strict=True)):
             assert_same_numbers(x, y, f"{where}[{i}]")
     elif isinstance(a, float) and isinstance(b, float | int):
-        assert math.isclose(a, b, rel_tol=RTOL, abs_tol=1e-12), f"{where}: {a} vs {b}"
+        assert math.isclose(a, b, rel_tol=RTOL, abs_tol=ATOL), f"{where}: {a} vs {b}"
     else:
         assert a == b, f"{where}: {a!r} vs {b!r}"
 
 
 def test_number_comparison_tolerates_rounding_only() -> None:
-    assert_same_numbers({"x": [0.009016039066, "a"]}, {"x": [0.009016039066 * (1 + 1e-9), "a"]})
+    assert_same_numbers({"x": [-0.013807616997, "a"]}, {"x": [-0.013807648517, "a"]})
+    assert_same_numbers({"n": 1234.5678}, {"n": 1234.5678 * (1 + 2e-6)})
     with pytest.raises(AssertionError, match=r"summary.x\[0\]"):
-        assert_same_numbers({"x": [0.009016039066]}, {"x": [0.009016013851]})
+        assert_same_numbers({"x": [0.0138]}, {"x": [0.0139]})
+    with pytest.raises(AssertionError, match=r"summary.x"):
+        assert_same_numbers({"x": "a"}, {"x": "b"})
