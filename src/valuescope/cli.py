@@ -360,7 +360,8 @@ def instruments_train(
     out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the head files.")] = Path("heads"),
     encoder: Annotated[str, typer.Option(help="minilm | mpnet")] = "minilm",
 ) -> None:
-    """Train the labeller's heads (Touché23 training split) and the polarity head (ValueBench)."""
+    """Train the labeller's heads (Touché23 training split) and the polarity head (ValueBench), and
+    write their validity table (validity.csv) beside them."""
     from valuescope.instruments.sentence_embeddings import encoder as check_encoder
     from valuescope.instruments.training import train_all
 

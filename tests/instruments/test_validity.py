@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from valuescope.instruments.validity import (
@@ -11,6 +12,7 @@ from valuescope.instruments.validity import (
     VALIDITY_COLUMNS,
     Gate,
     auroc_validity,
+    gate_verdicts,
     validity_table,
 )
 
@@ -65,3 +67,24 @@ def test_gates_bar_only_their_rows() -> None:
     assert tuple(out.columns) == VALIDITY_COLUMNS
     assert out["gate"].tolist() == ["auroc >= 0.7", "auroc >= 0.7", "auroc >= 0.85"]
     assert out["passed"].tolist() == [True, True, True]
+
+
+def test_gate_verdicts_name_what_failed_and_pass_what_passed() -> None:
+    gate = Gate("auroc", 0.9, per_dimension=0.7)
+    rng = np.random.default_rng(0)
+    labels = rng.random((200, 3)) < 0.5
+    strong = labels + rng.normal(0, 0.1, (200, 3))  # every AUROC ~1
+    weak = np.column_stack([strong[:, :2], rng.normal(size=200)])  # "c" is chance
+    table = pd.concat(
+        [
+            validity_table(
+                "good", "set", "auroc", auroc_validity(strong, labels, list("abc"), n_boot=50), gate
+            ),
+            validity_table("bad", "set", "auroc", auroc_validity(weak, labels, list("abc"), n_boot=50), gate),
+        ]
+    )
+    verdicts = gate_verdicts(table)
+    assert verdicts["good"] is None
+    assert verdicts["bad"] is not None and verdicts["bad"].startswith("set: ")
+    assert "1 of 3 dimensions below auroc >= 0.7" in verdicts["bad"]
+    assert "macro auroc" in verdicts["bad"] and "(gate auroc >= 0.9)" in verdicts["bad"]

@@ -43,3 +43,16 @@ def test_strings_from_the_table_are_escaped(tmp_path: Path) -> None:
 def test_a_run_without_validation_says_why(tmp_path: Path) -> None:
     html = instruments_section(folder(tmp_path, None, {"status": "no data", "reason": "no data folder"}))
     assert "Not validated in this run: no data folder." in html
+    # the verdicts the run followed: the shipped heads' table, measured when they were trained
+    assert "measured when the shipped heads were trained" in html
+    assert "Below their validity gate: projective-scorer on valuebench-polarity, value-labeller on" in html
+
+
+def test_a_metric_below_its_gate_shows_its_figures_as_not_a_result() -> None:
+    from valuescope.report.tables import metric_table
+    from valuescope.stats.metrics import below_gate, metric
+
+    entry = below_gate(metric(0.41, 0.2, 0.6, n=8), "value-labeller: touche23 <macro>")
+    html = metric_table({"m": {"cos": entry}}, ["m"])
+    assert "below gate" in html and "computed: 0.41 [0.2, 0.6], not a result" in html
+    assert "touche23 &lt;macro&gt;" in html

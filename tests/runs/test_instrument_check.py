@@ -17,9 +17,14 @@ def test_without_data_the_run_says_so(tmp_path: Path, monkeypatch: pytest.Monkey
     monkeypatch.delenv("VALUESCOPE_DATA", raising=False)
     plan = make_plan("readout-check", ["tiny-gpt2"], tmp_path / "run", profile="quick")
     (tmp_path / "run").mkdir()
-    assert record_instrument_validity(plan)["status"] == "no data"
+    verdicts = record_instrument_validity(plan)
     assert not (tmp_path / "run" / RUN_TABLE).exists()
-    assert json.loads((tmp_path / "run" / "instruments.json").read_text())["status"] == "no data"
+    status = json.loads((tmp_path / "run" / "instruments.json").read_text())
+    assert status["status"] == "no data" and status["below_gate"] == verdicts
+    # the shipped heads' verdicts, measured when they were trained, and said to come from there
+    assert set(verdicts) == {"value-labeller", "projective-scorer"}
+    for reason in verdicts.values():
+        assert reason is None or "shipped heads were trained" in reason
 
 
 def test_a_data_folder_without_the_sets_is_a_reason_not_a_crash(tmp_path: Path) -> None:
@@ -27,7 +32,8 @@ def test_a_data_folder_without_the_sets_is_a_reason_not_a_crash(tmp_path: Path) 
     data.mkdir()
     plan = make_plan("readout-check", ["tiny-gpt2"], tmp_path / "run", profile="quick", data=data)
     (tmp_path / "run").mkdir()
-    status = record_instrument_validity(plan)
+    record_instrument_validity(plan)
+    status = json.loads((tmp_path / "run" / "instruments.json").read_text())
     assert status["status"] == "failed" and "touche23" in status["reason"]
 
 
@@ -35,7 +41,9 @@ def test_a_data_folder_without_the_sets_is_a_reason_not_a_crash(tmp_path: Path) 
 def test_with_the_shared_data_the_table_is_written(tmp_path: Path, shared_data: Path) -> None:
     plan = make_plan("readout-check", ["tiny-gpt2"], tmp_path / "run", profile="quick", data=shared_data)
     (tmp_path / "run").mkdir()
-    assert record_instrument_validity(plan)["status"] == "validated"
+    verdicts = record_instrument_validity(plan)
+    assert json.loads((tmp_path / "run" / "instruments.json").read_text())["status"] == "validated"
     table = pd.read_csv(tmp_path / "run" / RUN_TABLE)
+    assert all(v is None or "shipped heads" not in v for v in verdicts.values())
     assert {"value-labeller", "projective-scorer"} <= set(table["instrument"])
     assert (table["dimension"] == "macro").sum() == 3

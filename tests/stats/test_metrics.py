@@ -6,7 +6,15 @@ import math
 
 import pytest
 
-from valuescope.stats.metrics import check_metric, has_interval, metric, missing
+from valuescope.stats.metrics import (
+    BELOW_GATE,
+    below_gate,
+    check_metric,
+    gate_note,
+    has_interval,
+    metric,
+    missing,
+)
 
 
 def test_a_complete_metric_passes_and_drops_empty_extras() -> None:
@@ -67,3 +75,17 @@ def test_the_interval_check_forgives_rounding_and_nothing_more() -> None:
         check_metric("gap", metric(0.0416, 0.0417, 0.0418), "here")
     with pytest.raises(ValueError, match="does not contain"):
         check_metric("gap", metric(1.0 - 1e-7, 1.0, 1.0), "here")
+
+
+def test_a_metric_below_its_instruments_gate_keeps_its_figures_but_not_as_a_result() -> None:
+    m = metric(0.4, 0.1, 0.7, p=0.02, n=30, layer=6, better="higher", note="cosine")
+    gated = below_gate(m, "value-labeller: touche23 macro auroc 0.73")
+    check_metric("cos", gated, "here")
+    assert gated["estimate"] is None and gated["ci_low"] is None and gated["p"] is None
+    assert (gated["n"], gated["layer"], gated["better"]) == (30, 6, "higher")
+    assert gated["note"] == f"{BELOW_GATE}: value-labeller: touche23 macro auroc 0.73"
+    assert gated["ungated"] == {"estimate": 0.4, "ci_low": 0.1, "ci_high": 0.7, "p": 0.02, "note": "cosine"}
+    assert gate_note(gated) == gated["note"]
+    assert gate_note(m) is None and gate_note(None) is None
+    with pytest.raises(ValueError, match="ungated must be a dict"):
+        check_metric("cos", {**gated, "ungated": 0.4}, "here")

@@ -17,6 +17,7 @@ from valuescope.data.valuebench import VALUEBENCH_FILE, load_value_orientation
 from valuescope.files import sha256_file
 from valuescope.instruments.heads import LinearHead, fit_logistic
 from valuescope.instruments.polarity import fit_polarity
+from valuescope.tensors import write_bytes_atomic
 
 
 def _files(*paths: Path) -> dict[str, str]:
@@ -57,8 +58,12 @@ def train_polarity(data: Path, *, encoder_key: str = "minilm", C: float = 0.5) -
                         C=C, record=record)  # fmt: skip
 
 
-def train_all(data: Path, out: Path, *, encoder_key: str = "minilm") -> list[Path]:
-    """Both heads, written to ``out`` as ``touche23-<encoder>`` and ``valuebench-polarity-<encoder>``."""
+def train_all(data: Path, out: Path, *, encoder_key: str = "minilm", n_boot: int = 1000) -> list[Path]:
+    """Both heads, written to ``out`` as ``touche23-<encoder>`` and ``valuebench-polarity-<encoder>``,
+    and their validity table (``validation.validate_all`` on the new heads) as ``validity.csv``: a run
+    without a data folder reads the shipped heads' gate verdicts from it."""
+    from valuescope.instruments.validation import SHIPPED_VALIDITY, validate_all
+
     out.mkdir(parents=True, exist_ok=True)
     written = [
         train_labeller(data, encoder_key=encoder_key).save(out / f"touche23-{encoder_key}.safetensors"),
@@ -66,4 +71,6 @@ def train_all(data: Path, out: Path, *, encoder_key: str = "minilm") -> list[Pat
             out / f"valuebench-polarity-{encoder_key}.safetensors"
         ),
     ]
+    table = validate_all(data, heads=out, encoder_key=encoder_key, n_boot=n_boot)
+    written.append(write_bytes_atomic(out / SHIPPED_VALIDITY, table.to_csv(index=False).encode()))
     return written

@@ -14,6 +14,7 @@ The folder layout is the project's data folder: ``touche23/``, ``valueportrait/`
 
 from __future__ import annotations
 
+from importlib import resources
 from pathlib import Path
 
 import numpy as np
@@ -23,14 +24,24 @@ from valuescope.data.touche import TOUCHE_DIR, load_touche
 from valuescope.data.valuebench import VALUEBENCH_FILE, load_value_orientation
 from valuescope.data.valueportrait import VALUEPORTRAIT_RESPONSES, load_valueportrait_responses
 from valuescope.data.values import SCHWARTZ_VALUES
+from valuescope.instruments.heads import SHIPPED, LinearHead, shipped_head
 from valuescope.instruments.polarity import DIMENSION, embed_pairs
-from valuescope.instruments.validity import MACRO, POOLED, Gate, auroc_validity, validity_table
+from valuescope.instruments.validity import (
+    MACRO,
+    POOLED,
+    VALIDITY_COLUMNS,
+    Gate,
+    auroc_validity,
+    validity_table,
+)  # fmt: skip
 from valuescope.instruments.value_labels import HeadLabeller
 
 LABELLER_TOUCHE_GATE = Gate("auroc", 0.85, per_dimension=0.70)
 LABELLER_PORTRAIT_GATE = Gate("auroc", 0.70)
 POLARITY_GATE = Gate("auroc", 0.85, applies_to=POOLED)
 POLARITY_FOLDS = 5
+SHIPPED_VALIDITY = "validity.csv"
+"""The shipped heads' validity table, beside them (``valuescope instruments train`` writes it)."""
 
 
 def _need(path: Path, what: str) -> Path:
@@ -120,12 +131,33 @@ def _macro_over_groups(
     return pd.DataFrame([{"dimension": MACRO, "estimate": est, "ci_low": lo, "ci_high": hi, "n": n}])
 
 
-def validate_all(data: Path, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
-    """Every default instrument on every dataset it is validated on: one validity table."""
-    labeller = HeadLabeller()
+def validate_all(
+    data: Path, *, heads: Path | None = None, encoder_key: str = "minilm", n_boot: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """Every default instrument on every dataset it is validated on: one validity table. ``heads``: a
+    folder of ``valuescope instruments train`` output (default: the shipped heads)."""
+    name = f"touche23-{encoder_key}"
+    head = shipped_head(name) if heads is None else LinearHead.load(heads / f"{name}.safetensors")
+    labeller = HeadLabeller(head=head)
     parts = [
         labeller_on_touche(labeller, data, n_boot=n_boot, seed=seed),
         labeller_on_valueportrait(labeller, data, n_boot=n_boot, seed=seed),
-        polarity_on_valuebench(data, n_boot=n_boot, seed=seed),
+        polarity_on_valuebench(data, encoder_key=encoder_key, n_boot=n_boot, seed=seed),
     ]
     return pd.concat(parts, ignore_index=True)
+
+
+def read_validity(path: Path) -> pd.DataFrame:
+    """A validity table written as CSV (``passed`` empty where no gate applies)."""
+    table = pd.read_csv(path, keep_default_na=False, na_values=[""])
+    missing = [c for c in VALIDITY_COLUMNS if c not in table.columns]
+    if missing:
+        raise ValueError(f"{path} is not a validity table: it lacks {', '.join(missing)}")
+    return table.astype({"passed": "boolean", "gate": "string"}).fillna({"gate": ""})
+
+
+def shipped_validity() -> pd.DataFrame:
+    """The validity of the shipped heads, measured when they were trained (``heads/validity.csv``)."""
+    ref = resources.files("valuescope.instruments").joinpath(SHIPPED, SHIPPED_VALIDITY)
+    with resources.as_file(ref) as path:
+        return read_validity(path)

@@ -141,3 +141,27 @@ def validity_table(
         [gate.passes(d, e) for d, e in zip(out["dimension"], out["estimate"], strict=True)], dtype="boolean"
     )
     return out[list(VALIDITY_COLUMNS)]
+
+
+def gate_verdicts(table: pd.DataFrame) -> dict[str, str | None]:
+    """Per instrument of a validity table: None when every row its gate applies to passes, else what
+    failed, in words (``touche23: macro auroc 0.732 (gate auroc >= 0.85); 6 of 20 dimensions below
+    auroc >= 0.7``)."""
+    verdicts: dict[str, str | None] = {}
+    for instrument, rows in table.groupby("instrument", sort=False):
+        failures = []
+        for dataset, part in rows.groupby("dataset", sort=False):
+            gated = part[part["passed"].notna()]
+            failed = gated[~gated["passed"].astype(bool)]
+            summary = failed[failed["dimension"].isin([MACRO, POOLED])]
+            dims = gated[~gated["dimension"].isin([MACRO, POOLED])]
+            bad = failed[~failed["dimension"].isin([MACRO, POOLED])]
+            words = [
+                f"{r.dimension} {r.metric} {r.estimate:.3f} (gate {r.gate})" for r in summary.itertuples()
+            ]
+            if len(bad):
+                words.append(f"{len(bad)} of {len(dims)} dimensions below {bad['gate'].iloc[0]}")
+            if words:
+                failures.append(f"{dataset}: {', '.join(words)}")
+        verdicts[str(instrument)] = "; ".join(failures) or None
+    return verdicts

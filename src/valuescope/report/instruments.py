@@ -36,6 +36,14 @@ def _rows(run: RunFolder) -> list[dict[str, str]]:
         return []
 
 
+def _shipped_rows() -> list[dict[str, str]]:
+    """The shipped heads' validity table, measured when they were trained."""
+    from valuescope.instruments.validation import shipped_validity
+
+    table = shipped_validity().astype(str).replace({"<NA>": "", "nan": ""})
+    return [{str(k): str(v) for k, v in row.items()} for row in table.to_dict("records")]
+
+
 def _cell(value: str) -> tuple[str, float | None]:
     try:
         number = finite_number(float(value))
@@ -52,11 +60,17 @@ def instruments_section(run: RunFolder) -> str:
     intro = (
         "<p>How far each text-to-value score can be trusted: agreement with human labels it was not "
         "trained on (AUROC, 95% bootstrap CI over the sampling unit). A finding that rests on an "
-        "instrument below its gate is not evidence about the model.</p>"
+        "instrument below its gate is not evidence about the model: the summary and the findings show it "
+        "as below its gate, its computed figures kept beside it but not read as a result.</p>"
     )
     if not rows:
         reason = status.get("reason") or "this run recorded no validity table"
-        return head + intro + f'<p class="notice">Not validated in this run: {esc(reason)}.</p></section>'
+        intro += (
+            f'<p class="notice">Not validated in this run: {esc(reason)}. The verdicts below were measured '
+            "when the shipped heads were trained (<code>valuescope instruments validate</code> measures "
+            "them again).</p>"
+        )
+        rows = _shipped_rows()
     shown = [r for r in rows if r.get("gate") or r.get("passed", "").lower() == "false"]
     table_rows = [
         [

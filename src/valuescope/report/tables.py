@@ -20,7 +20,16 @@ def _metric_cell(entry: Any) -> str:
     est = finite_number(entry.get("estimate"))
     low, high = finite_number(entry.get("ci_low")), finite_number(entry.get("ci_high"))
     parts: list[str] = []
-    if est is None:
+    ungated = entry.get("ungated")
+    if est is None and isinstance(ungated, Mapping) and finite_number(ungated.get("estimate")) is not None:
+        figures = fmt_num(finite_number(ungated.get("estimate")))
+        bounds = [finite_number(ungated.get(k)) for k in ("ci_low", "ci_high")]
+        if None not in bounds:
+            figures += " [" + ", ".join(fmt_num(b) for b in bounds) + "]"
+        title = "computed, but its instrument is below its validity gate: not a result"
+        parts.append(f'<span class="est null gated" title="{title}">below gate</span>')
+        parts.append(f'<div class="stats">computed: {esc(figures)}, not a result</div>')
+    elif est is None:
         parts.append('<span class="est null" title="no estimate">—</span>')
     else:
         parts.append(f'<span class="est">{esc(fmt_num(est))}</span>')

@@ -120,9 +120,7 @@ def execute(
         else:
             for model in plan.models:
                 run_model_units(plan, model, studies, run_id, quiet)
-        results = assemble(plan, run_id)
-        record_instrument_validity(plan)
-        return results
+        return assemble(plan, run_id, record_instrument_validity(plan))
 
 
 def run_study(

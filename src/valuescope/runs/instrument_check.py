@@ -4,6 +4,10 @@ With a data folder, ``valuescope.instruments.validation.validate_all`` runs once
 files, settings, version) and is cached; the run gets ``tables/instrument_validity.csv`` and
 ``instruments.json`` (``status``: ``validated``, ``no data`` or ``failed``, with the reason). A failure
 here never stops a run: the report says the instruments were not validated, and why.
+
+Either way the run gets each instrument's gate verdict (``below_gate`` in ``instruments.json``): from
+this run's table, or, without one, from the shipped heads' table measured when they were trained. The
+summary and findings show a metric resting on an instrument below its gate as below it.
 """
 
 from __future__ import annotations
@@ -49,18 +53,22 @@ def _key(root: Path, n_boot: int, seed: int) -> str:
 
 def cached_validity(root: Path, *, n_boot: int = N_BOOT, seed: int = 0) -> pd.DataFrame:
     """``validate_all`` on ``root``, from the cache when the heads, files and settings are unchanged."""
-    from valuescope.instruments.validation import validate_all
+    from valuescope.instruments.validation import read_validity, validate_all
 
     path = cache_root() / "instrument-validity" / f"{_key(root, n_boot, seed)}.csv"
     if path.is_file():
-        return pd.read_csv(path, keep_default_na=False, na_values=[""]).astype({"passed": "boolean"})
+        return read_validity(path)
     table = validate_all(root, n_boot=n_boot, seed=seed)
     write_bytes_atomic(path, table.to_csv(index=False).encode())
     return table
 
 
-def record_instrument_validity(plan: RunPlan) -> dict[str, Any]:
-    """Write the validity table and status into ``plan.out``; returns the status."""
+def record_instrument_validity(plan: RunPlan) -> dict[str, str | None]:
+    """Write the validity table and status into ``plan.out``; returns each instrument's gate verdict
+    (None: it passes; else what failed, and where the figures come from when not from this run)."""
+    from valuescope.instruments.validation import shipped_validity
+    from valuescope.instruments.validity import gate_verdicts
+
     root = DataSources(plan.data_root).root
     table: pd.DataFrame | None = None
     if root is None:
@@ -73,5 +81,12 @@ def record_instrument_validity(plan: RunPlan) -> dict[str, Any]:
             status = {"status": "failed", "reason": f"{type(e).__name__}: {e}"}
     if table is not None:
         write_bytes_atomic(plan.out / RUN_TABLE, table.to_csv(index=False).encode())
+        verdicts = gate_verdicts(table)
+    else:
+        source = (
+            f"as measured when the shipped heads were trained; not validated in this run: {status['reason']}"
+        )
+        verdicts = {k: v and f"{v} ({source})" for k, v in gate_verdicts(shipped_validity()).items()}
+    status["below_gate"] = verdicts
     write_bytes_atomic(plan.out / RUN_STATUS, json.dumps(status, indent=1).encode())
-    return status
+    return verdicts

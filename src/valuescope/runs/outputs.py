@@ -30,7 +30,7 @@ from valuescope.runs.unit_runner import (
     unit_id,
 )
 from valuescope.runs.units import dump_json, slug
-from valuescope.stats.metrics import ALL_MODELS, missing
+from valuescope.stats.metrics import ALL_MODELS, below_gate, missing
 from valuescope.studies.protocol import Artifacts, Result, Study
 from valuescope.studies.registry import get_study
 from valuescope.tensors import save_tensors, write_bytes_atomic
@@ -41,11 +41,16 @@ LIBRARIES = (
 )  # fmt: skip
 
 
-def assemble(plan: RunPlan, run_id: str) -> dict[str, Result]:
+def assemble(
+    plan: RunPlan, run_id: str, instruments: Mapping[str, str | None] | None = None
+) -> dict[str, Result]:
     """Write every output of the plan's studies from their units; returns the Results.
 
     Always writes ``summary.json`` and ``manifest.json``: units that failed or were blocked are
-    listed under ``failed_units`` (in both) and their studies report what did finish.
+    listed under ``failed_units`` (in both) and their studies report what did finish. ``instruments``
+    maps each validated instrument to None (it passes its gate) or what failed: metrics resting on an
+    instrument that failed or was not validated read :data:`~valuescope.stats.metrics.BELOW_GATE`,
+    before the findings are written from them.
     """
     root = plan.out
     results: dict[str, Result] = {}
@@ -83,6 +88,8 @@ def assemble(plan: RunPlan, run_id: str) -> dict[str, Result]:
             failed.append(failed_unit(meta))
         if _nonempty(compared):
             per_model[ALL_MODELS] = compared
+        for artifacts in per_model.values():
+            gate_instrument_metrics(study, config, artifacts, instruments or {})
         result = Result(name, config, per_model)
         rd = RunDir(root)
         result.figures = _guarded(
@@ -126,6 +133,29 @@ def assemble(plan: RunPlan, run_id: str) -> dict[str, Result]:
     }
     dump_json(root / "manifest.json", manifest)
     return results
+
+
+def gate_instrument_metrics(
+    study: Study[Any], config: Any, artifacts: Artifacts, verdicts: Mapping[str, str | None]
+) -> None:
+    """Metrics of ``artifacts`` resting on an instrument that is below its validity gate, or that no
+    validity table covers, become :func:`~valuescope.stats.metrics.below_gate` entries (in place)."""
+    used = study.instruments_used(config, artifacts)
+    for spec in study.metric_specs:
+        entry = artifacts.metrics.get(spec.name)
+        if spec.instrument is None or entry is None or entry.get("estimate") is None:
+            continue
+        instrument = used.get(spec.instrument, spec.instrument)
+        if instrument is None:
+            continue
+        if instrument not in verdicts:
+            known = ", ".join(sorted(verdicts)) or "none"
+            reason = f"{instrument} is not validated (validated instruments: {known})"
+        elif (failed := verdicts[instrument]) is not None:
+            reason = f"{instrument}: {failed}"
+        else:
+            continue
+        artifacts.metrics[spec.name] = below_gate(entry, reason)
 
 
 def failed_unit(meta: Mapping[str, Any]) -> dict[str, Any]:

@@ -129,6 +129,5 @@ def run_sweep(
             for plan in plans:
                 run_model_units(plan, model, list(plan.configs), run_id, quiet)
         for plan in plans:
-            assemble(plan, run_id)
-            record_instrument_validity(plan)
+            assemble(plan, run_id, record_instrument_validity(plan))
     return [plan.out for plan in plans]

@@ -1,5 +1,5 @@
 """The metric record (the summary contract): every metric is ``{"estimate", "ci_low", "ci_high", "p",
-"n"}`` plus optional ``layer``, ``better`` and ``note``; checked where a study
+"n"}`` plus optional ``layer``, ``better``, ``note`` and ``ungated``; checked where a study
 hands it over, not when a reader trips on it. Each study declares the metrics it can emit once, as
 :class:`MetricSpec` entries in its ``metrics`` module."""
 
@@ -13,7 +13,9 @@ from typing import Any, Literal
 ALL_MODELS = "_all"
 """Model key of metrics, tables and figures computed across models."""
 REQUIRED = ("estimate", "ci_low", "ci_high", "p", "n")
-OPTIONAL = ("layer", "better", "note")
+OPTIONAL = ("layer", "better", "note", "ungated")
+BELOW_GATE = "instrument below its validity gate"
+"""How a metric resting on an instrument that failed its gate reads, in the summary and the findings."""
 ROUNDING = 1e-9
 """Relative slack of the "interval contains its estimate" check: float rounding, nothing more."""
 NO_INTERVAL = frozenset({"kmo", "sae_fve", "sae_l0"})
@@ -29,13 +31,16 @@ class MetricSpec:
     or ``"lower"``, or None where neither is (a baseline, a control's null, a count, a difference whose
     sign is the question), and it is what the metric's ``better`` field carries; ``interval`` is
     ``"ci"`` when a computed estimate comes with its 95% interval and ``"none"`` for counts and
-    single-fit diagnostics, whose ``ci_low`` and ``ci_high`` are null.
+    single-fit diagnostics, whose ``ci_low`` and ``ci_high`` are null. ``instrument``, if set, names the
+    text-to-value instrument the estimate rests on, as its validity table names it (``value-labeller``):
+    where that instrument is below its gate, the run reports the metric as :data:`BELOW_GATE`.
     """
 
     name: str
     meaning: str
     better: Literal["higher", "lower"] | None
     interval: Literal["ci", "none"]
+    instrument: str | None = None
 
 
 def metric_descriptions(specs: Iterable[MetricSpec]) -> dict[str, str]:
@@ -84,6 +89,21 @@ def missing(note: str, n: int | None = None) -> dict[str, Any]:
     return metric(None, n=n, note=note)
 
 
+def below_gate(entry: Mapping[str, Any], reason: str) -> dict[str, Any]:
+    """``entry`` shown as resting on an instrument below its validity gate: no estimate, interval or p;
+    the note says why; the computed figures stay under ``ungated`` (nothing is lost)."""
+    kept = {k: entry[k] for k in ("estimate", "ci_low", "ci_high", "p", "note") if entry.get(k) is not None}
+    out = {k: entry.get(k) for k in ("n", "layer", "better") if entry.get(k) is not None}
+    return {**metric(None, **out), "note": f"{BELOW_GATE}: {reason}", "ungated": kept}
+
+
+def gate_note(entry: Mapping[str, Any] | None) -> str | None:
+    """The note of a metric shown as below its instrument's gate, else None."""
+    if entry is None or "ungated" not in entry:
+        return None
+    return str(entry.get("note", BELOW_GATE))
+
+
 def _num(x: float | None) -> float | None:
     if x is None:
         return None
@@ -102,6 +122,8 @@ def check_metric(name: str, entry: Mapping[str, Any], where: str) -> None:
     unknown = [k for k in entry if k not in REQUIRED and k not in OPTIONAL]
     if unknown:
         raise ValueError(f"{label} has unknown fields {', '.join(unknown)}")
+    if "ungated" in entry and not isinstance(entry["ungated"], Mapping):
+        raise ValueError(f"{label}: ungated must be a dict of the figures computed before gating")
     est = entry["estimate"]
     if est is None:
         if not entry.get("note"):

@@ -288,3 +288,8 @@ class Study(Generic[C]):
         """What the results say in plain words, per model: a few sentences each (shown first in
         the report, escaped). None by default."""
         return {}
+
+    def instruments_used(self, config: C, artifacts: Artifacts) -> dict[str, str | None]:
+        """Which instrument each ``MetricSpec.instrument`` of this study was in one model's run, by its
+        validity-table name (None: no instrument, e.g. human labels). By default the one declared."""
+        return {s.instrument: s.instrument for s in self.metric_specs if s.instrument is not None}

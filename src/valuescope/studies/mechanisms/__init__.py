@@ -19,13 +19,14 @@ from valuescope.studies.mechanisms.circumplex import circumplex_step
 from valuescope.studies.mechanisms.config import MechanismsConfig
 from valuescope.studies.mechanisms.diversity import diversity_step
 from valuescope.studies.mechanisms.findings import model_findings
-from valuescope.studies.mechanisms.metrics import METRICS
+from valuescope.studies.mechanisms.metrics import LABELLER, METRICS
 from valuescope.studies.mechanisms.neurons import neurons_step
+from valuescope.studies.mechanisms.outputs import LABELLED_BY
 from valuescope.studies.mechanisms.responses import labels_step, responses_step
 from valuescope.studies.mechanisms.self_ratings import self_ratings_step
 from valuescope.studies.mechanisms.steering import steering_step
 from valuescope.studies.mechanisms.vectors import vectors_step
-from valuescope.studies.protocol import Result, Step, Study
+from valuescope.studies.protocol import Artifacts, Result, Step, Study
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -98,6 +99,17 @@ class Mechanisms(Study[MechanismsConfig]):
             Step("steering", steering_step),
             Step("diversity", diversity_step),
         ]
+
+    def instruments_used(self, config: MechanismsConfig, artifacts: Artifacts) -> dict[str, str | None]:
+        """The labels rest on the head labeller (validated), on another labeller (not validated), or on
+        the corpus's own labels (no instrument)."""
+        labeller = artifacts.data.get(LABELLED_BY.name, config.labeller)
+        if labeller is None:
+            return {LABELLER: None}
+        if labeller == "head":
+            return {LABELLER: LABELLER}
+        judge = f" {config.judge_model or 'the model under study'}" if labeller == "judge" else ""
+        return {LABELLER: f"{LABELLER} ({labeller}{judge})"}
 
     def findings(self, result: Result) -> dict[str, list[str]]:
         return {m: model_findings(result.per_model[m].metrics) for m in result.models}

@@ -37,10 +37,11 @@ class MechanismsConfig(StudyConfig):
     steer_pvq40: bool = False
     """Also read every steering edit on the PVQ40 items (costs two thirds more steering time)."""
 
-    labeller: Literal["embedding", "head", "judge"] = "embedding"
-    """Who decides whether a response expresses a value: the offline embedding labeller, the validated
-    head labeller (Touché23-trained heads; ``valuescope instruments validate``), or a model asked Yes/No
-    (``judge_model``, default the model under study)."""
+    labeller: Literal["head", "embedding", "judge"] = "head"
+    """Who decides whether a response expresses a value: the validated head labeller (Touché23-trained
+    heads; ``valuescope instruments validate``), the embedding labeller (similarity to value
+    descriptions), or a model asked Yes/No (``judge_model``, default the model under study). Only the head
+    labeller is validated: with the others every finding from the labels reads as below its gate."""
     judge_model: str | None = None
     """The judge labeller's model (any ``--model`` name; None: the model under study)."""
     label_threshold: float | None = None

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from valuescope.stats.metrics import BELOW_GATE, gate_note
+
 Metrics = dict[str, dict[str, Any]]
 
 
@@ -43,9 +45,19 @@ def _verdict(ok: bool, opposite: bool = False) -> str:
 
 def model_findings(metrics: Metrics) -> list[str]:
     """Sentences on one model: one per finding of the reference paper, each ending in whether this model
-    reproduces it (a claim needs a CI that excludes the null and, where tested, p < 0.05)."""
-    sentences = (finding(metrics) for finding in FINDINGS)
-    return [s for s in sentences if s is not None]
+    reproduces it (a claim needs a CI that excludes the null and, where tested, p < 0.05). A finding
+    whose metrics rest on a labeller below its validity gate says so instead of giving its result."""
+    out, told = [], False
+    for topic, write, rests_on in FINDINGS:
+        note = next((n for name in rests_on if (n := gate_note(metrics.get(name)))), None)
+        if note is not None:
+            out.append(
+                f"{topic}: not reported as a result: " + (f"{BELOW_GATE} (as above)." if told else f"{note}.")
+            )
+            told = True
+        elif (sentence := write(metrics)) is not None:
+            out.append(f"{topic}: {sentence}")
+    return out
 
 
 def _shared_components(metrics: Metrics) -> str | None:
@@ -55,7 +67,7 @@ def _shared_components(metrics: Metrics) -> str | None:
         return None
     shared = _above(cos) and _above(excess)
     return (
-        f"Shared components: at read point {cos.get('layer')} the intrinsic and prompted vectors of a value "
+        f"At read point {cos.get('layer')} the intrinsic and prompted vectors of a value "
         f"have cosine {_ci(cos)} (shuffled-label null), {_ci(excess)} above the cosine between different "
         f"values; {_verdict(shared)}."
     )
@@ -69,13 +81,13 @@ def _unique_components(metrics: Metrics) -> str | None:
         return None
     if ceil < 0.2:
         return (
-            f"Unique components: cannot be judged here: two estimates of the same vector agree only to "
+            f"Cannot be judged here: two estimates of the same vector agree only to "
             f"{ceil:.2f} at this sample size (the reliability ceiling), so the vectors are mostly noise; "
             "the full profile has five times the answers."
         )
     unique = _below(cos, ceil)
     return (
-        f"Unique components: the cosine's CI stays below the reliability ceiling of {ceil:.2f} (what "
+        f"The cosine's CI stays below the reliability ceiling of {ceil:.2f} (what "
         f"two estimates of one vector reach at this sample size): {_verdict(unique)}"
         + ("" if unique else " (the conditions look like one shared vector)")
         + "."
@@ -97,7 +109,7 @@ def _steering_strength(metrics: Metrics) -> str | None:
     )
     verdict = _verdict(_above(diff), _below(diff))
     return (
-        f"Steering strength: at matched damage prompted vectors shift the steered value's self-rating by "
+        f"At matched damage prompted vectors shift the steered value's self-rating by "
         f"{_ci(pr)}, intrinsic vectors by {_ci(intr)}, random vectors by {_ci(rnd)}; prompted minus "
         f"intrinsic {_ci(diff)}; prompted vectors steer more strongly: {verdict}{weak}."
     )
@@ -109,7 +121,7 @@ def _diversity(metrics: Metrics) -> str | None:
     if not d2:
         return None
     return (
-        f"Diversity: Distinct-2 of steered answers, intrinsic {_ci(metrics.get('distinct2_intrinsic'), 3)} "
+        f"Distinct-2 of steered answers, intrinsic {_ci(metrics.get('distinct2_intrinsic'), 3)} "
         f"vs prompted {_ci(metrics.get('distinct2_prompted'), 3)} (difference {_ci(d2, 3)}); intrinsic "
         f"vectors give more diverse answers: {_verdict(_above(d2), _below(d2))}."
     )
@@ -123,7 +135,7 @@ def _compliance_channel(metrics: Metrics) -> str | None:
         return None
     channel = _above(general) and not _above(specific)
     return (
-        "Compliance channel: steering with the prompted-only part raises agreement with every statement by "
+        "Steering with the prompted-only part raises agreement with every statement by "
         f"{_ci(general)} points (intrinsic-only part {_ci(specific)}); a general compliance channel: "
         f"{_verdict(channel)}."
     )
@@ -137,7 +149,7 @@ def _circumplex(metrics: Metrics) -> str | None:
     noise = metrics.get("circumplex_fit_theory_excess_noise")
     embedding = metrics.get("circumplex_fit_theory_excess_embedding")
     text = (
-        f"Circumplex: the value vectors' cosines follow Schwartz's circle with Spearman {_ci(fit)} "
+        f"The value vectors' cosines follow Schwartz's circle with Spearman {_ci(fit)} "
         f"(excess over Gaussian-noise residuals {_ci(noise)}, over sentence embeddings {_ci(embedding)})"
     )
     if human and _num(human) is not None:
@@ -152,19 +164,19 @@ def _labeller_check(metrics: Metrics) -> str | None:
     if not (agree and _num(agree) is not None):
         return None
     return (
-        "Labeller check: against ValuePortrait's human-validated tags the labeller reaches AUROC "
+        "Against ValuePortrait's human-validated tags the labeller reaches AUROC "
         f"{_ci(agree)} (0.5 = chance); every label above rests on it."
     )
 
 
-FINDINGS: tuple[Callable[[Metrics], str | None], ...] = (
-    _shared_components,
-    _unique_components,
-    _steering_strength,
-    _diversity,
-    _compliance_channel,
-    _circumplex,
-    _labeller_check,
+FINDINGS: tuple[tuple[str, Callable[[Metrics], str | None], tuple[str, ...]], ...] = (
+    ("Shared components", _shared_components, ("intrinsic_prompted_cosine",)),
+    ("Unique components", _unique_components, ("intrinsic_prompted_cosine",)),
+    ("Steering strength", _steering_strength, ("steering_shift_prompted_minus_intrinsic",)),
+    ("Diversity", _diversity, ("distinct2_intrinsic_minus_prompted",)),
+    ("Compliance channel", _compliance_channel, ("steering_general_prompted_only",)),
+    ("Circumplex", _circumplex, ("circumplex_fit_theory",)),
+    ("Labeller check", _labeller_check, ()),
 )
-"""The findings of the reference paper, in the order they are told: each a sentence or None when its
-metrics are absent."""
+"""The findings of the reference paper, in the order they are told: topic, the sentence (None when its
+metrics are absent) and the metrics whose gate it follows."""

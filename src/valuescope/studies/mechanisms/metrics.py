@@ -9,6 +9,8 @@ diversity of steered answers (per measure and kind of vector).
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from valuescope.data.valuebench import PVQ40
 from valuescope.stats.metrics import MetricSpec
 from valuescope.studies.mechanisms.stimuli import QUESTIONNAIRE
@@ -121,7 +123,7 @@ def _diversity(measure: str) -> tuple[MetricSpec, ...]:
     )
 
 
-METRICS: tuple[MetricSpec, ...] = (
+_ALL: tuple[MetricSpec, ...] = (
     MetricSpec("n_responses", "Non-empty responses kept (intrinsic and prompted).", None, "none"),
     MetricSpec(
         "n_label_fallbacks",
@@ -198,4 +200,16 @@ METRICS: tuple[MetricSpec, ...] = (
     *STEERING_METRICS,
     *(spec for measure in DIVERSITY for spec in _diversity(measure)),
 )
-"""Every metric of the study, in the order of its steps."""
+LABELLER = "value-labeller"
+"""The instrument that labels the responses: every metric computed from the labels rests on it."""
+LABEL_FREE = frozenset(
+    {"n_responses", "n_label_fallbacks", "labeller_agreement", "steering_shift_random_matched"}
+    | {f"self_rating_option_mass_{q}" for q in (QUESTIONNAIRE, PVQ40)}
+)
+"""Metrics that do not rest on the labels: the counts, the labeller's own check, the unsteered
+self-ratings and random directions at damage-matched strength."""
+METRICS: tuple[MetricSpec, ...] = tuple(
+    spec if spec.name in LABEL_FREE else replace(spec, instrument=LABELLER) for spec in _ALL
+)
+"""Every metric of the study, in the order of its steps (those computed from the labels name the
+labeller as their instrument)."""

@@ -12,6 +12,8 @@ RESPONSES: Output[pd.DataFrame] = Output("responses", "responses", "tables")
 """The non-empty responses (query, condition, framed value, text) the vectors are read from."""
 LABELS: Output[pd.DataFrame] = Output("labels", "labels", "tables")
 """Per response, its score and label for every value."""
+LABELLED_BY: Output[str | None] = Output("labels", "labelled_by", "data")
+"""The ``labeller`` config value the labels came from; None where they are the corpus's own."""
 READ_POINT: Output[int] = Output("vectors", "read_point", "data")
 """The read point chosen for the value vectors."""
 POOLED_VECTORS: Output[torch.Tensor] = Output("vectors", "pooled_vectors", "tensors")

@@ -16,7 +16,7 @@ from valuescope.instruments import value_labels
 from valuescope.stats.metrics import metric, missing
 from valuescope.studies.mechanisms import stimuli
 from valuescope.studies.mechanisms.config import MechanismsConfig
-from valuescope.studies.mechanisms.outputs import LABELS, RESPONSES
+from valuescope.studies.mechanisms.outputs import LABELLED_BY, LABELS, RESPONSES
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 CONDITIONS = ("intrinsic", "prompted")
@@ -180,10 +180,8 @@ def labels_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
     cfg = ctx.config
     responses = ctx.read(RESPONSES)
     labeller = labeller_for(ctx)
-    if all(c in responses.columns for c in GIVEN_LABELS):
-        labelled = _given_labels(responses)
-    else:
-        labelled = _labeller_labels(responses, labeller, cfg.min_positive)
+    given = all(c in responses.columns for c in GIVEN_LABELS)
+    labelled = _given_labels(responses) if given else _labeller_labels(responses, labeller, cfg.min_positive)
     counts = _label_counts(responses, labelled)
     metrics = {
         "n_label_fallbacks": _fallback_metric(counts, labelled.source, cfg.min_positive),
@@ -194,7 +192,7 @@ def labels_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
     metrics["labeller_agreement"] = agreement
     if per_value is not None:
         tables["labeller_agreement"] = per_value
-    return Artifacts(tables=tables, metrics=metrics)
+    return Artifacts(tables=tables, metrics=metrics, data={LABELLED_BY.name: None if given else cfg.labeller})
 
 
 @dataclass(frozen=True)
