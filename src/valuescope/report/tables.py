@@ -23,9 +23,9 @@ def _metric_cell(entry: Any) -> str:
     ungated = entry.get("ungated")
     if est is None and isinstance(ungated, Mapping) and finite_number(ungated.get("estimate")) is not None:
         figures = fmt_num(finite_number(ungated.get("estimate")))
-        bounds = [finite_number(ungated.get(k)) for k in ("ci_low", "ci_high")]
-        if None not in bounds:
-            figures += " [" + ", ".join(fmt_num(b) for b in bounds) + "]"
+        lo, hi = (finite_number(ungated.get(k)) for k in ("ci_low", "ci_high"))
+        if lo is not None and hi is not None:
+            figures += f" [{fmt_num(lo)}, {fmt_num(hi)}]"
         title = "computed, but its instrument is below its validity gate: not a result"
         parts.append(f'<span class="est null gated" title="{title}">below gate</span>')
         parts.append(f'<div class="stats">computed: {esc(figures)}, not a result</div>')
