@@ -334,13 +334,28 @@ def instruments_validate(
     all_rows: Annotated[
         bool, typer.Option("--all", help="Every dimension, not only macro and failing rows.")
     ] = False,
+    judge: Annotated[
+        str | None,
+        typer.Option(
+            help="The judge to validate: a model name or path, an api_models entry of --config, or 'none' "
+            "(default: the indifference study's judge_model, smollm2-135m-instruct)."
+        ),
+    ] = None,
+    config: Annotated[Path | None, typer.Option(help="Run file whose api_models may name the judge.")] = None,
 ) -> None:
-    """Each instrument's validity on third-party human labels: AUROC with 95% CI, gate, pass/fail."""
+    """Each instrument's validity on third-party human labels: AUROC (the judge: accuracy and
+    consistency over both orders) with 95% CI, gate, pass/fail."""
     import json
 
     from valuescope.instruments.validation import validate_all
+    from valuescope.runs.config import load_run_file
+    from valuescope.runs.instrument_check import default_judge, open_judge
 
-    table = validate_all(_data_folder(data), n_boot=n_boot, seed=seed)
+    root = _data_folder(data)
+    api_models = load_run_file(config).api_models if config else {}
+    name = judge or default_judge()
+    model = None if name == "none" else open_judge(name, api_models)
+    table = validate_all(root, judge=model, n_boot=n_boot, seed=seed)
     if as_json:
         records = table.astype(object).where(table.notna(), None).to_dict(orient="records")
         typer.echo(json.dumps(records, indent=1))

@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
 from valuescope.cli import app
 from valuescope.data.touche import SCHWARTZ_OF
 from valuescope.instruments.heads import LinearHead
-from valuescope.instruments.validation import labeller_on_touche
+from valuescope.instruments.validation import judge_on_touche, labeller_on_touche
 from valuescope.instruments.validity import MACRO, VALIDITY_COLUMNS
 from valuescope.instruments.value_labels import HeadLabeller, schwartz_scores
 
@@ -28,8 +30,9 @@ def test_schwartz_scores_take_the_best_category_of_each_value() -> None:
         schwartz_scores(scores[:, :2], categories[:2])
 
 
-def test_a_labeller_that_reads_the_labels_passes_on_a_small_touche_folder(tmp_path: Path) -> None:
-    """A head aimed at one category (via the embedding of its one keyword) scores that category best."""
+def small_touche(tmp_path: Path) -> Path:
+    """20 arguments: the odd ones about nature and labelled Universalism: nature, every one labelled with
+    the first category (so it has no negatives)."""
     folder = tmp_path / "touche23"
     folder.mkdir()
     header = "Argument ID\tConclusion\tStance\tPremise\n"
@@ -43,6 +46,15 @@ def test_a_labeller_that_reads_the_labels_passes_on_a_small_touche_folder(tmp_pa
         for i in range(20)
     )
     (folder / "labels-validation.tsv").write_text(labels)
+    categories = {c: {c.split(":")[0]: ["doing good"]} for c in SCHWARTZ_OF}
+    (folder / "value-categories.json").write_text(json.dumps(categories))
+    return folder
+
+
+def test_a_labeller_that_reads_the_labels_passes_on_a_small_touche_folder(tmp_path: Path) -> None:
+    """A head aimed at one category (via the embedding of its one keyword) scores that category best."""
+    small_touche(tmp_path)
+    nature = list(SCHWARTZ_OF).index("Universalism: nature")
     from valuescope.instruments.sentence_embeddings import sentence_embeddings
 
     direction = sentence_embeddings(["nature forests rivers"])[0]
@@ -56,10 +68,40 @@ def test_a_labeller_that_reads_the_labels_passes_on_a_small_touche_folder(tmp_pa
     assert np.isnan(table.set_index("dimension").loc["Self-direction: thought", "estimate"])  # one label only
 
 
+class FakeJudge:
+    """Answers A with probability 1 when ``pick`` says Argument A is the one to prefer."""
+
+    name = "fake"
+
+    def __init__(self, pick: Callable[[str, str], bool]) -> None:
+        self.pick = pick
+
+    def rate(self, prompts: list[str], options: list[str], batch_size: int = 8) -> pd.DataFrame:
+        first = [self.pick(*p.split("Argument A: ")[1].split("Argument B: ")) for p in prompts]
+        return pd.DataFrame(
+            {"p_A": [1.0 if f else 0.0 for f in first], "p_B": [0.0 if f else 1.0 for f in first]}
+        )
+
+
+def test_the_judge_is_scored_on_both_orders_of_touche_pairs(tmp_path: Path) -> None:
+    small_touche(tmp_path)
+    oracle = judge_on_touche(FakeJudge(lambda a, b: "nature" in a), tmp_path, n_pairs=5, n_boot=50)
+    assert tuple(oracle.columns) == VALIDITY_COLUMNS
+    rows = oracle.set_index(["metric", "dimension"])
+    assert rows.loc[("accuracy", "Universalism: nature"), "n"] == 5  # the one category with both labels
+    assert rows.loc[("accuracy", MACRO), "estimate"] == 1.0 and rows.loc[("accuracy", MACRO), "passed"]
+    assert rows.loc[("consistency", MACRO), "estimate"] == 1.0
+    # a judge that always answers A is consistent never and right never: position, not content
+    biased = judge_on_touche(FakeJudge(lambda a, b: True), tmp_path, n_pairs=5, n_boot=50)
+    rows = biased.set_index(["metric", "dimension"])
+    assert rows.loc[("accuracy", MACRO), "estimate"] == 0.0 and not rows.loc[("accuracy", MACRO), "passed"]
+    assert rows.loc[("consistency", MACRO), "estimate"] == 0.0
+
+
 @pytest.mark.slow
 def test_validate_prints_one_json_record_per_row_on_the_real_sets(shared_data: Path) -> None:
     result = CliRunner().invoke(app, ["instruments", "validate", "--data", str(shared_data), "--json",
-                                      "--n-boot", "50"])  # fmt: skip
+                                      "--n-boot", "50", "--judge", "none"])  # fmt: skip
     assert result.exit_code == 0, result.output
     records = json.loads(result.output)
     assert set(records[0]) == set(VALIDITY_COLUMNS)
@@ -71,6 +113,19 @@ def test_validate_prints_one_json_record_per_row_on_the_real_sets(shared_data: P
     assert macro["touche23"]["ci_low"] <= macro["touche23"]["estimate"] <= macro["touche23"]["ci_high"]
     assert all(isinstance(r["passed"], bool) for r in records if r["gate"])
     assert all(r["passed"] is None for r in records if not r["gate"])
+
+
+@pytest.mark.real
+def test_validate_scores_the_embedded_judge_on_touche_pairs(shared_data: Path) -> None:
+    """SmolLM2-135M-Instruct as the judge: 800 judgements; it does not pass (measured 0.53 accuracy)."""
+    result = CliRunner().invoke(app, ["instruments", "validate", "--data", str(shared_data), "--json",
+                                      "--n-boot", "50"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)  # the rating progress bar goes to stderr
+    judge = {(r["metric"], r["dimension"]): r for r in records if r["instrument"] == "judge"}
+    assert len(judge) == 22  # 20 categories and the macro accuracy, and the consistency
+    assert judge[("accuracy", MACRO)]["gate"] == "accuracy >= 0.75"
+    assert judge[("accuracy", MACRO)]["ci_low"] <= judge[("accuracy", MACRO)]["estimate"]
 
 
 def test_validate_without_a_data_folder_says_how_to_give_one(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -13,6 +13,7 @@ from valuescope.instruments.validity import (
     Gate,
     auroc_validity,
     gate_verdicts,
+    share_validity,
     validity_table,
 )
 
@@ -88,3 +89,14 @@ def test_gate_verdicts_name_what_failed_and_pass_what_passed() -> None:
     assert verdicts["bad"] is not None and verdicts["bad"].startswith("set: ")
     assert "1 of 3 dimensions below auroc >= 0.7" in verdicts["bad"]
     assert "macro auroc" in verdicts["bad"] and "(gate auroc >= 0.9)" in verdicts["bad"]
+
+
+def test_shares_per_dimension_and_overall_have_known_values() -> None:
+    hits = np.array([1, 1, 1, 1, 0, 0, 0, 1], dtype=bool)
+    dims = np.array(list("aaaabbbb"))
+    table = share_validity(hits, dims, ["a", "b"], n_boot=100)
+    assert table["estimate"].tolist() == [1.0, 0.25, 0.625]
+    assert table["n"].tolist() == [4, 4, 8]
+    assert (table["ci_low"] <= table["estimate"]).all() and (table["estimate"] <= table["ci_high"]).all()
+    overall = share_validity(hits, dims, [], n_boot=100)
+    assert overall["dimension"].tolist() == [MACRO] and overall["estimate"].iloc[0] == 0.625

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from llama_server import free_port, llama_server, require_llama_server
 
@@ -79,7 +80,9 @@ def test_a_bad_api_model_entry_names_the_key(tmp_path: Path) -> None:
 def test_a_served_model_judges_through_the_indifference_gate(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A study config names an API model of the run file as its judge; the gate runs through the server."""
+    """A study config names an API model of the run file as its judge; the gate runs through the server,
+    and with the gate's thresholds at 0 (SmolLM2-135M does not pass the real ones) the repaired and
+    base answers are judged through it and the win rate is computed."""
     require_llama_server()
     monkeypatch.setenv("VALUESCOPE_TEST_KEY", SECRET)
     gguf = REGISTRY["smollm2-135m-instruct"].locate()
@@ -87,7 +90,7 @@ def test_a_served_model_judges_through_the_indifference_gate(
     text = path.read_text().split("studies:")[0] + (
         "studies:\n  indifference: {max_lemmas: 60, n_blocks: 5, sae_width: 64, sae_k: 4, sae_steps: 20, "
         "sae_batch: 64, repair_steps: 10, min_auroc: 0.55, judge_model: smol-api, n_prompts: 2, "
-        "max_new_tokens: 4}\n"
+        "max_new_tokens: 4, min_consistency: 0, min_accuracy: 0}\n"
     )
     with llama_server(gguf, tmp_path) as url:
         path.write_text(text.replace("URL", url))
@@ -96,7 +99,9 @@ def test_a_served_model_judges_through_the_indifference_gate(
     gate = next(out.rglob("indifference__tiny-llama__judge_gate.csv")).read_text()
     assert "smol-api" in gate and "consistency" in gate
     win = json.loads((out / "summary.json").read_text())["indifference"]["tiny-llama"]["judged_win_rate"]
-    assert win["estimate"] is not None or "gate" in win["note"]
+    assert win["estimate"] is not None, win
+    judged = pd.read_csv(next(out.rglob("indifference__tiny-llama__judgements.csv")))
+    assert len(judged) == 2 and judged["p_first"].between(0, 1).all()
 
 
 @pytest.mark.real

@@ -37,7 +37,7 @@ def test_a_data_folder_without_the_sets_is_a_reason_not_a_crash(tmp_path: Path) 
     assert status["status"] == "failed" and "touche23" in status["reason"]
 
 
-@pytest.mark.slow
+@pytest.mark.real
 def test_with_the_shared_data_the_table_is_written(tmp_path: Path, shared_data: Path) -> None:
     plan = make_plan("readout-check", ["tiny-gpt2"], tmp_path / "run", profile="quick", data=shared_data)
     (tmp_path / "run").mkdir()
@@ -45,5 +45,6 @@ def test_with_the_shared_data_the_table_is_written(tmp_path: Path, shared_data: 
     assert json.loads((tmp_path / "run" / "instruments.json").read_text())["status"] == "validated"
     table = pd.read_csv(tmp_path / "run" / RUN_TABLE)
     assert all(v is None or "shipped heads" not in v for v in verdicts.values())
-    assert {"value-labeller", "projective-scorer"} <= set(table["instrument"])
-    assert (table["dimension"] == "macro").sum() == 3
+    assert set(table["instrument"]) == {"value-labeller", "projective-scorer", "judge"}
+    assert (table["dimension"] == "macro").sum() == 5  # the judge has macro accuracy and consistency
+    assert verdicts["judge"] is not None and "accuracy" in verdicts["judge"]  # SmolLM2 does not pass

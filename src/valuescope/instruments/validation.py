@@ -5,6 +5,10 @@
 - ``value-labeller`` on ``valueportrait``: per Schwartz value, AUROC separating the responses whose
   human-validated correlation with the value is in the top quartile from those in the bottom quartile;
   intervals over queries.
+- ``judge`` on ``touche23``: pairs of validation arguments, one labelled with a category and one not; the
+  judge is asked which appeals more to the category, in both orders. ``accuracy`` per category and macro
+  (the mean of both orders favours the labelled one) and ``consistency`` (both orders agree); intervals
+  over pairs.
 - ``projective-scorer`` on ``valuebench-polarity``: does an item affirm its construct (+1) or is it
   reverse-keyed (-1); out-of-fold scores from folds grouped by inventory. The gate is on the pooled AUROC
   (intervals over inventories); per inventory (intervals over items) and their macro mean are reported.
@@ -16,15 +20,17 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from valuescope.data.touche import TOUCHE_DIR, load_touche
+from valuescope.data.touche import SCHWARTZ_OF, TOUCHE_DIR, load_touche, touche_categories
 from valuescope.data.valuebench import VALUEBENCH_FILE, load_value_orientation
 from valuescope.data.valueportrait import VALUEPORTRAIT_RESPONSES, load_valueportrait_responses
 from valuescope.data.values import SCHWARTZ_VALUES
 from valuescope.instruments.heads import SHIPPED, LinearHead, shipped_head
+from valuescope.instruments.pairwise_judge import VALUE_JUDGE_PROMPT, PairwiseJudge
 from valuescope.instruments.polarity import DIMENSION, embed_pairs
 from valuescope.instruments.validity import (
     MACRO,
@@ -32,6 +38,7 @@ from valuescope.instruments.validity import (
     VALIDITY_COLUMNS,
     Gate,
     auroc_validity,
+    share_validity,
     validity_table,
 )  # fmt: skip
 from valuescope.instruments.value_labels import HeadLabeller
@@ -39,6 +46,10 @@ from valuescope.instruments.value_labels import HeadLabeller
 LABELLER_TOUCHE_GATE = Gate("auroc", 0.85, per_dimension=0.70)
 LABELLER_PORTRAIT_GATE = Gate("auroc", 0.70)
 POLARITY_GATE = Gate("auroc", 0.85, applies_to=POOLED)
+JUDGE_ACCURACY_GATE = Gate("accuracy", 0.75)
+JUDGE_CONSISTENCY_GATE = Gate("consistency", 0.8)
+JUDGE_PAIRS = 20
+"""Pairs per Touché23 category the judge is validated on (800 judgements for the 20 categories)."""
 POLARITY_FOLDS = 5
 SHIPPED_VALIDITY = "validity.csv"
 """The shipped heads' validity table, beside them (``valuescope instruments train`` writes it)."""
@@ -62,6 +73,48 @@ def labeller_on_touche(
     scores = labeller.category_scores(list(valid["text"]))
     table = auroc_validity(scores, valid[categories].to_numpy(), categories, n_boot=n_boot, seed=seed)
     return validity_table("value-labeller", "touche23", "auroc", table, LABELLER_TOUCHE_GATE)
+
+
+def judge_on_touche(
+    judge: Any, data: Path, *, n_pairs: int = JUDGE_PAIRS, n_boot: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """``judge`` (a model with ``rate``) on Touché23 validation pairs: which argument appeals more to the
+    category, the one its annotators labelled with it or one they did not; both orders."""
+    folder = _need(data / TOUCHE_DIR, "the Touché23-ValueEval folder")
+    valid = load_touche(folder, "validation")
+    categories = touche_categories(folder)
+    names = dict(
+        zip(
+            categories["category"], categories["description"].str.split(" (", regex=False).str[0], strict=True
+        )
+    )
+    texts = [str(t) for t in valid["text"]]
+    rng = np.random.default_rng(seed)
+    values: list[str] = []
+    labelled: list[str] = []
+    other: list[str] = []
+    category: list[str] = []
+    for c in SCHWARTZ_OF:
+        pos, neg = np.flatnonzero(valid[c] == 1), np.flatnonzero(valid[c] == 0)
+        k = min(n_pairs, len(pos), len(neg))
+        for i, j in zip(rng.choice(pos, k, replace=False), rng.choice(neg, k, replace=False), strict=True):
+            values.append(str(names.get(c, c)))
+            labelled.append(texts[i])
+            other.append(texts[j])
+            category.append(c)
+    prefs = PairwiseJudge(judge, template=VALUE_JUDGE_PROMPT).prefer(values, labelled, other)
+    of = np.array(category)
+    right = prefs["p_first"].to_numpy() > 0.5
+    accuracy = share_validity(right, of, list(SCHWARTZ_OF), n_boot=n_boot, seed=seed)
+    consistent = prefs["consistent"].to_numpy(dtype=bool)
+    consistency = share_validity(consistent, of, [], n_boot=n_boot, seed=seed)
+    return pd.concat(
+        [
+            validity_table("judge", "touche23", "accuracy", accuracy, JUDGE_ACCURACY_GATE),
+            validity_table("judge", "touche23", "consistency", consistency, JUDGE_CONSISTENCY_GATE),
+        ],
+        ignore_index=True,
+    )
 
 
 def labeller_on_valueportrait(
@@ -132,10 +185,17 @@ def _macro_over_groups(
 
 
 def validate_all(
-    data: Path, *, heads: Path | None = None, encoder_key: str = "minilm", n_boot: int = 1000, seed: int = 0
+    data: Path,
+    *,
+    heads: Path | None = None,
+    encoder_key: str = "minilm",
+    judge: Any | None = None,
+    n_boot: int = 1000,
+    seed: int = 0,
 ) -> pd.DataFrame:
     """Every default instrument on every dataset it is validated on: one validity table. ``heads``: a
-    folder of ``valuescope instruments train`` output (default: the shipped heads)."""
+    folder of ``valuescope instruments train`` output (default: the shipped heads); ``judge``: the judge
+    model (with ``rate``), or None to leave the judge out."""
     name = f"touche23-{encoder_key}"
     head = shipped_head(name) if heads is None else LinearHead.load(heads / f"{name}.safetensors")
     labeller = HeadLabeller(head=head)
@@ -144,6 +204,8 @@ def validate_all(
         labeller_on_valueportrait(labeller, data, n_boot=n_boot, seed=seed),
         polarity_on_valuebench(data, encoder_key=encoder_key, n_boot=n_boot, seed=seed),
     ]
+    if judge is not None:
+        parts.append(judge_on_touche(judge, data, n_boot=n_boot, seed=seed))
     return pd.concat(parts, ignore_index=True)
 
 

@@ -165,3 +165,46 @@ def gate_verdicts(table: pd.DataFrame) -> dict[str, str | None]:
                 failures.append(f"{dataset}: {', '.join(words)}")
         verdicts[str(instrument)] = "; ".join(failures) or None
     return verdicts
+
+
+def share_validity(
+    hits: np.ndarray,
+    dimension_of: np.ndarray,
+    dimensions: Sequence[str],
+    *,
+    n_boot: int = 1000,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Share of ``hits`` (n,) bool per dimension (``dimension_of`` names each row's) and their mean, with
+    percentile bootstrap intervals over rows, drawn with one seed for all; columns as
+    :func:`auroc_validity`'s (``n``: rows), macro last."""
+    hits = np.asarray(hits, dtype=np.float64)
+    dimension_of = np.asarray(dimension_of)
+    if hits.shape != dimension_of.shape or hits.ndim != 1:
+        raise ValueError(f"hits {hits.shape} and dimension_of {dimension_of.shape} must both be (n,)")
+    masks = [dimension_of == d for d in dimensions]
+
+    def share_in(mask: np.ndarray) -> Callable[[np.ndarray], float]:
+        def statistic(idx: np.ndarray) -> float:
+            rows = idx[mask[idx]]
+            return float(hits[rows].mean()) if len(rows) else float("nan")
+
+        return statistic
+
+    per_dimension = [share_in(m) for m in masks]
+
+    def macro(idx: np.ndarray) -> float:
+        if not per_dimension:  # no dimensions: the share over every row
+            return float(hits[idx].mean())
+        return float(np.nanmean([f(idx) for f in per_dimension]))
+
+    rows = []
+    n = len(hits)
+    groups = np.arange(n)
+    for name, statistic, count in [
+        *zip(dimensions, per_dimension, [int(m.sum()) for m in masks], strict=True),
+        (MACRO, macro, n),
+    ]:
+        est, lo, hi = _interval(statistic, n, groups, n_boot, seed)
+        rows.append({"dimension": name, "estimate": est, "ci_low": lo, "ci_high": hi, "n": count})
+    return pd.DataFrame(rows)

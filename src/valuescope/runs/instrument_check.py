@@ -1,7 +1,8 @@
 """The instruments' validity, recorded in a run for its report: how far to trust each text-to-value score.
 
-With a data folder, ``valuescope.instruments.validation.validate_all`` runs once per (shipped heads, data
-files, settings, version) and is cached; the run gets ``tables/instrument_validity.csv`` and
+With a data folder, ``valuescope.instruments.validation.validate_all`` runs once per (shipped heads, judge
+model, data files, settings, version) and is cached (the judge is the indifference study's default; one
+that cannot be loaded is left out of the table); the run gets ``tables/instrument_validity.csv`` and
 ``instruments.json`` (``status``: ``validated``, ``no data`` or ``failed``, with the reason). A failure
 here never stops a run: the report says the instruments were not validated, and why.
 
@@ -35,13 +36,29 @@ N_BOOT = 1000
 INPUTS = (
     f"{TOUCHE_DIR}/arguments-validation.tsv",
     f"{TOUCHE_DIR}/labels-validation.tsv",
+    f"{TOUCHE_DIR}/value-categories.json",
     VALUEBENCH_FILE,
     VALUEPORTRAIT_RESPONSES,
 )
 
 
-def _key(root: Path, n_boot: int, seed: int) -> str:
-    digest = hashlib.sha256(f"{__version__}|{n_boot}|{seed}".encode())
+def default_judge() -> str:
+    """The judge validated with the instruments: the indifference study's default ``judge_model``."""
+    from valuescope.studies.indifference.config import IndifferenceConfig
+
+    return str(IndifferenceConfig.model_fields["judge_model"].default)
+
+
+def open_judge(name: str, api_models: dict[str, dict[str, Any]] | None = None) -> Any:
+    """The judge ``name``: an ``api_models`` entry (a served model), else a model as ``--model`` names it."""
+    from valuescope.runs.config import RunPlan
+    from valuescope.runs.unit_runner import open_model
+
+    return open_model(name, RunPlan(Path("."), [name], {}, api_models=dict(api_models or {})))
+
+
+def _key(root: Path, n_boot: int, seed: int, judge: str) -> str:
+    digest = hashlib.sha256(f"{__version__}|{n_boot}|{seed}|{judge}".encode())
     heads = resources.files("valuescope.instruments").joinpath("heads")
     for head in sorted(heads.iterdir(), key=lambda h: h.name):
         digest.update(head.name.encode() + head.read_bytes())
@@ -51,14 +68,22 @@ def _key(root: Path, n_boot: int, seed: int) -> str:
     return digest.hexdigest()[:32]
 
 
-def cached_validity(root: Path, *, n_boot: int = N_BOOT, seed: int = 0) -> pd.DataFrame:
-    """``validate_all`` on ``root``, from the cache when the heads, files and settings are unchanged."""
+def cached_validity(
+    root: Path, *, n_boot: int = N_BOOT, seed: int = 0, judge: str | None = None
+) -> pd.DataFrame:
+    """``validate_all`` on ``root`` with the local ``judge`` model (default :func:`default_judge`), from the
+    cache when the heads, files, judge and settings are unchanged."""
     from valuescope.instruments.validation import read_validity, validate_all
 
-    path = cache_root() / "instrument-validity" / f"{_key(root, n_boot, seed)}.csv"
+    judge = judge or default_judge()
+    path = cache_root() / "instrument-validity" / f"{_key(root, n_boot, seed, judge)}.csv"
     if path.is_file():
         return read_validity(path)
-    table = validate_all(root, n_boot=n_boot, seed=seed)
+    try:
+        model = open_judge(judge)
+    except Exception:  # a judge that cannot be loaded leaves the judge out, not the instruments
+        return validate_all(root, n_boot=n_boot, seed=seed)  # not cached: the judge is missing
+    table = validate_all(root, judge=model, n_boot=n_boot, seed=seed)
     write_bytes_atomic(path, table.to_csv(index=False).encode())
     return table
 

@@ -82,7 +82,10 @@ def behaviour_step(ctx: UnitContext[IndifferenceConfig]) -> Artifacts:
     )
     tables: dict[str, pd.DataFrame] = {"judge_gate": gate_table}
     if not gate.passed:
-        note = f"no judge passed the gate ({gate.reason}); nothing was generated"
+        note = (
+            f"{gate.reason}, so nothing was generated. No embedded offline model passes this gate: name an "
+            "OpenAI-compatible server's model under api_models in the run file and set judge_model to it"
+        )
         return Artifacts(tables=tables, metrics={"judged_win_rate": missing(note, n=gate.n_pairs)})
     basis = ctx.get(REPAIR_BASIS)
     if basis is None:
