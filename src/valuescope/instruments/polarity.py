@@ -9,13 +9,14 @@ measured with folds grouped by inventory, so no inventory is both trained and te
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from valuescope.instruments.heads import LinearHead, fit_logistic, shipped_head
+from valuescope.instruments.projective import DESCRIPTIONS
 
 DEFAULT_HEAD = "valuebench-polarity-minilm"
 DIMENSION = "affirms"
@@ -61,3 +62,28 @@ class PolarityScorer:
     def scores(self, texts: Sequence[str], values: Sequence[str]) -> np.ndarray:
         """(n,) logits: above 0, the text reads as affirming its value."""
         return self.head.scores(embed_pairs(texts, values, self.head.encoder))[:, 0]
+
+
+@dataclass
+class SubdimensionPolarity:
+    """The projective scorer a lexicon study uses: the polarity logit of each completion (alone: the stem
+    is shared by the completions being compared) against its ValueLex subdimension's description."""
+
+    polarity: PolarityScorer = field(default_factory=PolarityScorer)
+    descriptions: Mapping[str, str] = field(default_factory=lambda: dict(DESCRIPTIONS))
+    name: str = "projective-scorer (ValueBench polarity head: the completion against its subdimension)"
+
+    def scores(
+        self, stems: Sequence[str], completions: Sequence[str], subdimensions: Sequence[str]
+    ) -> np.ndarray:
+        unknown = sorted(set(subdimensions) - set(self.descriptions))
+        if unknown:
+            raise ValueError(
+                f"no description of the subdimensions {unknown}; known: {sorted(self.descriptions)}"
+            )
+        if not len(stems) == len(completions) == len(subdimensions):
+            raise ValueError(
+                f"{len(stems)} stems, {len(completions)} completions, {len(subdimensions)} subdimensions; "
+                "give one of each per row"
+            )
+        return self.polarity.scores(list(completions), [self.descriptions[s] for s in subdimensions])

@@ -19,7 +19,7 @@ import torch
 from pydantic import BaseModel, ConfigDict
 
 from valuescope.model import Model
-from valuescope.stats.metrics import ALL_MODELS, MetricSpec, check_metrics
+from valuescope.stats.metrics import ALL_MODELS, BELOW_GATE, MetricSpec, check_metrics, gate_note
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -234,6 +234,15 @@ class Result:
     def models(self) -> list[str]:
         return [m for m in self.per_model if m != ALL_MODELS]
 
+    def below_gate(self, *metrics: str) -> str | None:
+        """The note of the first of ``metrics`` that some model reports as resting on an instrument below
+        its validity gate (figures drawn from the same numbers say so), else None."""
+        for artifacts in self.per_model.values():
+            for name in metrics:
+                if (note := gate_note(artifacts.metrics.get(name))) is not None:
+                    return note
+        return None
+
     def summary(self) -> dict[str, dict[str, dict[str, Any]]]:
         """``{model: {metric: {...}}}`` for this study."""
         return {m: a.metrics for m, a in self.per_model.items() if a.metrics}
@@ -249,6 +258,12 @@ class Result:
             raise KeyError(f"no table {name!r} in {self.study}; tables: {', '.join(known) or 'none'}")
         out = pd.concat(frames, ignore_index=True)
         return out[["model", *[c for c in out.columns if c != "model"]]]
+
+
+def mark_below_gate(fig: Figure) -> None:
+    """A footer on ``fig``: what it shows rests on an instrument below its validity gate."""
+    fig.text(0.5, 0.005, f"{BELOW_GATE}: drawn from figures that are not results", ha="center",
+             va="bottom", fontsize=8, color="firebrick")  # fmt: skip
 
 
 class Study(Generic[C]):

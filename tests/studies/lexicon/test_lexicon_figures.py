@@ -220,3 +220,19 @@ def test_kaiser_labels() -> None:
         "meritorious",
         "marvelous",
     ]
+
+
+def test_a_profile_below_its_scorers_gate_is_marked_in_its_figure_and_findings(full: Result) -> None:
+    from valuescope.stats.metrics import BELOW_GATE, below_gate
+
+    assert not any(BELOW_GATE in t.get_text() for t in figures(full)["profiles"].texts)
+    for model in MODELS:
+        metrics = full.per_model[model].metrics
+        for name in [n for n in metrics if n.startswith("profile_")]:
+            metrics[name] = below_gate(metrics[name], "projective-scorer: valuebench-polarity 0.72")
+    assert any(BELOW_GATE in t.get_text() for t in figures(full)["profiles"].texts)
+    said = findings(full)
+    assert f"Projective profile: not reported as a result: {BELOW_GATE}: projective-scorer" in " ".join(
+        said[MODELS[0]]
+    )
+    assert any(s.startswith("Profile comparisons: not reported as a result") for s in said[ALL_MODELS])

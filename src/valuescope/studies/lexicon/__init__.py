@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, ClassVar
 from valuescope.stats.metrics import metric_descriptions
 from valuescope.studies.lexicon.config import LexiconConfig
 from valuescope.studies.lexicon.elicit import elicit_step
-from valuescope.studies.lexicon.metrics import METRICS
+from valuescope.studies.lexicon.metrics import METRICS, SCORER
 from valuescope.studies.lexicon.profiles import compare_profiles, projective_step, scorer_auroc
 from valuescope.studies.lexicon.structure import compare_terms
 from valuescope.studies.protocol import Artifacts, Result, Step, Study
@@ -96,6 +96,13 @@ class Lexicon(Study[LexiconConfig]):
         if auroc is not None:
             metrics["scorer_auroc"] = auroc
         return Artifacts(tables=tables, metrics=metrics)
+
+    def instruments_used(self, config: LexiconConfig, artifacts: Artifacts) -> dict[str, str | None]:
+        """The profile rests on the validated polarity scorer, or on one that is not validated."""
+        if config.scorer == "polarity":
+            return {SCORER: SCORER}
+        judge = f" {config.judge_model or 'the model under study'}" if config.scorer == "judge" else ""
+        return {SCORER: f"{SCORER} ({config.scorer}{judge})"}
 
     def findings(self, result: Result) -> dict[str, list[str]]:
         from valuescope.studies.lexicon.findings import findings

@@ -55,8 +55,11 @@ class LexiconConfig(StudyConfig):
     """Sampled completions per sentence stem and model."""
     completion_tokens: Annotated[int, Field(ge=4)] = 24
     """Length of each stem completion, in tokens."""
-    scorer: Literal["embedding", "judge"] = "embedding"
-    """Who scores completions per subdimension: similarity to the anchors' embeddings or a judge model."""
+    scorer: Literal["polarity", "embedding", "judge"] = "polarity"
+    """Who scores completions per subdimension: the validated projective scorer (a polarity head trained
+    on ValueBench's keyed items; ``valuescope instruments validate``), similarity to the anchors'
+    embeddings, or a judge model. Only the first is validated: with the others the profile reads as
+    below its gate."""
     judge_model: str | None = None
     """The judge scorer's model (any ``--model`` name; None: the model under study)."""
     n_boot: Annotated[int, Field(ge=20)] = 500

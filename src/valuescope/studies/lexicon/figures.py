@@ -10,7 +10,7 @@ import pandas as pd
 
 from valuescope.data.valuelex import DIMENSION_OF, DIMENSIONS, SUBDIMENSIONS
 from valuescope.stats.metrics import ALL_MODELS
-from valuescope.studies.protocol import Result
+from valuescope.studies.protocol import Result, mark_below_gate
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -225,8 +225,11 @@ def figures(result: Result) -> dict[str, Figure]:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    profiles = _profiles(plt, result)
+    if profiles is not None and result.below_gate(*(f"profile_{s}" for s in SUBDIMENSIONS)):
+        mark_below_gate(profiles)
     drawn = {
-        "profiles": _profiles(plt, result),
+        "profiles": profiles,
         "top_terms": _top_terms(plt, result),
         "loadings": _loadings(plt, result),
         "taxonomy_tree": _taxonomy_tree(plt, result),

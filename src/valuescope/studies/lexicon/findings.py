@@ -11,7 +11,7 @@ from typing import Any
 import pandas as pd
 
 from valuescope.data.valuelex import SUBDIMENSIONS
-from valuescope.stats.metrics import ALL_MODELS
+from valuescope.stats.metrics import ALL_MODELS, BELOW_GATE, gate_note
 from valuescope.studies.protocol import Artifacts, Result
 
 ALPHA = 0.05
@@ -220,10 +220,12 @@ def _scorer(metrics: Mapping[str, Any]) -> list[str]:
     return [f"The projective scorer separates external labels with AUROC {_ci(m)}{note}."]
 
 
-def _comparisons(art: Artifacts) -> list[str]:
+def _comparisons(art: Artifacts, gated: str | None = None) -> list[str]:
     table = _table(art, "profile_comparison")
     if table is None or not {"model_a", "model_b", "subdimension"} <= set(table.columns):
         return []
+    if gated is not None:
+        return [f"Profile comparisons: not reported as a result: {BELOW_GATE} (the profiles' scorer)."]
     out: list[str] = []
     for (a, b), pair in table.groupby(["model_a", "model_b"], sort=False):
         sides: dict[str, list[str]] = {"higher": [], "lower": []}
@@ -296,8 +298,9 @@ def _factor_taxonomy(art: Artifacts) -> list[str]:
     return [f"Against the taxonomy: {'; '.join(parts)}."]
 
 
-def across_findings(art: Artifacts) -> list[str]:
-    """Sentences on the pooled terms: clusters, taxonomy agreement, factors and profile comparisons."""
+def across_findings(art: Artifacts, gated: str | None = None) -> list[str]:
+    """Sentences on the pooled terms: clusters, taxonomy agreement, factors and profile comparisons
+    (``gated``: the note of profiles resting on a scorer below its gate, which the comparisons follow)."""
     m = art.metrics
     return [
         *_terms_and_clusters(m),
@@ -308,7 +311,7 @@ def across_findings(art: Artifacts) -> list[str]:
         *_loadings(art),
         *_factor_taxonomy(art),
         *_scorer(m),
-        *_comparisons(art),
+        *_comparisons(art, gated),
     ]
 
 
@@ -343,10 +346,17 @@ def _top_terms(art: Artifacts) -> list[str]:
     return [f"Its most frequent terms: {', '.join(parts)}."]
 
 
+def _profile_gate(metrics: Mapping[str, Any]) -> str | None:
+    """The note of a profile that rests on a scorer below its validity gate, else None."""
+    return next((n for s in SUBDIMENSIONS if (n := gate_note(metrics.get(f"profile_{s}")))), None)
+
+
 def _profile(metrics: Mapping[str, Any]) -> list[str]:
     entries = {s: metrics[f"profile_{s}"] for s in SUBDIMENSIONS if f"profile_{s}" in metrics}
     if not entries:
         return []
+    if (gated := _profile_gate(metrics)) is not None:
+        return [f"Projective profile: not reported as a result: {gated}."]
     done = {s: m for s, m in entries.items() if _field(m) is not None}
     absent = [s for s in entries if s not in done]
     out: list[str] = []
@@ -372,7 +382,8 @@ def findings(result: Result) -> dict[str, list[str]]:
     """Plain-words sentences: ``"_all"`` first (when recorded), then every model."""
     out: dict[str, list[str]] = {}
     if ALL_MODELS in result.per_model:
-        out[ALL_MODELS] = across_findings(result.per_model[ALL_MODELS])
+        gated = next((n for m in result.models if (n := _profile_gate(result.per_model[m].metrics))), None)
+        out[ALL_MODELS] = across_findings(result.per_model[ALL_MODELS], gated)
     for model in result.models:
         out[model] = model_findings(model, result.per_model[model])
     return out

@@ -23,6 +23,10 @@ CHAT_INSTRUCTION = "Complete this sentence about yourself in a few words. Reply 
 
 def _scorer(ctx: UnitContext[LexiconConfig]) -> projective.CompletionScorer:
     cfg = ctx.config
+    if cfg.scorer == "polarity":
+        from valuescope.instruments.polarity import SubdimensionPolarity
+
+        return SubdimensionPolarity()
     if cfg.scorer == "embedding":
         return projective.EmbeddingScorer(stimuli.load_anchors(data_path(ctx, cfg.anchors)))
     judge = ctx.lm if cfg.judge_model is None else ctx.other_model(cfg.judge_model)

@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from valuescope.data.values import LABELS, SCHWARTZ_VALUES
-from valuescope.studies.protocol import Result
+from valuescope.studies.mechanisms.metrics import METRICS
+from valuescope.studies.protocol import Result, mark_below_gate
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -22,7 +23,11 @@ def figures(result: Result) -> dict[str, Figure]:
 
     matplotlib.use("Agg")
     drawn = {name: draw(result) for name, draw in FIGURES.items()}
-    return {name: fig for name, fig in drawn.items() if fig is not None}
+    out = {name: fig for name, fig in drawn.items() if fig is not None}
+    if result.below_gate(*(s.name for s in METRICS if s.instrument is not None)):
+        for fig in out.values():
+            mark_below_gate(fig)
+    return out
 
 
 def _models_with(result: Result, table: str) -> list[str]:
@@ -101,7 +106,7 @@ def steering_figure(result: Result) -> Figure | None:
     fig, ax = plt.subplots(figsize=(8, 3.6))
     width = 0.8 / len(models)
     for k, m in enumerate(models):
-        met = result.per_model[m].metrics
+        met = {k: v.get("ungated", v) for k, v in result.per_model[m].metrics.items()}  # marked if gated
         kinds = [kind for kind in STEER_ORDER if f"steering_shift_{kind}" in met]
         est = np.array([met[f"steering_shift_{kind}"]["estimate"] for kind in kinds], dtype=float)
         lo = np.array([met[f"steering_shift_{kind}"]["ci_low"] for kind in kinds], dtype=float)
