@@ -13,10 +13,11 @@ from typer.testing import CliRunner
 
 from valuescope.cli import app
 from valuescope.data.touche import SCHWARTZ_OF
+from valuescope.data.values import SCHWARTZ_VALUES
 from valuescope.instruments.heads import LinearHead
-from valuescope.instruments.validation import judge_on_touche, labeller_on_touche
+from valuescope.instruments.pairwise_judge import judge_on_touche
 from valuescope.instruments.validity import MACRO, VALIDITY_COLUMNS
-from valuescope.instruments.value_labels import HeadLabeller, schwartz_scores
+from valuescope.instruments.value_labels import HeadLabeller, labeller_on_touche, schwartz_scores
 
 
 def test_schwartz_scores_take_the_best_category_of_each_value() -> None:
@@ -132,3 +133,43 @@ def test_validate_without_a_data_folder_says_how_to_give_one(monkeypatch: pytest
     monkeypatch.delenv("VALUESCOPE_DATA", raising=False)
     result = CliRunner().invoke(app, ["instruments", "validate"])
     assert result.exit_code == 2 and "--data DIR or set VALUESCOPE_DATA" in result.output
+
+
+def test_a_labeller_without_categories_is_validated_per_schwartz_value(tmp_path: Path) -> None:
+    """Touché's categories fold into their Schwartz values: an argument labelled Universalism: nature is
+    positive for universalism."""
+    from valuescope.data.values import SCHWARTZ_VALUES
+
+    small_touche(tmp_path)
+    universalism = list(SCHWARTZ_VALUES).index("universalism")
+
+    class ByKeyword:
+        name, instrument, threshold = "keyword", "value-labeller (keyword)", 0.0
+
+        def scores(self, queries: list[str], responses: list[str]) -> np.ndarray:
+            out = np.zeros((len(responses), len(SCHWARTZ_VALUES)))
+            out[:, universalism] = ["nature" in r for r in responses]
+            return out
+
+    table = labeller_on_touche(ByKeyword(), tmp_path, n_boot=50)
+    assert set(table["instrument"]) == {"value-labeller (keyword)"}
+    assert list(table["dimension"]) == [*SCHWARTZ_VALUES, MACRO]
+    assert table.set_index("dimension").loc["universalism", "estimate"] == 1.0
+
+
+def test_every_default_instrument_has_a_name_and_a_validate() -> None:
+    from valuescope.instruments.pairwise_judge import PairwiseJudge
+    from valuescope.instruments.polarity import SubdimensionPolarity
+    from valuescope.instruments.value_labels import EmbeddingLabeller
+
+    instruments = [
+        HeadLabeller(),
+        EmbeddingLabeller(),
+        SubdimensionPolarity(),
+        PairwiseJudge(FakeJudge(lambda a, b: True)),
+    ]
+    names = [i.instrument for i in instruments]
+    assert names == ["value-labeller", "value-labeller (embedding)", "projective-scorer", "judge"]
+    assert all(callable(i.validate) for i in instruments)
+    table = HeadLabeller().table(["q"], ["We must protect rivers and forests."])
+    assert list(table.columns) == list(SCHWARTZ_VALUES) and table.shape == (1, 10)

@@ -107,3 +107,19 @@ def fit_logistic(
         biases.append(model.intercept_[0])
     record = {**(record or {}), "C": C, "class_weight": "balanced"}
     return LinearHead(encoder, list(dimensions), np.array(weights), np.array(biases), record)
+
+
+def load_heads(folder: Path, prefix: str) -> LinearHead:
+    """The one ``<prefix>-<encoder>.safetensors`` head in ``folder`` (``valuescope instruments train``
+    output)."""
+    if not folder.is_dir():
+        raise FileNotFoundError(
+            f"{folder} is not a folder of heads; write one with valuescope instruments train -o"
+        )
+    found = sorted(folder.glob(f"{prefix}-*.safetensors"))
+    if len(found) != 1:
+        names = ", ".join(p.name for p in found) or "none"
+        raise ValueError(
+            f"{folder} must hold exactly one {prefix}-<encoder>.safetensors head; it holds {names}"
+        )
+    return LinearHead.load(found[0])

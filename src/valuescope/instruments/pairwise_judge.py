@@ -25,6 +25,8 @@ from scipy.stats import binomtest
 
 from valuescope import stats
 from valuescope.data.csvfile import LINE, fail, finish, read_frame
+from valuescope.data.touche import SCHWARTZ_OF, TOUCHE_DIR, load_touche, touche_categories
+from valuescope.instruments.validity import Gate, need_path, share_validity, validity_table
 
 JUDGE_PROMPT = (
     "Here is a request someone made to an AI assistant and two responses to it.\n\n"
@@ -62,6 +64,12 @@ class PairwiseJudge:
     """Longer responses are cut to their first characters, with "...", in both positions alike."""
     template: str = JUDGE_PROMPT
     """The question, with ``{prompt}``, ``{a}`` and ``{b}``."""
+    instrument: str = "judge"
+    """Its name in validity tables."""
+
+    def validate(self, data: Path, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+        """Accuracy and consistency on Touché23 validation pairs (:func:`judge_on_touche`)."""
+        return judge_on_touche(self.judge, data, n_boot=n_boot, seed=seed, instrument=self.instrument)
 
     def __post_init__(self) -> None:
         if not hasattr(self.judge, "rate"):
@@ -227,3 +235,58 @@ def win_rate(prefs: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0) -> dict[
     wins, losses = int((choice == "first").sum()), int((choice == "second").sum())
     p = float(binomtest(wins, wins + losses, 0.5).pvalue) if wins + losses else None
     return stats.Estimate(estimate, lo, hi, p, len(score)).as_metric(n_ties=int((choice == "tie").sum()))
+
+
+JUDGE_ACCURACY_GATE = Gate("accuracy", 0.75)
+JUDGE_CONSISTENCY_GATE = Gate("consistency", 0.8)
+JUDGE_PAIRS = 20
+"""Pairs per Touché23 category the judge is validated on (800 judgements for the 20 categories)."""
+
+
+def judge_on_touche(
+    judge: Any,
+    data: Path,
+    *,
+    n_pairs: int = JUDGE_PAIRS,
+    n_boot: int = 1000,
+    seed: int = 0,
+    instrument: str | None = None,
+) -> pd.DataFrame:
+    """``judge`` (a model with ``rate``) on Touché23 validation pairs: which argument appeals more to the
+    category, the one its annotators labelled with it or one they did not; both orders."""
+    folder = need_path(data / TOUCHE_DIR, "the Touché23-ValueEval folder")
+    valid = load_touche(folder, "validation")
+    categories = touche_categories(folder)
+    names = dict(
+        zip(
+            categories["category"], categories["description"].str.split(" (", regex=False).str[0], strict=True
+        )
+    )
+    texts = [str(t) for t in valid["text"]]
+    rng = np.random.default_rng(seed)
+    values: list[str] = []
+    labelled: list[str] = []
+    other: list[str] = []
+    category: list[str] = []
+    for c in SCHWARTZ_OF:
+        pos, neg = np.flatnonzero(valid[c] == 1), np.flatnonzero(valid[c] == 0)
+        k = min(n_pairs, len(pos), len(neg))
+        for i, j in zip(rng.choice(pos, k, replace=False), rng.choice(neg, k, replace=False), strict=True):
+            values.append(str(names.get(c, c)))
+            labelled.append(texts[i])
+            other.append(texts[j])
+            category.append(c)
+    prefs = PairwiseJudge(judge, template=VALUE_JUDGE_PROMPT).prefer(values, labelled, other)
+    name = "judge" if instrument is None else instrument
+    of = np.array(category)
+    right = prefs["p_first"].to_numpy() > 0.5
+    accuracy = share_validity(right, of, list(SCHWARTZ_OF), n_boot=n_boot, seed=seed)
+    consistent = prefs["consistent"].to_numpy(dtype=bool)
+    consistency = share_validity(consistent, of, [], n_boot=n_boot, seed=seed)
+    return pd.concat(
+        [
+            validity_table(name, "touche23", "accuracy", accuracy, JUDGE_ACCURACY_GATE),
+            validity_table(name, "touche23", "consistency", consistency, JUDGE_CONSISTENCY_GATE),
+        ],
+        ignore_index=True,
+    )

@@ -11,12 +11,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
+from valuescope.data.valuebench import VALUEBENCH_FILE, load_value_orientation
 from valuescope.instruments.heads import LinearHead, fit_logistic, shipped_head
 from valuescope.instruments.projective import DESCRIPTIONS
+from valuescope.instruments.validity import MACRO, POOLED, Gate, auroc_validity, need_path, validity_table
 
 DEFAULT_HEAD = "valuebench-polarity-minilm"
 DIMENSION = "affirms"
@@ -72,6 +76,20 @@ class SubdimensionPolarity:
     polarity: PolarityScorer = field(default_factory=PolarityScorer)
     descriptions: Mapping[str, str] = field(default_factory=lambda: dict(DESCRIPTIONS))
     name: str = "projective-scorer (ValueBench polarity head: the completion against its subdimension)"
+    instrument: str = "projective-scorer"
+
+    def validate(self, data: Path, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+        """Polarity on ValueBench's keyed items, folds grouped by inventory: the head's recipe, out of fold
+        (:func:`polarity_on_valuebench`)."""
+        encoder = self.polarity.head.encoder
+        return polarity_on_valuebench(data, encoder_key=encoder, n_boot=n_boot, seed=seed)
+
+    def table(
+        self, stems: Sequence[str], completions: Sequence[str], subdimensions: Sequence[str]
+    ) -> pd.DataFrame:
+        """The scores as a DataFrame beside each row's subdimension."""
+        scores = self.scores(stems, completions, subdimensions)
+        return pd.DataFrame({"subdimension": list(subdimensions), "score": scores})
 
     def scores(
         self, stems: Sequence[str], completions: Sequence[str], subdimensions: Sequence[str]
@@ -87,3 +105,59 @@ class SubdimensionPolarity:
                 "give one of each per row"
             )
         return self.polarity.scores(list(completions), [self.descriptions[s] for s in subdimensions])
+
+
+POLARITY_GATE = Gate("auroc", 0.85, applies_to=POOLED)
+POLARITY_FOLDS = 5
+
+
+def polarity_on_valuebench(
+    data: Path, *, encoder_key: str = "minilm", C: float = 0.5, n_boot: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """Out-of-fold polarity AUROC on ValueBench, folds grouped by inventory (the shipped head's recipe)."""
+    from sklearn.model_selection import GroupKFold
+
+    from valuescope.instruments.heads import fit_logistic
+
+    items = load_value_orientation(need_path(data / VALUEBENCH_FILE, "ValueBench's value_orientation.csv"))
+    X = embed_pairs(list(items["item"]), list(items["value"]), encoder_key)
+    y = (items["agreement"] > 0).to_numpy()
+    inventory = items["questionnaire"].to_numpy()
+    out_of_fold = np.empty(len(y))
+    for train, test in GroupKFold(POLARITY_FOLDS).split(X, y, inventory):
+        head = fit_logistic(X[train], y[train, None], [DIMENSION], encoder=encoder_key, C=C)
+        out_of_fold[test] = head.scores(X[test])[:, 0]
+    names = sorted(set(inventory))
+    one_hot = inventory[:, None] == np.array(names)[None, :]
+    per_inventory = auroc_validity(  # intervals over items: an inventory is one sampling unit
+        np.repeat(out_of_fold[:, None], len(names), 1), np.repeat(y[:, None], len(names), 1), names,
+        counted=one_hot, n_boot=n_boot, seed=seed,
+    )  # fmt: skip
+    per_inventory = per_inventory[per_inventory["dimension"] != MACRO]
+    pooled = auroc_validity(
+        out_of_fold[:, None], y[:, None], [POOLED], groups=inventory, n_boot=n_boot, seed=seed
+    )
+    table = pd.concat(
+        [pooled.iloc[:1], per_inventory, _macro_over_groups(out_of_fold, y, inventory, n_boot, seed)],
+        ignore_index=True,
+    )
+    return validity_table("projective-scorer", "valuebench-polarity", "auroc", table, POLARITY_GATE)
+
+
+def _macro_over_groups(
+    scores: np.ndarray, labels: np.ndarray, groups: np.ndarray, n_boot: int, seed: int
+) -> pd.DataFrame:
+    """Mean of the per-group AUROCs (groups with both labels), bootstrapped over groups."""
+    from valuescope import stats
+
+    def statistic(idx: np.ndarray) -> float:
+        values = []
+        for g in np.unique(groups[idx]):
+            rows = idx[groups[idx] == g]
+            if labels[rows].any() and (~labels[rows]).any():
+                values.append(stats.auroc(scores[rows], labels[rows]))
+        return float(np.mean(values)) if values else float("nan")
+
+    est, lo, hi = stats.bootstrap(statistic, len(scores), groups=groups, n_boot=n_boot, seed=seed)
+    n = len(np.unique(groups))
+    return pd.DataFrame([{"dimension": MACRO, "estimate": est, "ci_low": lo, "ci_high": hi, "n": n}])

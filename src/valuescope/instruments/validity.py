@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
 
 import numpy as np
 import pandas as pd
@@ -28,6 +30,16 @@ POOLED = "pooled"
 VALIDITY_COLUMNS = (
     "instrument", "dataset", "dimension", "metric", "estimate", "ci_low", "ci_high", "n", "gate", "passed",
 )  # fmt: skip
+
+
+class Instrument(Protocol):
+    """What every text-to-value instrument offers besides its own way of scoring: its name in validity
+    tables, and :meth:`validate` on a data folder of third-party human labels, which returns its validity
+    table (rows in :data:`VALIDITY_COLUMNS`, each with the gate that applies to it and its verdict)."""
+
+    instrument: str
+
+    def validate(self, data: Path, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame: ...
 
 
 @dataclass(frozen=True)
@@ -208,3 +220,10 @@ def share_validity(
         est, lo, hi = _interval(statistic, n, groups, n_boot, seed)
         rows.append({"dimension": name, "estimate": est, "ci_low": lo, "ci_high": hi, "n": count})
     return pd.DataFrame(rows)
+
+
+def need_path(path: Path, what: str) -> Path:
+    """``path``, or a FileNotFoundError saying what it should hold and how to give a data folder."""
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist; {what} (set --data or VALUESCOPE_DATA)")
+    return path

@@ -24,27 +24,48 @@ from __future__ import annotations
 import itertools
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from pathlib import Path
+from typing import Any, Protocol, cast
 
 import numpy as np
 import pandas as pd
 
 from valuescope import stats
-from valuescope.data.touche import SCHWARTZ_OF
+from valuescope.data.touche import SCHWARTZ_OF, TOUCHE_DIR, load_touche
+from valuescope.data.valueportrait import VALUEPORTRAIT_RESPONSES, load_valueportrait_responses
 from valuescope.data.values import LABELS, SCHWARTZ_VALUES, VALUE_DESCRIPTIONS
 from valuescope.instruments.heads import LinearHead, shipped_head
+from valuescope.instruments.validity import Gate, auroc_validity, need_path, validity_table
 
 DEFAULT_HEAD = "touche23-minilm"
 """The shipped head the default labeller uses (``valuescope instruments train`` writes it)."""
 
 
 class ValueLabeller(Protocol):
-    """Scores responses for the ten values: (n, 10) in ``SCHWARTZ_VALUES`` order."""
+    """Scores responses for the ten values: (n, 10) in ``SCHWARTZ_VALUES`` order; ``instrument`` is its
+    name in validity tables."""
 
     name: str
+    instrument: str
     threshold: float
 
     def scores(self, queries: Sequence[str], responses: Sequence[str]) -> np.ndarray: ...
+
+
+class _Validated:
+    """The value labellers' :class:`~valuescope.instruments.validity.Instrument` side: a score table and
+    the validity on Touché23 and ValuePortrait."""
+
+    max_validation_rows: int | None = None
+    """Touché23 arguments a costly labeller is validated on (None: all 1,896)."""
+
+    def table(self: ValueLabeller, queries: Sequence[str], responses: Sequence[str]) -> pd.DataFrame:
+        """The scores as a DataFrame, one column per value."""
+        return pd.DataFrame(self.scores(queries, responses), columns=list(SCHWARTZ_VALUES))
+
+    def validate(self, data: Path, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
+        labeller = cast(ValueLabeller, self)
+        return validate_labeller(labeller, data, max_rows=self.max_validation_rows, n_boot=n_boot, seed=seed)
 
 
 def _check_pairs(queries: Sequence[str], responses: Sequence[str]) -> None:
@@ -58,11 +79,12 @@ def _check_pairs(queries: Sequence[str], responses: Sequence[str]) -> None:
 
 
 @dataclass
-class EmbeddingLabeller:
+class EmbeddingLabeller(_Validated):
     """Centred cosine similarity of each response to each value's descriptions (offline)."""
 
     threshold: float = 0.06
     name: str = "embedding (all-MiniLM-L6-v2, centred cosine to value descriptions)"
+    instrument: str = "value-labeller (embedding)"
 
     def centroids(self) -> np.ndarray:
         """(10, 384) unit centroids of each value's descriptions."""
@@ -83,7 +105,7 @@ class EmbeddingLabeller:
 
 
 @dataclass
-class HeadLabeller:
+class HeadLabeller(_Validated):
     """Logistic heads on the response's sentence embedding, trained on Touché23's human labels.
 
     The head scores Touché's 20 value categories (:meth:`category_scores`); a Schwartz value's score is
@@ -94,6 +116,7 @@ class HeadLabeller:
     head: LinearHead = field(default_factory=lambda: shipped_head(DEFAULT_HEAD))
     threshold: float = 0.0
     name: str = "value-labeller (all-MiniLM-L6-v2 + logistic heads trained on Touché23 training)"
+    instrument: str = "value-labeller"
 
     def category_scores(self, texts: Sequence[str]) -> np.ndarray:
         """(n, categories) logits, in the head's dimension order."""
@@ -126,12 +149,14 @@ JUDGE_PROMPT = (
 
 
 @dataclass
-class JudgeLabeller:
+class JudgeLabeller(_Validated):
     """A model judges each (reply, value): P(Yes) over Yes/No from ``judge.rate``."""
 
     judge: Any
     threshold: float = 0.5
     name: str = "judge"
+    instrument: str = "value-labeller (judge)"
+    max_validation_rows: int | None = 200
     batch_size: int = 16
     max_query_chars: int = 600
     """Longer queries (ValuePortrait's Reddit posts) are cut to their first characters, with "...",
@@ -141,6 +166,7 @@ class JudgeLabeller:
         if not hasattr(self.judge, "rate"):
             raise TypeError(f"judge {self.judge!r} has no rate(); pass a LanguageModel or an API model")
         self.name = f"judge ({getattr(self.judge, 'name', type(self.judge).__name__)})"
+        self.instrument = f"value-labeller (judge {getattr(self.judge, 'name', type(self.judge).__name__)})"
 
     def scores(self, queries: Sequence[str], responses: Sequence[str]) -> np.ndarray:
         _check_pairs(queries, responses)
@@ -266,3 +292,65 @@ def _auroc_permutation_p(
             values.append(stats.auroc(shuffled[keep, j], corr[keep, j] >= hi_cut[j]))
         count += float(np.nanmean(values)) >= observed
     return (1 + count) / (1 + n_perm)
+
+
+LABELLER_TOUCHE_GATE = Gate("auroc", 0.85, per_dimension=0.70)
+LABELLER_PORTRAIT_GATE = Gate("auroc", 0.70)
+
+
+def labeller_on_touche(
+    labeller: ValueLabeller, data: Path, *, max_rows: int | None = None, n_boot: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """The labeller on Touché23's validation split against its human labels: per category for a labeller
+    that scores Touché's 20 categories (``category_scores``), else per Schwartz value (an argument is
+    positive for a value when any category refining it is labelled). ``max_rows``: a seeded sample of
+    the arguments (for costly labellers, e.g. a judge asked ten questions per text)."""
+    valid = load_touche(need_path(data / TOUCHE_DIR, "the Touché23-ValueEval folder"), "validation")
+    if max_rows is not None and max_rows < len(valid):
+        valid = valid.sample(max_rows, random_state=seed).reset_index(drop=True)
+    texts = list(valid["text"])
+    if isinstance(labeller, HeadLabeller):
+        dims = labeller.head.dimensions
+        missing = [c for c in dims if c not in valid.columns]
+        if missing:
+            raise ValueError(f"the labeller scores categories Touché23 does not label: {missing}")
+        scores, labels = labeller.category_scores(texts), valid[dims].to_numpy()
+    else:
+        dims = list(SCHWARTZ_VALUES)
+        scores = labeller.scores(texts, texts)  # an argument has no separate query: it is its own context
+        labels = np.column_stack(
+            [
+                valid[[c for c, v in SCHWARTZ_OF.items() if v == value]].to_numpy().any(axis=1)
+                for value in dims
+            ]
+        )
+    table = auroc_validity(scores, labels, dims, n_boot=n_boot, seed=seed)
+    return validity_table(labeller.instrument, "touche23", "auroc", table, LABELLER_TOUCHE_GATE)
+
+
+def labeller_on_valueportrait(
+    labeller: ValueLabeller, data: Path, *, n_boot: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """Top against bottom quartile of ValuePortrait's human-validated correlation, per value."""
+    portrait = load_valueportrait_responses(need_path(data / VALUEPORTRAIT_RESPONSES, "ValuePortrait's file"))
+    scores = labeller.scores(list(portrait["query"]), list(portrait["response"]))
+    corr = portrait[list(SCHWARTZ_VALUES)].to_numpy(dtype=np.float64)
+    low, high = np.quantile(corr, 0.25, axis=0), np.quantile(corr, 0.75, axis=0)
+    table = auroc_validity(
+        scores, corr >= high, list(SCHWARTZ_VALUES), groups=portrait["query_id"].to_numpy(),
+        counted=(corr >= high) | (corr <= low), n_boot=n_boot, seed=seed,
+    )  # fmt: skip
+    return validity_table(labeller.instrument, "valueportrait", "auroc", table, LABELLER_PORTRAIT_GATE)
+
+
+def validate_labeller(
+    labeller: ValueLabeller, data: Path, *, max_rows: int | None = None, n_boot: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """A value labeller on Touché23 (validation split) and ValuePortrait: its validity table."""
+    return pd.concat(
+        [
+            labeller_on_touche(labeller, data, max_rows=max_rows, n_boot=n_boot, seed=seed),
+            labeller_on_valueportrait(labeller, data, n_boot=n_boot, seed=seed),
+        ],
+        ignore_index=True,
+    )

@@ -102,7 +102,7 @@ def record_instrument_validity(plan: RunPlan) -> dict[str, str | None]:
         try:
             table = cached_validity(root)
             status = {"status": "validated", "data": str(root)}
-        except (OSError, ValueError) as e:  # a missing or broken file: say so, keep the run
+        except Exception as e:  # a missing or broken file, or anything else: say so, keep the run
             status = {"status": "failed", "reason": f"{type(e).__name__}: {e}"}
     if table is not None:
         write_bytes_atomic(plan.out / RUN_TABLE, table.to_csv(index=False).encode())
@@ -111,7 +111,13 @@ def record_instrument_validity(plan: RunPlan) -> dict[str, str | None]:
         source = (
             f"as measured when the shipped heads were trained; not validated in this run: {status['reason']}"
         )
-        verdicts = {k: v and f"{v} ({source})" for k, v in gate_verdicts(shipped_validity()).items()}
+        try:
+            verdicts = {k: v and f"{v} ({source})" for k, v in gate_verdicts(shipped_validity()).items()}
+        except Exception as e:  # no verdict at all: every instrument then reads as not validated
+            status["reason"] += (
+                f"; the shipped validity table could not be read either ({type(e).__name__}: {e})"
+            )
+            verdicts = {}
     status["below_gate"] = verdicts
     write_bytes_atomic(plan.out / RUN_STATUS, json.dumps(status, indent=1).encode())
     return verdicts

@@ -88,8 +88,9 @@ def assemble(
             failed.append(failed_unit(meta))
         if _nonempty(compared):
             per_model[ALL_MODELS] = compared
+        verdicts = {**(instruments or {}), **file_verdicts(study.validity_files(config))}
         for artifacts in per_model.values():
-            gate_instrument_metrics(study, config, artifacts, instruments or {})
+            gate_instrument_metrics(study, config, artifacts, verdicts)
         result = Result(name, config, per_model)
         rd = RunDir(root)
         result.figures = _guarded(
@@ -133,6 +134,27 @@ def assemble(
     }
     dump_json(root / "manifest.json", manifest)
     return results
+
+
+def file_verdicts(files: Mapping[str, str]) -> dict[str, str | None]:
+    """Instrument name -> gate verdict from the validity table beside user-trained heads (its
+    ``value-labeller`` / ``projective-scorer`` rows: the one instrument it validates there)."""
+    from valuescope.instruments.validation import read_validity
+    from valuescope.instruments.validity import gate_verdicts
+
+    out: dict[str, str | None] = {}
+    for name, path in files.items():
+        try:
+            verdicts = gate_verdicts(read_validity(Path(path)))
+        except (OSError, ValueError) as e:
+            out[name] = (
+                f"its validity table could not be read ({e}); train the heads with "
+                "valuescope instruments train"
+            )
+            continue
+        base = name.split(" (")[0]
+        out[name] = verdicts.get(base, f"{path} has no {base} rows")
+    return out
 
 
 def gate_instrument_metrics(

@@ -304,6 +304,12 @@ class Study(Generic[C]):
         the report, escaped). None by default."""
         return {}
 
+    def validity_files(self, config: C) -> dict[str, str]:
+        """Instrument name -> a validity table (``valuescope instruments train`` writes one beside the
+        heads it trains) for instruments of this config that the run does not validate itself (e.g.
+        user-trained heads): its verdict gates their metrics. None by default."""
+        return {}
+
     def instruments_used(self, config: C, artifacts: Artifacts) -> dict[str, str | None]:
         """Which instrument each ``MetricSpec.instrument`` of this study was in one model's run, by its
         validity-table name (None: no instrument, e.g. human labels). By default the one declared."""

@@ -289,3 +289,38 @@ def test_the_gate_follows_the_labeller_the_labels_came_from() -> None:
     assert not gated("head", {"value-labeller": None})  # the head passes: a result
     assert gated("embedding", {"value-labeller": None})  # not validated: never a result
     assert not gated(None, verdicts)  # the corpus's own labels: no instrument
+
+
+def test_user_trained_heads_are_gated_by_the_validity_table_beside_them(tmp_path: Path) -> None:
+    import shutil
+    from importlib import resources
+
+    from valuescope.instruments.heads import load_heads
+    from valuescope.runs.outputs import file_verdicts, gate_instrument_metrics
+    from valuescope.stats.metrics import metric
+    from valuescope.studies.mechanisms import Mechanisms, MechanismsConfig
+    from valuescope.studies.protocol import Artifacts
+
+    shipped = resources.files("valuescope.instruments").joinpath("heads")
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    for name in ("touche23-minilm.safetensors", "validity.csv"):
+        shutil.copyfile(str(shipped.joinpath(name)), mine / name)
+    assert load_heads(mine, "touche23").dimensions[0] == "Self-direction: thought"
+    study, config = Mechanisms(), MechanismsConfig(labeller_heads=str(mine))
+
+    def gated() -> dict:
+        art = Artifacts(
+            metrics={"intrinsic_prompted_cosine": metric(0.3, 0.1, 0.5)}, data={"labelled_by": "head"}
+        )
+        gate_instrument_metrics(study, config, art, file_verdicts(study.validity_files(config)))
+        return art.metrics["intrinsic_prompted_cosine"]
+
+    assert gated()["note"].startswith(f"{BELOW_GATE}: value-labeller ({mine}): touche23: macro auroc 0.732")
+    table = (mine / "validity.csv").read_text().replace(",False\n", ",True\n")
+    (mine / "validity.csv").write_text(table)  # heads whose table says they pass: a result
+    assert gated()["estimate"] == 0.3
+    (mine / "validity.csv").unlink()
+    assert "could not be read" in gated()["note"]
+    with pytest.raises(ValueError, match="exactly one touche23"):
+        load_heads(tmp_path, "touche23")

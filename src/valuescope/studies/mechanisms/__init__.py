@@ -11,6 +11,7 @@ against Schwartz's circle and human data, net of what the labeller alone produce
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
 from valuescope.data.valueportrait import VALUEPORTRAIT_HUMANS, VALUEPORTRAIT_RESPONSES
@@ -107,9 +108,19 @@ class Mechanisms(Study[MechanismsConfig]):
         if labeller is None:
             return {LABELLER: None}
         if labeller == "head":
-            return {LABELLER: LABELLER}
+            return {
+                LABELLER: LABELLER
+                if config.labeller_heads is None
+                else f"{LABELLER} ({config.labeller_heads})"
+            }
         judge = f" {config.judge_model or 'the model under study'}" if labeller == "judge" else ""
         return {LABELLER: f"{LABELLER} ({labeller}{judge})"}
+
+    def validity_files(self, config: MechanismsConfig) -> dict[str, str]:
+        """User-trained heads carry their validity table beside them."""
+        if config.labeller != "head" or config.labeller_heads is None:
+            return {}
+        return {f"{LABELLER} ({config.labeller_heads})": str(Path(config.labeller_heads) / "validity.csv")}
 
     def findings(self, result: Result) -> dict[str, list[str]]:
         return {m: model_findings(result.per_model[m].metrics) for m in result.models}

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from valuescope.studies.protocol import StudyConfig
 
@@ -42,6 +43,9 @@ class MechanismsConfig(StudyConfig):
     heads; ``valuescope instruments validate``), the embedding labeller (similarity to value
     descriptions), or a model asked Yes/No (``judge_model``, default the model under study). Only the head
     labeller is validated: with the others every finding from the labels reads as below its gate."""
+    labeller_heads: str | None = None
+    """Folder of ``valuescope instruments train`` output whose ``touche23-*`` heads the head labeller uses
+    instead of the shipped ones; the ``validity.csv`` written beside them gives their gate verdict."""
     judge_model: str | None = None
     """The judge labeller's model (any ``--model`` name; None: the model under study)."""
     label_threshold: float | None = None
@@ -97,6 +101,15 @@ class MechanismsConfig(StudyConfig):
     """Permutations behind every permutation p-value."""
     min_n_per_cell: int = 10
     """Fewest report-half queries the value-vector comparison reports on without a note."""
+
+    @field_validator("labeller_heads")
+    @classmethod
+    def _heads_folder(cls, value: str | None) -> str | None:
+        if value is not None and not Path(value).is_dir():
+            raise ValueError(
+                f"{value} is not a folder; write one with: valuescope instruments train -o {value}"
+            )
+        return value
 
     PROFILE_OVERRIDES: ClassVar[dict[str, dict[str, Any]]] = {
         # quick is CI's smoke test of every unit, not a finding: steering dominates it (every edit

@@ -4,6 +4,7 @@ which values each answer expresses."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -163,6 +164,11 @@ def labeller_for(ctx: UnitContext[MechanismsConfig]) -> value_labels.ValueLabell
     labeller: value_labels.ValueLabeller
     if cfg.labeller == "embedding":
         labeller = value_labels.EmbeddingLabeller()
+    elif cfg.labeller == "head" and cfg.labeller_heads is not None:
+        from valuescope.instruments.heads import load_heads
+
+        head = load_heads(Path(cfg.labeller_heads), "touche23")
+        labeller = value_labels.HeadLabeller(head=head, instrument=f"value-labeller ({cfg.labeller_heads})")
     elif cfg.labeller == "head":
         labeller = value_labels.HeadLabeller()
     else:
