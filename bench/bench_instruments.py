@@ -104,6 +104,81 @@ def _polarity_rows(key: str, data: Path) -> list[dict[str, Any]]:
     ]
 
 
+def _calibration(data: Path) -> dict[str, Any]:
+    """The shipped labeller on Touché23 validation: expected calibration error of the head's sigmoid and
+    of its isotonic map (fitted on out-of-fold training logits), over every (argument, category)."""
+    from valuescope.data.touche import load_touche
+    from valuescope.instruments.calibration import expected_calibration_error, reliability
+    from valuescope.instruments.value_labels import HeadLabeller
+
+    labeller = HeadLabeller()
+    valid = load_touche(data / "touche23", "validation")
+    labels = valid[labeller.head.dimensions].to_numpy(dtype=bool)
+    logits = labeller.category_scores(list(valid["text"]))
+    raw = 1.0 / (1.0 + np.exp(-logits))
+    calibrated = labeller.category_probabilities(list(valid["text"]))
+    return {
+        "calibration": True,
+        "ece_sigmoid": expected_calibration_error(raw, labels),
+        "ece_isotonic": expected_calibration_error(calibrated, labels),
+        "reliability_sigmoid": reliability(raw, labels).to_dict("records"),
+        "reliability_isotonic": reliability(calibrated, labels).to_dict("records"),
+        "base_rate": float(labels.mean()),
+    }
+
+
+RELIABILITY_PLOT = Path(__file__).parent / "figures" / "instruments_reliability.svg"
+"""The reliability diagram the bench draws (tracked, so BENCHMARKS.md can show it)."""
+
+
+def reliability_plot(row: dict[str, Any], path: Path = RELIABILITY_PLOT) -> Path:
+    """Observed rate against mean predicted probability per bin, sigmoid and isotonic, with the diagonal."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(4.2, 4.0))
+    ax.plot([0, 1], [0, 1], color="grey", lw=0.8, ls="--", label="calibrated")
+    for key, label in (("sigmoid", "head's sigmoid"), ("isotonic", "isotonic map")):
+        points = row[f"reliability_{key}"]
+        ece = row[f"ece_{key}"]
+        ax.plot([p["mean_predicted"] for p in points], [p["observed"] for p in points], marker="o", ms=3,
+                label=f"{label} (ECE {ece:.3f})")  # fmt: skip
+    ax.set_xlabel("predicted probability (bin mean)")
+    ax.set_ylabel("observed rate of the human label")
+    ax.set_title("Value labeller on Touché23 validation", fontsize=9)
+    ax.legend(fontsize=7, frameon=False)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with matplotlib.rc_context({"svg.hashsalt": "valuescope", "svg.fonttype": "none"}):
+        fig.savefig(path, metadata={"Date": None})
+    plt.close(fig)
+    return path
+
+
+def calibration_markdown(row: dict[str, Any]) -> str:
+    """The reliability diagram's points as a table, sigmoid beside isotonic."""
+    lines = [
+        f"Calibration of the shipped labeller on Touché23 validation (every argument x category, base "
+        f"rate {row['base_rate']:.3f}): expected calibration error {row['ece_sigmoid']:.3f} for the "
+        f"balanced head's sigmoid, {row['ece_isotonic']:.3f} after the isotonic map "
+        "(reliability diagram: `bench/figures/instruments_reliability.svg`).",
+        "",
+        "![reliability diagram](bench/figures/instruments_reliability.svg)",
+        "",
+        "| probability bin | sigmoid: n | predicted | observed | isotonic: n | predicted | observed |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    iso = {round(r["low"], 2): r for r in row["reliability_isotonic"]}
+    for r in row["reliability_sigmoid"]:
+        i = iso.get(round(r["low"], 2))
+        right = f"{i['n']} | {i['mean_predicted']:.3f} | {i['observed']:.3f}" if i else "0 | | "
+        lines.append(f"| {r['low']:.1f}-{r['high']:.1f} | {r['n']} | {r['mean_predicted']:.3f} | "
+                     f"{r['observed']:.3f} | {right} |")  # fmt: skip
+    return "\n".join(lines)
+
+
 def _speed(data: Path) -> dict[str, Any]:
     from valuescope.data.touche import load_touche
     from valuescope.instruments.value_labels import HeadLabeller
@@ -130,7 +205,9 @@ def run(quick: bool = False) -> list[dict[str, Any]]:
         except FileNotFoundError as e:
             print(f"[bench_instruments] mpnet skipped: {e}", file=sys.stderr)
     rows = [r for key in encoders for r in _touche_rows(key, data) + _polarity_rows(key, data)]
-    return [*rows, _speed(data)]
+    calibration = _calibration(data)
+    reliability_plot(calibration)
+    return [*rows, calibration, _speed(data)]
 
 
 def markdown(rows: list[dict[str, Any]]) -> str:
@@ -139,6 +216,9 @@ def markdown(rows: list[dict[str, Any]]) -> str:
         if "auroc" in r:
             lowest = f"{r['lowest']:.3f}" if "lowest" in r else ""
             lines.append(f"| {r['encoder']} | {r['head']} | {r['dataset']} | {r['auroc']:.3f} | {lowest} |")
+    for r in rows:
+        if "calibration" in r:
+            lines.append("\n" + calibration_markdown(r))
     for r in rows:
         if "seconds" in r:
             rate = f"{r['seconds']:.1f} s ({r['texts_per_s']:.0f} texts/s)"

@@ -15,6 +15,7 @@ from pathlib import Path
 from valuescope.data.touche import SCHWARTZ_OF, TOUCHE_DIR, load_touche
 from valuescope.data.valuebench import VALUEBENCH_FILE, load_value_orientation
 from valuescope.files import sha256_file
+from valuescope.instruments.calibration import fit_isotonic, out_of_fold_logits
 from valuescope.instruments.heads import LinearHead, fit_logistic
 from valuescope.instruments.polarity import fit_polarity
 from valuescope.tensors import write_bytes_atomic
@@ -32,14 +33,18 @@ def train_labeller(data: Path, *, encoder_key: str = "minilm", C: float = 0.5) -
     train = load_touche(folder, "training")
     categories = list(SCHWARTZ_OF)
     X = sentence_embeddings(list(train["text"]), cache=True, encoder_key=encoder_key, by_length=True)
+    Y = train[categories].to_numpy()
+    calibration = fit_isotonic(out_of_fold_logits(X, Y, categories, encoder=encoder_key, C=C), Y, categories)
     record = {
         "dataset": "Touché23-ValueEval (zenodo 10.5281/zenodo.6814563)",
         "split": "training",
         "rows": len(train),
         "files": _files(folder / "arguments-training.tsv", folder / "labels-training.tsv"),
         "text": "conclusion. stance: premise",
+        "calibration": calibration.as_record(),
+        "calibration_fit": "isotonic per category on 5-fold out-of-fold logits of the training split",
     }
-    return fit_logistic(X, train[categories].to_numpy(), categories, encoder=encoder_key, C=C, record=record)
+    return fit_logistic(X, Y, categories, encoder=encoder_key, C=C, record=record)
 
 
 def train_polarity(data: Path, *, encoder_key: str = "minilm", C: float = 0.5) -> LinearHead:

@@ -130,6 +130,18 @@ class HeadLabeller(_Validated):
         _check_pairs(queries, responses)
         return schwartz_scores(self.category_scores(responses), self.head.dimensions)
 
+    def category_probabilities(self, texts: Sequence[str]) -> np.ndarray:
+        """(n, categories) calibrated probabilities: the head's isotonic maps (fitted on out-of-fold
+        logits of its training split) applied to :meth:`category_scores`."""
+        from valuescope.instruments.calibration import IsotonicCalibration
+
+        if "calibration" not in self.head.record:
+            raise ValueError("this head has no calibration; train it again with valuescope instruments train")
+        calibration = IsotonicCalibration.from_record(self.head.record["calibration"])
+        if calibration.dimensions != self.head.dimensions:
+            raise ValueError("the head's calibration names other categories than the head; train it again")
+        return calibration.probabilities(self.category_scores(texts))
+
 
 def schwartz_scores(category_scores: np.ndarray, categories: Sequence[str]) -> np.ndarray:
     """(n, 10) in ``SCHWARTZ_VALUES`` order: per value, the largest score of the categories refining it."""
