@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -325,6 +325,21 @@ def _data_folder(data: Path | None) -> Path:
     return root
 
 
+def _validate_on_labels(path: Path, instrument: str, n_boot: int, seed: int) -> Any:
+    """``instrument`` (the shipped one) on the user's labelled texts at ``path``."""
+    if not path.is_file():
+        _fail(f"--labels {path}: no such file; give a CSV with text,value,label columns")
+    if instrument == "value-labeller":
+        from valuescope.instruments.value_labels import HeadLabeller, labeller_on_labels
+
+        return labeller_on_labels(HeadLabeller(), path, n_boot=n_boot, seed=seed)
+    if instrument == "projective-scorer":
+        from valuescope.instruments.polarity import PolarityScorer, polarity_on_labels
+
+        return polarity_on_labels(PolarityScorer(), path, n_boot=n_boot, seed=seed)
+    _fail(f"--instrument {instrument!r}; with --labels choose value-labeller or projective-scorer")
+
+
 @instruments_app.command("validate")
 def instruments_validate(
     data: DataOpt = None,
@@ -342,6 +357,16 @@ def instruments_validate(
         ),
     ] = None,
     config: Annotated[Path | None, typer.Option(help="Run file whose api_models may name the judge.")] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(
+            help="Your own human labels (CSV: text,value,label[,group][,context]) to validate --instrument "
+            "on instead of the data folder's sets."
+        ),
+    ] = None,
+    instrument: Annotated[
+        str, typer.Option(help="With --labels: value-labeller (Schwartz values) or projective-scorer.")
+    ] = "value-labeller",
 ) -> None:
     """Each instrument's validity on third-party human labels: AUROC (the judge: accuracy and
     consistency over both orders) with 95% CI, gate, pass/fail."""
@@ -351,11 +376,14 @@ def instruments_validate(
     from valuescope.runs.config import load_run_file
     from valuescope.runs.instrument_check import default_judge, open_judge
 
-    root = _data_folder(data)
-    api_models = load_run_file(config).api_models if config else {}
-    name = judge or default_judge()
-    model = None if name == "none" else open_judge(name, api_models)
-    table = validate_all(root, judge=model, n_boot=n_boot, seed=seed)
+    if labels is not None:
+        table = _validate_on_labels(labels, instrument, n_boot, seed)
+    else:
+        root = _data_folder(data)
+        api_models = load_run_file(config).api_models if config else {}
+        name = judge or default_judge()
+        model = None if name == "none" else open_judge(name, api_models)
+        table = validate_all(root, judge=model, n_boot=n_boot, seed=seed)
     if as_json:
         records = table.astype(object).where(table.notna(), None).to_dict(orient="records")
         typer.echo(json.dumps(records, indent=1))

@@ -173,3 +173,28 @@ def test_every_default_instrument_has_a_name_and_a_validate() -> None:
     assert all(callable(i.validate) for i in instruments)
     table = HeadLabeller().table(["q"], ["We must protect rivers and forests."])
     assert list(table.columns) == list(SCHWARTZ_VALUES) and table.shape == (1, 10)
+
+
+def test_validate_on_your_own_labels_from_the_cli(tmp_path: Path) -> None:
+    rows = [
+        ("We should protect the rivers and forests for the next generation.", "universalism", 1),
+        ("Cutting taxes on big companies lets the economy grow.", "universalism", 0),
+        ("Everyone deserves equal rights whatever their origin.", "universalism", 1),
+        ("I want to be the richest person in town.", "universalism", 0),
+    ]
+    path = tmp_path / "mine.csv"
+    path.write_text("text,value,label\n" + "".join(f'"{t}",{v},{y}\n' for t, v, y in rows))
+    result = CliRunner().invoke(app, ["instruments", "validate", "--labels", str(path), "--json",
+                                      "--n-boot", "50"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)
+    assert {(r["instrument"], r["dataset"]) for r in records} == {("value-labeller", "mine.csv")}
+    assert [r["dimension"] for r in records] == ["universalism", MACRO]
+    polarity = CliRunner().invoke(app, ["instruments", "validate", "--labels", str(path), "--instrument",
+                                        "projective-scorer", "--json", "--n-boot", "50"])  # fmt: skip
+    assert polarity.exit_code == 0, polarity.output
+    assert [r["dimension"] for r in json.loads(polarity.stdout)] == ["pooled", "universalism", MACRO]
+    wrong = CliRunner().invoke(
+        app, ["instruments", "validate", "--labels", str(path), "--instrument", "judge"]
+    )
+    assert wrong.exit_code == 2 and "value-labeller or projective-scorer" in wrong.output

@@ -161,3 +161,25 @@ def _macro_over_groups(
     est, lo, hi = stats.bootstrap(statistic, len(scores), groups=groups, n_boot=n_boot, seed=seed)
     n = len(np.unique(groups))
     return pd.DataFrame([{"dimension": MACRO, "estimate": est, "ci_low": lo, "ci_high": hi, "n": n}])
+
+
+def polarity_on_labels(
+    scorer: PolarityScorer, path: Path, *, n_boot: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """The polarity scorer on a user's own labels (``data.labelled_texts``: text, value in words, 1 when
+    the text affirms it, 0 when it negates it): AUROC pooled (gated) and per value; intervals over
+    ``group``; the dataset is the file's name."""
+    from valuescope.data.labelled_texts import load_labelled_texts
+
+    rows = load_labelled_texts(path, schwartz=False)
+    scores = scorer.scores(list(rows["text"]), list(rows["value"]))
+    y, groups = rows["label"].to_numpy(dtype=bool), rows["group"].to_numpy()
+    values = list(dict.fromkeys(rows["value"]))
+    own = rows["value"].to_numpy()[:, None] == np.array(values)[None, :]
+    per_value = auroc_validity(
+        np.repeat(scores[:, None], len(values), 1), np.repeat(y[:, None], len(values), 1), values,
+        groups=groups, counted=own, n_boot=n_boot, seed=seed,
+    )  # fmt: skip
+    pooled = auroc_validity(scores[:, None], y[:, None], [POOLED], groups=groups, n_boot=n_boot, seed=seed)
+    table = pd.concat([pooled.iloc[:1], per_value], ignore_index=True)
+    return validity_table("projective-scorer", Path(path).name, "auroc", table, POLARITY_GATE)

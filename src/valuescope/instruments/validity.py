@@ -106,7 +106,7 @@ def auroc_validity(
     per_dimension = [_column_auroc(scores[:, j], labels[:, j], counted[:, j]) for j in range(len(dimensions))]
 
     def macro(idx: np.ndarray) -> float:
-        return float(np.nanmean([f(idx) for f in per_dimension]))
+        return _nanmean([f(idx) for f in per_dimension])
 
     rows = []
     for name, statistic in [*zip(dimensions, per_dimension, strict=True), (MACRO, macro)]:
@@ -208,7 +208,7 @@ def share_validity(
     def macro(idx: np.ndarray) -> float:
         if not per_dimension:  # no dimensions: the share over every row
             return float(hits[idx].mean())
-        return float(np.nanmean([f(idx) for f in per_dimension]))
+        return _nanmean([f(idx) for f in per_dimension])
 
     rows = []
     n = len(hits)
@@ -227,3 +227,9 @@ def need_path(path: Path, what: str) -> Path:
     if not path.exists():
         raise FileNotFoundError(f"{path} does not exist; {what} (set --data or VALUESCOPE_DATA)")
     return path
+
+
+def _nanmean(values: Sequence[float]) -> float:
+    """The mean of the finite values; NaN (without a warning) when there are none."""
+    finite = [v for v in values if np.isfinite(v)]
+    return float(np.mean(finite)) if finite else float("nan")

@@ -366,3 +366,21 @@ def validate_labeller(
         ],
         ignore_index=True,
     )
+
+
+def labeller_on_labels(
+    labeller: ValueLabeller, path: Path, *, n_boot: int = 1000, seed: int = 0
+) -> pd.DataFrame:
+    """The labeller on a user's own labels (``data.labelled_texts``: text, Schwartz value, 0/1): AUROC of
+    the value's score per value and macro, intervals over ``group``; the dataset is the file's name."""
+    from valuescope.data.labelled_texts import load_labelled_texts
+
+    rows = load_labelled_texts(path, schwartz=True)
+    scores = labeller.scores(list(rows["context"]), list(rows["text"]))
+    values = [v for v in SCHWARTZ_VALUES if v in set(rows["value"])]
+    own = rows["value"].to_numpy()[:, None] == np.array(values)[None, :]
+    columns = [list(SCHWARTZ_VALUES).index(v) for v in values]
+    labels = np.repeat(rows["label"].to_numpy(dtype=bool)[:, None], len(values), axis=1)
+    table = auroc_validity(scores[:, columns], labels, values, groups=rows["group"].to_numpy(), counted=own,
+                           n_boot=n_boot, seed=seed)  # fmt: skip
+    return validity_table(labeller.instrument, Path(path).name, "auroc", table, LABELLER_TOUCHE_GATE)
