@@ -357,6 +357,9 @@ def instruments_validate(
         ),
     ] = None,
     config: Annotated[Path | None, typer.Option(help="Run file whose api_models may name the judge.")] = None,
+    judge_pairs: Annotated[
+        int, typer.Option(min=2, help="Touché23 pairs per category the judge is asked about (both orders).")
+    ] = 20,
     labels: Annotated[
         Path | None,
         typer.Option(
@@ -383,7 +386,7 @@ def instruments_validate(
         api_models = load_run_file(config).api_models if config else {}
         name = judge or default_judge()
         model = None if name == "none" else open_judge(name, api_models)
-        table = validate_all(root, judge=model, n_boot=n_boot, seed=seed)
+        table = validate_all(root, judge=model, judge_pairs=judge_pairs, n_boot=n_boot, seed=seed)
     if as_json:
         records = table.astype(object).where(table.notna(), None).to_dict(orient="records")
         typer.echo(json.dumps(records, indent=1))

@@ -66,10 +66,13 @@ class PairwiseJudge:
     """The question, with ``{prompt}``, ``{a}`` and ``{b}``."""
     instrument: str = "judge"
     """Its name in validity tables."""
+    validation_pairs: int = 20
+    """Touché23 pairs per category :meth:`validate` asks about (40 judgements per category)."""
 
     def validate(self, data: Path, *, n_boot: int = 1000, seed: int = 0) -> pd.DataFrame:
         """Accuracy and consistency on Touché23 validation pairs (:func:`judge_on_touche`)."""
-        return judge_on_touche(self.judge, data, n_boot=n_boot, seed=seed, instrument=self.instrument)
+        return judge_on_touche(self.judge, data, n_pairs=self.validation_pairs, n_boot=n_boot, seed=seed,
+                               instrument=self.instrument)  # fmt: skip
 
     def __post_init__(self) -> None:
         if not hasattr(self.judge, "rate"):
@@ -239,7 +242,7 @@ def win_rate(prefs: pd.DataFrame, *, n_boot: int = 2000, seed: int = 0) -> dict[
 
 JUDGE_ACCURACY_GATE = Gate("accuracy", 0.75)
 JUDGE_CONSISTENCY_GATE = Gate("consistency", 0.8)
-JUDGE_PAIRS = 20
+JUDGE_PAIRS = PairwiseJudge.validation_pairs
 """Pairs per Touché23 category the judge is validated on (800 judgements for the 20 categories)."""
 
 

@@ -47,19 +47,20 @@ def validate_all(
     heads: Path | None = None,
     encoder_key: str = "minilm",
     judge: Any | None = None,
+    judge_pairs: int = 20,
     n_boot: int = 1000,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Every default instrument on every dataset it is validated on: one validity table. ``heads``: a
     folder of ``valuescope instruments train`` output (default: the shipped heads); ``judge``: the judge
-    model (with ``rate``), or None to leave the judge out."""
+    model (with ``rate``), or None to leave the judge out, asked about ``judge_pairs`` pairs per category."""
     labeller = f"touche23-{encoder_key}"
     head = shipped_head(labeller) if heads is None else LinearHead.load(heads / f"{labeller}.safetensors")
     name = f"valuebench-polarity-{encoder_key}"
     polarity = shipped_head(name) if heads is None else LinearHead.load(heads / f"{name}.safetensors")
     instruments: list[Instrument] = [HeadLabeller(head=head), SubdimensionPolarity(PolarityScorer(polarity))]
     if judge is not None:
-        instruments.append(PairwiseJudge(judge))
+        instruments.append(PairwiseJudge(judge, validation_pairs=judge_pairs))
     parts = [instrument.validate(data, n_boot=n_boot, seed=seed) for instrument in instruments]
     return pd.concat(parts, ignore_index=True)
 
