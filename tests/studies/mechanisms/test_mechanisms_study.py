@@ -54,7 +54,7 @@ def test_every_contract_metric_is_there_and_valid(tiny_run: Path) -> None:
         if name not in ("circumplex_fit_human", "labeller_agreement"):
             assert figures(summary[name])["estimate"] is not None, (name, summary[name])
     if os.environ.get("VALUESCOPE_DATA"):
-        assert summary["circumplex_fit_human"]["estimate"] is not None
+        assert figures(summary["circumplex_fit_human"])["estimate"] is not None
         assert summary["labeller_agreement"]["estimate"] is not None
 
 
