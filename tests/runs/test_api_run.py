@@ -134,3 +134,30 @@ def test_a_served_chat_model_is_elicited_and_profiled_in_the_lexicon_study(
         for line in next(out.rglob("lexicon__smol-api__elicitation.jsonl")).read_text().splitlines()
     ]
     assert records[0]["system"] and records[0]["generated"]
+
+
+@pytest.mark.real
+def test_a_served_judge_is_validated_on_touche_pairs_from_the_cli(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shared_data: Path
+) -> None:
+    """`valuescope instruments validate --judge smol-api --config run.yaml` asks the server (2 pairs per
+    category, both orders: 80 judgements) and reports the judge's rows beside the other instruments."""
+    from typer.testing import CliRunner
+
+    from valuescope.cli import app
+
+    require_llama_server()
+    monkeypatch.setenv("VALUESCOPE_TEST_KEY", SECRET)
+    gguf = REGISTRY["smollm2-135m-instruct"].locate()
+    path = config(tmp_path, "URL")
+    with llama_server(gguf, tmp_path) as url:
+        path.write_text(path.read_text().replace("URL", url))
+        result = CliRunner().invoke(app, ["instruments", "validate", "--data", str(shared_data), "--json",
+                                          "--n-boot", "50", "--judge", "smol-api", "--config", str(path),
+                                          "--judge-pairs", "2"])  # fmt: skip
+    assert result.exit_code == 0, result.output
+    records = json.loads(result.stdout)
+    judge = {(r["metric"], r["dimension"]): r for r in records if r["instrument"] == "judge"}
+    assert judge[("accuracy", "macro")]["n"] == 40 and judge[("consistency", "macro")]["n"] == 40
+    assert 0 <= judge[("accuracy", "macro")]["estimate"] <= 1
+    assert SECRET not in result.output
