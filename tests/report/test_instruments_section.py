@@ -56,3 +56,9 @@ def test_a_metric_below_its_gate_shows_its_figures_as_not_a_result() -> None:
     html = metric_table({"m": {"cos": entry}}, ["m"])
     assert "below gate" in html and "computed: 0.41 [0.2, 0.6], not a result" in html
     assert "touche23 &lt;macro&gt;" in html
+
+
+def test_the_judges_rows_name_their_metric(tmp_path: Path) -> None:
+    table = "judge,touche23,macro,accuracy,0.53,0.48,0.58,400,accuracy >= 0.75,False\n"
+    html = instruments_section(folder(tmp_path, table, {"status": "validated"}))
+    assert "accuracy" in html and ">metric<" in html and ">AUROC<" not in html

@@ -177,8 +177,8 @@ class JudgeLabeller(_Validated):
     def __post_init__(self) -> None:
         if not hasattr(self.judge, "rate"):
             raise TypeError(f"judge {self.judge!r} has no rate(); pass a LanguageModel or an API model")
-        self.name = f"judge ({getattr(self.judge, 'name', type(self.judge).__name__)})"
-        self.instrument = f"value-labeller (judge {getattr(self.judge, 'name', type(self.judge).__name__)})"
+        judge = getattr(self.judge, "name", type(self.judge).__name__)
+        self.name, self.instrument = f"judge ({judge})", f"value-labeller (judge {judge})"
 
     def scores(self, queries: Sequence[str], responses: Sequence[str]) -> np.ndarray:
         _check_pairs(queries, responses)

@@ -59,7 +59,8 @@ def instruments_section(run: RunFolder) -> str:
     head = f'<section id="{ANCHOR}"><h2>Instruments</h2>'
     intro = (
         "<p>How far each text-to-value score can be trusted: agreement with human labels it was not "
-        "trained on (AUROC, 95% bootstrap CI over the sampling unit). A finding that rests on an "
+        "trained on (AUROC; for the judge, accuracy and consistency over both orders; 95% bootstrap CI "
+        "over the sampling unit). A finding that rests on an "
         "instrument below its gate is not evidence about the model: the summary and the findings show it "
         "as below its gate, its computed figures kept beside it but not read as a result.</p>"
     )
@@ -77,6 +78,7 @@ def instruments_section(run: RunFolder) -> str:
             (text(r.get("instrument")), None),
             (text(r.get("dataset")), None),
             (text(r.get("dimension")), None),
+            (text(r.get("metric")), None),
             _cell(r.get("estimate", "")),
             (f"[{_cell(r.get('ci_low', ''))[0]}, {_cell(r.get('ci_high', ''))[0]}]", None),
             _cell(r.get("n", "")),
@@ -85,8 +87,8 @@ def instruments_section(run: RunFolder) -> str:
         ]
         for r in shown
     ]
-    headers = ["instrument", "dataset", "dimension", "AUROC", "95% CI", "n", "gate", "verdict"]
-    numeric = [False, False, False, True, False, True, False, False]
+    headers = ["instrument", "dataset", "dimension", "metric", "estimate", "95% CI", "n", "gate", "verdict"]
+    numeric = [False, False, False, False, True, False, True, False, False]
     failing = sorted({(text(r["instrument"]), text(r["dataset"])) for r in rows if _gate_failed(r)})
     verdict = (
         "<p>Below their validity gate: "

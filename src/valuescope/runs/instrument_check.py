@@ -51,7 +51,6 @@ def default_judge() -> str:
 
 def open_judge(name: str, api_models: dict[str, dict[str, Any]] | None = None) -> Any:
     """The judge ``name``: an ``api_models`` entry (a served model), else a model as ``--model`` names it."""
-    from valuescope.runs.config import RunPlan
     from valuescope.runs.unit_runner import open_model
 
     return open_model(name, RunPlan(Path("."), [name], {}, api_models=dict(api_models or {})))

@@ -239,35 +239,27 @@ def test_a_bad_config_names_the_key(tmp_path: Path, key: str, value: object, fra
         make_plan("mechanisms", ["tiny-llama"], tmp_path / "o", config_file=config)
 
 
-def test_the_judge_labeller_runs_through_the_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """labeller: judge asks the model under study Yes/No for every (answer, value)."""
+@pytest.mark.parametrize(
+    ("labeller", "source"),
+    [("judge", "judge (tiny-gpt2)"), ("head", "value-labeller")],
+)
+def test_each_labeller_runs_through_the_study(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, labeller: str, source: str
+) -> None:
+    """labeller: judge asks the model under study Yes/No for every (answer, value); labeller: head scores
+    responses with the shipped Touché23 heads (threshold: logit 0)."""
     monkeypatch.delenv("VALUESCOPE_DATA", raising=False)  # ValuePortrait's posts overflow a tiny model
     config = tmp_path / "c.yaml"
     config.write_text(
-        "studies:\n  mechanisms: {n_queries: 8, max_new_tokens: 6, min_positive: 2, labeller: judge,\n"
+        f"studies:\n  mechanisms: {{n_queries: 8, max_new_tokens: 6, min_positive: 2, labeller: {labeller},\n"
         "    n_boot: 20, n_perm: 10, n_noise: 2, damage_texts: 2, diversity_queries: 2,\n"
         "    steer_statements: 1, alpha_rule: fixed}\n"
     )
     out = tmp_path / "run"
     execute(make_plan("mechanisms", ["tiny-gpt2"], out, config_file=config, profile="quick"), quiet=True)
     summary = json.loads((out / "summary.json").read_text())["mechanisms"]["tiny-gpt2"]
-    assert "judge (tiny-gpt2)" in summary["n_label_fallbacks"]["note"]
+    assert source in summary["n_label_fallbacks"]["note"]
     assert summary["labeller_agreement"]["estimate"] is None and summary["labeller_agreement"]["note"]
-
-
-def test_the_head_labeller_runs_through_the_study(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """labeller: head scores responses with the shipped Touché23 heads (threshold: logit 0)."""
-    monkeypatch.delenv("VALUESCOPE_DATA", raising=False)
-    config = tmp_path / "c.yaml"
-    config.write_text(
-        "studies:\n  mechanisms: {n_queries: 8, max_new_tokens: 6, min_positive: 2, labeller: head,\n"
-        "    n_boot: 20, n_perm: 10, n_noise: 2, damage_texts: 2, diversity_queries: 2,\n"
-        "    steer_statements: 1, alpha_rule: fixed}\n"
-    )
-    out = tmp_path / "run"
-    execute(make_plan("mechanisms", ["tiny-gpt2"], out, config_file=config, profile="quick"), quiet=True)
-    summary = json.loads((out / "summary.json").read_text())["mechanisms"]["tiny-gpt2"]
-    assert "value-labeller" in summary["n_label_fallbacks"]["note"]
 
 
 def test_the_gate_follows_the_labeller_the_labels_came_from() -> None:

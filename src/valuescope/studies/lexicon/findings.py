@@ -382,7 +382,7 @@ def findings(result: Result) -> dict[str, list[str]]:
     """Plain-words sentences: ``"_all"`` first (when recorded), then every model."""
     out: dict[str, list[str]] = {}
     if ALL_MODELS in result.per_model:
-        gated = next((n for m in result.models if (n := _profile_gate(result.per_model[m].metrics))), None)
+        gated = result.below_gate(*(f"profile_{s}" for s in SUBDIMENSIONS))
         out[ALL_MODELS] = across_findings(result.per_model[ALL_MODELS], gated)
     for model in result.models:
         out[model] = model_findings(model, result.per_model[model])

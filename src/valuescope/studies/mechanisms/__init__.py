@@ -23,7 +23,7 @@ from valuescope.studies.mechanisms.findings import model_findings
 from valuescope.studies.mechanisms.metrics import LABELLER, METRICS
 from valuescope.studies.mechanisms.neurons import neurons_step
 from valuescope.studies.mechanisms.outputs import LABELLED_BY
-from valuescope.studies.mechanisms.responses import labels_step, responses_step
+from valuescope.studies.mechanisms.responses import labeller_instrument, labels_step, responses_step
 from valuescope.studies.mechanisms.self_ratings import self_ratings_step
 from valuescope.studies.mechanisms.steering import steering_step
 from valuescope.studies.mechanisms.vectors import vectors_step
@@ -104,23 +104,13 @@ class Mechanisms(Study[MechanismsConfig]):
     def instruments_used(self, config: MechanismsConfig, artifacts: Artifacts) -> dict[str, str | None]:
         """The labels rest on the head labeller (validated), on another labeller (not validated), or on
         the corpus's own labels (no instrument)."""
-        labeller = artifacts.data.get(LABELLED_BY.name, config.labeller)
-        if labeller is None:
-            return {LABELLER: None}
-        if labeller == "head":
-            return {
-                LABELLER: LABELLER
-                if config.labeller_heads is None
-                else f"{LABELLER} ({config.labeller_heads})"
-            }
-        judge = f" {config.judge_model or 'the model under study'}" if labeller == "judge" else ""
-        return {LABELLER: f"{LABELLER} ({labeller}{judge})"}
+        return {LABELLER: labeller_instrument(config, artifacts.data.get(LABELLED_BY.name, config.labeller))}
 
     def validity_files(self, config: MechanismsConfig) -> dict[str, str]:
         """User-trained heads carry their validity table beside them."""
         if config.labeller != "head" or config.labeller_heads is None:
             return {}
-        return {f"{LABELLER} ({config.labeller_heads})": str(Path(config.labeller_heads) / "validity.csv")}
+        return {str(labeller_instrument(config, "head")): str(Path(config.labeller_heads) / "validity.csv")}
 
     def findings(self, result: Result) -> dict[str, list[str]]:
         return {m: model_findings(result.per_model[m].metrics) for m in result.models}

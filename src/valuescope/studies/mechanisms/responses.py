@@ -17,6 +17,7 @@ from valuescope.instruments import value_labels
 from valuescope.stats.metrics import metric, missing
 from valuescope.studies.mechanisms import stimuli
 from valuescope.studies.mechanisms.config import MechanismsConfig
+from valuescope.studies.mechanisms.metrics import LABELLER
 from valuescope.studies.mechanisms.outputs import LABELLED_BY, LABELS, RESPONSES
 from valuescope.studies.protocol import Artifacts, UnitContext
 
@@ -159,6 +160,17 @@ def responses_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
     return Artifacts(tables={RESPONSES.name: kept}, generations={"responses": generations}, metrics=metrics)
 
 
+def labeller_instrument(config: MechanismsConfig, labeller: str | None) -> str | None:
+    """The validity-table name of the instrument behind ``labeller`` (a ``labeller`` config value; None:
+    the corpus's own labels, no instrument): only the shipped head labeller is ``value-labeller``."""
+    if labeller is None:
+        return None
+    if labeller == "head":
+        return LABELLER if config.labeller_heads is None else f"{LABELLER} ({config.labeller_heads})"
+    judge = f" {config.judge_model or 'the model under study'}" if labeller == "judge" else ""
+    return f"{LABELLER} ({labeller}{judge})"
+
+
 def labeller_for(ctx: UnitContext[MechanismsConfig]) -> value_labels.ValueLabeller:
     cfg = ctx.config
     labeller: value_labels.ValueLabeller
@@ -168,7 +180,7 @@ def labeller_for(ctx: UnitContext[MechanismsConfig]) -> value_labels.ValueLabell
         from valuescope.instruments.heads import load_heads
 
         head = load_heads(Path(cfg.labeller_heads), "touche23")
-        labeller = value_labels.HeadLabeller(head=head, instrument=f"value-labeller ({cfg.labeller_heads})")
+        labeller = value_labels.HeadLabeller(head=head, instrument=str(labeller_instrument(cfg, "head")))
     elif cfg.labeller == "head":
         labeller = value_labels.HeadLabeller()
     else:
