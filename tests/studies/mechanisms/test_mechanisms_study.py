@@ -21,11 +21,16 @@ CONTRACT = (
     "steering_shift_shared",
     "steering_shift_random", "distinct2_intrinsic", "distinct2_prompted", "circumplex_fit_theory",
     "circumplex_fit_human", "value_neurons_shared_fraction", "labeller_agreement",
+    "dose_gain_intrinsic", "dose_gain_prompted", "dose_gain_shared", "dose_gain_random",
+    "dose_excess_prompted", "dose_prompted_minus_intrinsic",
+    *(f"crosslingual_probe_auroc_{lang}" for lang in ("en", "zh", "es", "fr", "ko")),
+    *(f"crosslingual_steering_ratio_{lang}" for lang in ("zh", "es", "fr", "ko")),
 )  # fmt: skip
 TINY = """
 studies:
   mechanisms: {n_queries: 16, max_new_tokens: 12, min_positive: 3, n_boot: 40, n_perm: 30, n_noise: 3,
-               damage_texts: 4, diversity_queries: 3, alpha_rule: fixed, alpha: 1.0}
+               damage_texts: 4, diversity_queries: 3, alpha_rule: fixed, alpha: 1.0,
+               dose_kl: [0.004, 0.01]}
 """
 
 

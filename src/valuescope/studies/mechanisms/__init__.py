@@ -18,7 +18,9 @@ from valuescope.data.valueportrait import VALUEPORTRAIT_HUMANS, VALUEPORTRAIT_RE
 from valuescope.stats.metrics import metric_descriptions
 from valuescope.studies.mechanisms.circumplex import circumplex_step
 from valuescope.studies.mechanisms.config import MechanismsConfig
+from valuescope.studies.mechanisms.crosslingual import crosslingual_step
 from valuescope.studies.mechanisms.diversity import diversity_step
+from valuescope.studies.mechanisms.dose_response import dose_response_step
 from valuescope.studies.mechanisms.findings import model_findings
 from valuescope.studies.mechanisms.metrics import LABELLER, METRICS
 from valuescope.studies.mechanisms.neurons import neurons_step
@@ -79,6 +81,10 @@ class Mechanisms(Study[MechanismsConfig]):
         "steering": "Per kind of edit and value: steering shift, circumplex neighbour response.",
         "steering_damage": "Per edit: alpha, KL on neutral text (CI), perplexity ratio, matched or not.",
         "diversity": "Per steering vector and value: Distinct-2 and embedding diversity of the answers.",
+        "dose_response": "Per kind of vector and damage level: the steered value's rating gain (CI).",
+        "dose_readings": "Every reading of the dose ladder: kind, value, draw, alpha, KL (CI), capped.",
+        "crosslingual": "Per language and English direction: probe AUROC (null range), steering gain, its "
+        "excess over random directions and ratio to English, query-profile r, tokens per item.",
     }
     figures: ClassVar[dict[str, str]] = {
         "vector_cosines": "Cosine of each value's intrinsic and prompted vectors (report half), with the "
@@ -86,6 +92,10 @@ class Mechanisms(Study[MechanismsConfig]):
         "circumplex": "The ten values placed by the geometry of the model's value vectors (classical MDS of "
         "their cosines) and of human value correlations; lines join Schwartz's circular order.",
         "steering": "Steering shift by kind of edit at matched damage (mean over values, 95% CI).",
+        "crosslingual": "Probe transfer (AUROC of the English value vectors) and steering transfer (gain "
+        "relative to English) per language, with 95% CIs; English is the reference line.",
+        "dose_response": "Rating gain of the steered value against damage (KL on neutral text), per kind "
+        "of vector and random directions, with 95% CIs over statements.",
     }
 
     def steps(self, config: MechanismsConfig) -> list[Step]:
@@ -98,6 +108,8 @@ class Mechanisms(Study[MechanismsConfig]):
             Step("circumplex", circumplex_step),
             Step("neurons", neurons_step),
             Step("steering", steering_step),
+            Step("dose_response", dose_response_step),
+            Step("crosslingual", crosslingual_step),
             Step("diversity", diversity_step),
         ]
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, ClassVar, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import Field, field_validator
 
 from valuescope.studies.protocol import StudyConfig
+
+Language = Literal["en", "zh", "es", "fr", "ko"]
 
 
 class MechanismsConfig(StudyConfig):
@@ -89,6 +91,22 @@ class MechanismsConfig(StudyConfig):
     steer_statements: Annotated[int, Field(ge=1)] = 3
     """Statements per value read under every steering edit (a third of them reverse-keyed; the
     unsteered ratings always use all)."""
+    dose_kl: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)] = Field(
+        default_factory=lambda: [0.25, 0.5, 1.0, 2.0]
+    )
+    """Damage levels (mean KL on neutral text) of the dose-response ladder; the largest is the damage
+    budget. Each value vector and random control is read at the strength that reaches each level."""
+    dose_values: Annotated[int, Field(ge=2, le=10)] = 5
+    """How many of the steered values the dose-response ladder reads (spread over them)."""
+    dose_random: Annotated[int, Field(ge=1)] = 1
+    """Random directions per value read along the ladder (the control matched on damage)."""
+    translations: str | None = None
+    """User CSV of translations (``item_id,kind,language,text``; see ``valuescope.data.translations``),
+    replacing the package's unofficial ones for the cross-lingual step."""
+    languages: list[Language] = Field(default_factory=lambda: list(get_args(Language)))
+    """Languages the cross-lingual step reads and steers (English is the reference and must be listed)."""
+    crosslingual_null: Annotated[int, Field(ge=19)] = 200
+    """Random-direction draws behind the probe-transfer null (19 is the fewest that can give p < 0.05)."""
     neuron_scale: float = 3.0
     """Factor applied to a value's neurons (and to as many random neurons in the same blocks)."""
     diversity_queries: Annotated[int, Field(ge=2)] = 4
@@ -101,6 +119,20 @@ class MechanismsConfig(StudyConfig):
     """Permutations behind every permutation p-value."""
     min_n_per_cell: int = 10
     """Fewest report-half queries the value-vector comparison reports on without a note."""
+
+    @field_validator("dose_kl")
+    @classmethod
+    def _ascending_levels(cls, value: list[float]) -> list[float]:
+        if len(set(value)) != len(value):
+            raise ValueError(f"dose_kl lists a damage level twice ({value}); give each level once")
+        return sorted(value)
+
+    @field_validator("languages")
+    @classmethod
+    def _english_first(cls, value: list[Language]) -> list[Language]:
+        if "en" not in value:
+            raise ValueError("languages must include 'en': every cross-lingual figure is set against English")
+        return list(dict.fromkeys(value))
 
     @field_validator("labeller_heads")
     @classmethod
@@ -127,6 +159,9 @@ class MechanismsConfig(StudyConfig):
             "damage_texts": 2,
             "kl_tolerance": 0.5,
             "diversity_queries": 2,
+            "dose_kl": [0.5, 2.0],
+            "dose_values": 3,
+            "crosslingual_null": 50,
             "n_noise": 5,
             "n_boot": 150,
             "n_perm": 100,
@@ -144,6 +179,9 @@ class MechanismsConfig(StudyConfig):
             "damage_texts": 40,
             "n_random": 5,
             "diversity_queries": 30,
+            "dose_kl": [0.125, 0.25, 0.5, 1.0, 2.0, 4.0],
+            "dose_values": 10,
+            "dose_random": 3,
             "n_noise": 100,
             "n_boot": 2000,
             "n_perm": 2000,

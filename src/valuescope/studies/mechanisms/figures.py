@@ -121,9 +121,82 @@ def steering_figure(result: Result) -> Figure | None:
     return fig
 
 
+DOSE_STYLE = {"intrinsic": "C0", "prompted": "C1", "shared": "C2", "random": "grey"}
+
+
+def dose_response_figure(result: Result) -> Figure | None:
+    """One panel per model: the steered value's rating gain against damage, per kind of vector, with
+    95% CI bands."""
+    import matplotlib.pyplot as plt
+
+    models = _models_with(result, "dose_response")
+    if not models:
+        return None
+    fig, axes = plt.subplots(1, len(models), figsize=(4.2 * len(models), 3.4), squeeze=False, sharey=True)
+    for ax, m in zip(axes[0], models, strict=True):
+        t = result.per_model[m].tables["dose_response"]
+        for kind, colour in DOSE_STYLE.items():
+            c = t[t["kind"] == kind].sort_values("level_kl")
+            x = np.concatenate([[0.0], c["level_kl"].to_numpy(float)])
+            y = np.concatenate([[0.0], c["gain"].to_numpy(float)])
+            ax.plot(x, y, marker="o", ms=3, color=colour, label=kind, ls="--" if kind == "random" else "-")
+            ax.fill_between(
+                c["level_kl"].to_numpy(float),
+                c["ci_low"].to_numpy(float),
+                c["ci_high"].to_numpy(float),
+                color=colour,
+                alpha=0.15,
+            )
+        ax.axhline(0, color="black", lw=0.8)
+        ax.set_title(m, fontsize=9)
+        ax.set_xlabel("damage: mean KL on neutral text")
+    axes[0][0].set_ylabel("rating gain of the steered value")
+    axes[0][0].legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
+def crosslingual_figure(result: Result) -> Figure | None:
+    """Two panels: probe transfer (AUROC of the English value vectors) and steering transfer (gain
+    relative to English) per language and model, with 95% CIs; English is the reference line."""
+    import matplotlib.pyplot as plt
+
+    models = _models_with(result, "crosslingual")
+    if not models:
+        return None
+    fig, (probe, steer) = plt.subplots(1, 2, figsize=(9, 3.4))
+    width = 0.8 / len(models)
+    for k, m in enumerate(models):
+        t = result.per_model[m].tables["crosslingual"]
+        p = t[t["kind"] == "pooled"].set_index("language")
+        s = t[(t["kind"] == "prompted") & (t["language"] != "en")].set_index("language")
+        for ax, rows, col, low, high in (
+            (probe, p, "probe_auroc", "probe_low", "probe_high"),
+            (steer, s, "steering_ratio", "steering_ratio_low", "steering_ratio_high"),
+        ):
+            est = rows[col].to_numpy(float)
+            lo, hi = rows[low].to_numpy(float), rows[high].to_numpy(float)
+            pos = np.arange(len(rows)) + (k - (len(models) - 1) / 2) * width
+            err = np.nan_to_num(np.vstack([est - lo, hi - est]), nan=0.0)
+            ax.bar(pos, est, width, yerr=err, capsize=2, label=m)
+            ax.set_xticks(np.arange(len(rows)), list(rows.index))
+        if "en" in p.index:
+            probe.axhline(float(p["probe_auroc"].loc["en"]), color="black", lw=0.8, ls="--")
+    probe.axhline(0.5, color="grey", lw=0.8)
+    steer.axhline(1.0, color="black", lw=0.8, ls="--")
+    steer.axhline(0.0, color="grey", lw=0.8)
+    probe.set_ylabel("probe AUROC (English vectors)")
+    steer.set_ylabel("steering gain / English gain")
+    probe.legend(fontsize=8, frameon=False)
+    fig.tight_layout()
+    return fig
+
+
 FIGURES: dict[str, Callable[[Result], Figure | None]] = {
     "vector_cosines": vector_cosines_figure,
     "circumplex": circumplex_figure,
     "steering": steering_figure,
+    "dose_response": dose_response_figure,
+    "crosslingual": crosslingual_figure,
 }
 """Each figure by name, drawn from the finished result (None when no model has its tables)."""

@@ -115,6 +115,32 @@ def _steering_strength(metrics: Metrics) -> str | None:
     )
 
 
+def _dose_response(metrics: Metrics) -> str | None:
+    """The steered value's gain at equal damage along the dose ladder, against random directions, and
+    whether anything moved within the damage budget."""
+    gains = {k: metrics.get(f"dose_gain_{k}") for k in ("prompted", "intrinsic", "shared", "random")}
+    diff = metrics.get("dose_prompted_minus_intrinsic")
+    if not (diff and gains["prompted"]):
+        return None
+    if _num(gains["prompted"]) is None:
+        return f"Not computable: {gains['prompted'].get('note')}."
+    note = str(gains["prompted"].get("note") or "")
+    level = note[note.find("mean KL") :].split(" on ")[0] if "mean KL" in note else "equal damage"
+    still = "no value vector moved" in note
+    excess = metrics.get("dose_excess_prompted")
+    verdict = _verdict(_above(diff), _below(diff))
+    text = (
+        f"On the dose ladder, at {level}, the steered value's self-rating gains "
+        f"{_ci(gains['prompted'])} under prompted vectors, {_ci(gains['intrinsic'])} under "
+        f"intrinsic ones and {_ci(gains['random'])} under random directions matched on damage "
+        f"(prompted minus random {_ci(excess)}); prompted minus intrinsic {_ci(diff)}; prompted "
+        f"vectors steer more strongly: {verdict}"
+    )
+    if still:
+        text += "; " + note[note.find("no value vector moved") :]
+    return text + "."
+
+
 def _diversity(metrics: Metrics) -> str | None:
     """Whether answers steered with intrinsic vectors are more diverse than with prompted ones."""
     d2 = metrics.get("distinct2_intrinsic_minus_prompted")
@@ -173,6 +199,7 @@ FINDINGS: tuple[tuple[str, Callable[[Metrics], str | None], tuple[str, ...]], ..
     ("Shared components", _shared_components, ("intrinsic_prompted_cosine",)),
     ("Unique components", _unique_components, ("intrinsic_prompted_cosine",)),
     ("Steering strength", _steering_strength, ("steering_shift_prompted_minus_intrinsic",)),
+    ("Dose-response", _dose_response, ("dose_prompted_minus_intrinsic",)),
     ("Diversity", _diversity, ("distinct2_intrinsic_minus_prompted",)),
     ("Compliance channel", _compliance_channel, ("steering_general_prompted_only",)),
     ("Circumplex", _circumplex, ("circumplex_fit_theory",)),

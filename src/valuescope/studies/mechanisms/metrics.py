@@ -101,6 +101,74 @@ STEERING_METRICS: tuple[MetricSpec, ...] = (
 """Each kind of edit's steering shift, and the variants read for some kinds."""
 
 
+DOSE_METRICS: tuple[MetricSpec, ...] = (
+    *(
+        MetricSpec(
+            f"dose_gain_{kind}",
+            f"Rating gain of the steered value under {edit} at the highest damage level every kind reached.",
+            "higher",
+            "ci",
+        )
+        for kind, edit in (
+            ("intrinsic", "intrinsic vectors"),
+            ("prompted", "prompted vectors"),
+            ("shared", "shared axes"),
+            ("random", "random directions matched on damage"),
+        )
+    ),
+    *(
+        MetricSpec(
+            f"dose_excess_{kind}",
+            f"Dose-response gain of {kind} vectors minus random directions' at equal damage, paired over "
+            "values.",
+            "higher",
+            "ci",
+        )
+        for kind in ("intrinsic", "prompted", "shared")
+    ),
+    MetricSpec(
+        "dose_prompted_minus_intrinsic",
+        "Dose-response gain of prompted minus intrinsic vectors at equal damage, paired over values.",
+        None,
+        "ci",
+    ),
+)
+"""The dose-response curves compared at equal damage."""
+
+
+LANGUAGE_NAMES = (("zh", "Chinese"), ("es", "Spanish"), ("fr", "French"), ("ko", "Korean"))
+"""The languages English value vectors are read and steered in."""
+CROSSLINGUAL_METRICS: tuple[MetricSpec, ...] = (
+    *(
+        MetricSpec(
+            f"crosslingual_probe_auroc_{lang}",
+            f"Macro AUROC of the English value vectors separating each value's {name} statements from the "
+            "rest.",
+            "higher",
+            "ci",
+        )
+        for lang, name in (
+            ("en", "English"),
+            ("zh", "Chinese"),
+            ("es", "Spanish"),
+            ("fr", "French"),
+            ("ko", "Korean"),
+        )
+    ),
+    *(
+        MetricSpec(
+            f"crosslingual_steering_ratio_{lang}",
+            f"Gain of the steered value on {name} statements / on English ones, under the English prompted "
+            "vectors.",
+            None,
+            "ci",
+        )
+        for lang, name in LANGUAGE_NAMES
+    ),
+)
+"""Probe and steering transfer of English value vectors to other languages."""
+
+
 def _diversity(measure: str) -> tuple[MetricSpec, ...]:
     """One diversity measure of the answers steered with each kind of vector, and their difference."""
     return (
@@ -198,12 +266,15 @@ _ALL: tuple[MetricSpec, ...] = (
         "ci",
     ),
     *STEERING_METRICS,
+    *DOSE_METRICS,
+    *CROSSLINGUAL_METRICS,
     *(spec for measure in DIVERSITY for spec in _diversity(measure)),
 )
 LABELLER = "value-labeller"
 """The instrument that labels the responses: every metric computed from the labels rests on it."""
 LABEL_FREE = frozenset(
     {"n_responses", "n_label_fallbacks", "labeller_agreement", "steering_shift_random_matched"}
+    | {"dose_gain_random"}
     | {f"self_rating_option_mass_{q}" for q in (QUESTIONNAIRE, PVQ40)}
 )
 """Metrics that do not rest on the labels: the counts, the labeller's own check, the unsteered

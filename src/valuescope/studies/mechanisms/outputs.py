@@ -3,6 +3,8 @@ producing step files it under the handle's name and the reading step reads it th
 
 from __future__ import annotations
 
+from typing import Any
+
 import pandas as pd
 import torch
 
@@ -34,3 +36,8 @@ ALPHAS: Output[dict[str, list[float]]] = Output("steering", "alphas", "data")
 """The steering strength of each vector kind per steered value, matched on damage."""
 STEERED_VALUES: Output[list[str]] = Output("steering", "steered_values", "data")
 """The values steered."""
+DOSE_LEVELS: Output[dict[str, Any]] = Output("dose_response", "dose_levels", "data")
+"""The damage levels of the dose-response ladder (``levels``), the values read (``values``) and, per kind
+of value vector, each value's strength at each level (None where not reached)."""
+DOSE_RANDOM: Output[torch.Tensor] = Output("dose_response", "dose_random_directions", "tensors")
+"""The random directions read along the dose ladder: (dose values, draws, d)."""
