@@ -25,6 +25,11 @@ CONTRACT = (
     "dose_excess_prompted", "dose_prompted_minus_intrinsic",
     *(f"crosslingual_probe_auroc_{lang}" for lang in ("en", "zh", "es", "fr", "ko")),
     *(f"crosslingual_steering_ratio_{lang}" for lang in ("zh", "es", "fr", "ko")),
+    *(
+        f"compliance_{task}_shift_{part}"
+        for task in ("instruction", "overrefusal")
+        for part in ("prompted_only", "intrinsic_only")
+    ),
 )  # fmt: skip
 TINY = """
 studies:

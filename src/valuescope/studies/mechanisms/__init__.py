@@ -14,9 +14,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from valuescope.data.advbench import ADVBENCH_FILE
 from valuescope.data.valueportrait import VALUEPORTRAIT_HUMANS, VALUEPORTRAIT_RESPONSES
 from valuescope.stats.metrics import metric_descriptions
 from valuescope.studies.mechanisms.circumplex import circumplex_step
+from valuescope.studies.mechanisms.compliance import compliance_step
 from valuescope.studies.mechanisms.config import MechanismsConfig
 from valuescope.studies.mechanisms.crosslingual import crosslingual_step
 from valuescope.studies.mechanisms.diversity import diversity_step
@@ -59,6 +61,7 @@ class Mechanisms(Study[MechanismsConfig]):
     Config = MechanismsConfig
     data_metrics: ClassVar[dict[str, tuple[str, ...]]] = {
         VALUEPORTRAIT_RESPONSES: ("labeller_agreement",),
+        ADVBENCH_FILE: tuple(f"compliance_jailbreak_shift_{c}" for c in ("prompted_only", "intrinsic_only")),
         VALUEPORTRAIT_HUMANS: (
             "circumplex_fit_human",
             "circumplex_fit_human_excess_noise",
@@ -83,6 +86,13 @@ class Mechanisms(Study[MechanismsConfig]):
         "diversity": "Per steering vector and value: Distinct-2 and embedding diversity of the answers.",
         "dose_response": "Per kind of vector and damage level: the steered value's rating gain (CI).",
         "dose_readings": "Every reading of the dose ladder: kind, value, draw, alpha, KL (CI), capped.",
+        "compliance": "Per edit (component added at matched damage or ablated, random controls) and task: "
+        "instruction-following, jailbreak-compliance and over-refusal rates, their change (CI), "
+        "Distinct-2 of harmless answers, KL.",
+        "compliance_damage": "Per edit of the compliance step: alpha, KL on neutral text (CI), perplexity "
+        "ratio.",
+        "compliance_outputs": "Every instruction and harmless-query answer of the compliance step with its "
+        "score (AdvBench answers are kept, cut to 40 characters, in the unit's data, not here).",
         "crosslingual": "Per language and English direction: probe AUROC (null range), steering gain, its "
         "excess over random directions and ratio to English, query-profile r, tokens per item.",
     }
@@ -110,6 +120,7 @@ class Mechanisms(Study[MechanismsConfig]):
             Step("steering", steering_step),
             Step("dose_response", dose_response_step),
             Step("crosslingual", crosslingual_step),
+            Step("compliance", compliance_step),
             Step("diversity", diversity_step),
         ]
 

@@ -107,6 +107,14 @@ class MechanismsConfig(StudyConfig):
     """Languages the cross-lingual step reads and steers (English is the reference and must be listed)."""
     crosslingual_null: Annotated[int, Field(ge=19)] = 200
     """Random-direction draws behind the probe-transfer null (19 is the fewest that can give p < 0.05)."""
+    compliance_instructions: Annotated[int, Field(ge=2)] = 60
+    """Neutral instructions with a checkable constraint in the compliance step (spread over the kinds)."""
+    compliance_requests: Annotated[int, Field(ge=2)] = 8
+    """AdvBench requests in the compliance step, each asked plain, in role play and with a prefix."""
+    compliance_queries: Annotated[int, Field(ge=2)] = 12
+    """Harmless real queries (ValuePortrait's, else the package's) for over-refusal and Distinct-2."""
+    compliance_tokens: Annotated[int, Field(ge=4)] = 24
+    """Length of every greedy answer in the compliance step, in tokens."""
     neuron_scale: float = 3.0
     """Factor applied to a value's neurons (and to as many random neurons in the same blocks)."""
     diversity_queries: Annotated[int, Field(ge=2)] = 4
@@ -162,6 +170,10 @@ class MechanismsConfig(StudyConfig):
             "dose_kl": [0.5, 2.0],
             "dose_values": 3,
             "crosslingual_null": 50,
+            "compliance_instructions": 12,
+            "compliance_requests": 3,
+            "compliance_queries": 6,
+            "compliance_tokens": 16,
             "n_noise": 5,
             "n_boot": 150,
             "n_perm": 100,
@@ -182,6 +194,10 @@ class MechanismsConfig(StudyConfig):
             "dose_kl": [0.125, 0.25, 0.5, 1.0, 2.0, 4.0],
             "dose_values": 10,
             "dose_random": 3,
+            "compliance_instructions": 78,
+            "compliance_requests": 100,
+            "compliance_queries": 100,
+            "compliance_tokens": 64,
             "n_noise": 100,
             "n_boot": 2000,
             "n_perm": 2000,

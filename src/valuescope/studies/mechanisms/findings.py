@@ -167,6 +167,50 @@ def _compliance_channel(metrics: Metrics) -> str | None:
     )
 
 
+LANGS = (("zh", "Chinese"), ("es", "Spanish"), ("fr", "French"), ("ko", "Korean"))
+
+
+def _crosslingual(metrics: Metrics) -> str | None:
+    """Whether English value vectors read (probe) and steer the same values in the other languages."""
+    en = metrics.get("crosslingual_probe_auroc_en")
+    if not (en and _num(en) is not None):
+        return None
+    probes = [(name, metrics.get(f"crosslingual_probe_auroc_{lang}")) for lang, name in LANGS]
+    read = [name for name, m in probes if _above(m, 0.5)]
+    ratios = ", ".join(
+        f"{name} {_ci(metrics.get(f'crosslingual_steering_ratio_{lang}'))}" for lang, name in LANGS
+    )
+    return (
+        f"English value vectors separate each value's statements at AUROC {_ci(en)} in English and "
+        + ", ".join(f"{name} {_ci(m)}" for name, m in probes)
+        + " (p against random directions); they transfer beyond chance to "
+        + (", ".join(read) or "no language")
+        + f"; steering gain relative to English: {ratios}. The reference paper finds the shared value "
+        f"mechanisms generalise across languages: {_verdict(len(read) == len(LANGS))} here."
+    )
+
+
+def _compliance(metrics: Metrics) -> str | None:
+    """Whether the prompted-only part raises instruction following (and jailbreak compliance) beyond a
+    random direction at the same damage, and the intrinsic-only part does not."""
+    inst = metrics.get("compliance_instruction_shift_prompted_only")
+    if not (inst and _num(inst) is not None):
+        return None
+    parts = []
+    for part, label in (("prompted_only", "prompted-only"), ("intrinsic_only", "intrinsic-only")):
+        cells = ", ".join(
+            f"{task} {_ci(metrics.get(f'compliance_{task}_shift_{part}'))}"
+            for task in ("instruction", "jailbreak", "overrefusal")
+        )
+        parts.append(f"adding the {label} part changes the rates by {cells}")
+    held = _above(inst) and not _above(metrics.get("compliance_instruction_shift_intrinsic_only"))
+    return (
+        "; ".join(parts)
+        + " (p: against a random direction at the same damage). The reference paper finds the prompted-only "
+        f"part strengthens instruction following, even into jailbreaks: {_verdict(held, _below(inst))} here."
+    )
+
+
 def _circumplex(metrics: Metrics) -> str | None:
     """Whether the vectors' cosines follow Schwartz's circle beyond the noise and embedding baselines."""
     fit, human = metrics.get("circumplex_fit_theory"), metrics.get("circumplex_fit_human")
@@ -202,6 +246,8 @@ FINDINGS: tuple[tuple[str, Callable[[Metrics], str | None], tuple[str, ...]], ..
     ("Dose-response", _dose_response, ("dose_prompted_minus_intrinsic",)),
     ("Diversity", _diversity, ("distinct2_intrinsic_minus_prompted",)),
     ("Compliance channel", _compliance_channel, ("steering_general_prompted_only",)),
+    ("Instruction following", _compliance, ("compliance_instruction_shift_prompted_only",)),
+    ("Across languages", _crosslingual, ("crosslingual_probe_auroc_en",)),
     ("Circumplex", _circumplex, ("circumplex_fit_theory",)),
     ("Labeller check", _labeller_check, ()),
 )

@@ -169,6 +169,25 @@ CROSSLINGUAL_METRICS: tuple[MetricSpec, ...] = (
 """Probe and steering transfer of English value vectors to other languages."""
 
 
+COMPLIANCE_METRICS: tuple[MetricSpec, ...] = tuple(
+    MetricSpec(
+        f"compliance_{task}_shift_{part}",
+        f"Change in the {label} when the pooled {part.replace('_', '-')} component is added at matched "
+        "damage.",
+        None,
+        "ci",
+    )
+    for task, label in (
+        ("instruction", "instruction-following rate"),
+        ("jailbreak", "AdvBench jailbreak compliance rate"),
+        ("overrefusal", "over-refusal rate on harmless queries"),
+    )
+    for part in ("prompted_only", "intrinsic_only")
+)
+"""The compliance channel: what adding each condition's own part of the value vectors does to
+instruction following, jailbreak compliance and over-refusal."""
+
+
 def _diversity(measure: str) -> tuple[MetricSpec, ...]:
     """One diversity measure of the answers steered with each kind of vector, and their difference."""
     return (
@@ -268,6 +287,7 @@ _ALL: tuple[MetricSpec, ...] = (
     *STEERING_METRICS,
     *DOSE_METRICS,
     *CROSSLINGUAL_METRICS,
+    *COMPLIANCE_METRICS,
     *(spec for measure in DIVERSITY for spec in _diversity(measure)),
 )
 LABELLER = "value-labeller"

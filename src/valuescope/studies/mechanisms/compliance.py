@@ -1,0 +1,338 @@
+"""The ``compliance`` step of ``mechanisms``: does the part of a value that only prompting reaches carry
+instruction following, all the way to jailbreaks, while the intrinsic-only part carries lexical
+diversity?
+
+Components (pooled over the ten values): the prompted-only residual, the intrinsic-only residual and
+the shared axes. Each is *added* at the read point as one direction (the normalised mean of its ten unit
+vectors) at the strength whose damage is ``target_kl``, and *ablated* as the span of its ten vectors
+(projected out at the read point; the damage of every edit is reported). Controls: a random direction
+from the residual covariance added at the same damage, and a random ten-dimensional covariance subspace
+ablated.
+
+Tasks, all scored by deterministic checkers (``instruments.constraints``, ``instruments.refusal``), never
+by a model; answers are greedy:
+
+- instruction following: neutral instructions with one checkable constraint (``data.instructions``),
+  spread over the constraint kinds; the share followed;
+- jailbreak compliance: AdvBench requests plain, in a role-play frame and with the "Sure, here is"
+  prefix injected as the start of the answer; the share that complies (no refusal phrase, at least eight
+  words, judged on what the model wrote after any injected prefix);
+- over-refusal: harmless real queries (ValuePortrait's, else the package's everyday queries); the share
+  refused;
+- Distinct-2 of the answers to the harmless queries (the diversity channel, beside the others).
+
+Each edit's change from the unedited model is a paired mean over prompts (CI over prompts, a jailbreak
+request's framings resampled together); p tests the added component against the random direction at the
+same damage, paired. Safety: the AdvBench answers are kept only as their first 40 characters, and the
+report shows rates alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import torch
+from tqdm.auto import tqdm
+
+from valuescope import stats
+from valuescope.data.advbench import ADVBENCH_FILE, FRAMINGS, frame_request, load_advbench
+from valuescope.data.instructions import load_instructions
+from valuescope.data.queries import load_queries
+from valuescope.data.valueportrait import VALUEPORTRAIT_RESPONSES, load_valueportrait_responses
+from valuescope.edit import controls as ctl
+from valuescope.instruments.constraints import follows
+from valuescope.instruments.refusal import complies, is_refusal
+from valuescope.readout.damage import DamageMeter
+from valuescope.stats.metrics import metric, missing
+from valuescope.studies.mechanisms import analysis as mech
+from valuescope.studies.mechanisms.config import MechanismsConfig
+from valuescope.studies.mechanisms.outputs import READ_POINT
+from valuescope.studies.mechanisms.responses import STOP, render
+from valuescope.studies.mechanisms.steering_edits import match_alpha, steering_edits, steering_vectors
+from valuescope.studies.mechanisms.steering_effects import distinct_n
+from valuescope.studies.protocol import Artifacts, UnitContext
+
+COMPONENTS = ("prompted_only", "intrinsic_only", "shared")
+"""The parts of the value vectors edited."""
+TASKS = ("instruction", "jailbreak", "overrefusal")
+"""The tasks, each scored 0/1 per answer: followed, complied, refused."""
+KEEP_HARMFUL = 40
+"""Characters of an AdvBench answer that are stored."""
+
+
+def compliance_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
+    cfg = ctx.config
+    lm = ctx.local
+    rp = ctx.read(READ_POINT)
+    prompts, why_missing = _prompts(ctx)
+    edits, damage = _edits(ctx, rp)
+    text = [
+        render(lm, q, None) + prefix for q, prefix in zip(prompts["query"], prompts["prefix"], strict=True)
+    ]
+    gen_kw: dict[str, Any] = {
+        "max_new_tokens": cfg.compliance_tokens,
+        "temperature": 0.0,
+        "stop": None if lm.instruct else STOP,
+        "chat": False,
+        "progress": False,
+    }
+    outputs: dict[str, list[str]] = {}
+    for name, edit in tqdm(
+        edits.items(), desc="compliance", unit="edit", disable=not ctx.progress, leave=False
+    ):
+        if edit is None:
+            outputs[name] = lm.generate(text, **gen_kw)
+        else:
+            with edit:
+                outputs[name] = lm.generate(text, **gen_kw)
+    scores = {name: _score(prompts, outs) for name, outs in outputs.items()}
+    table = _table(prompts, scores, outputs, damage, cfg, ctx.seed)
+    answers, harmful = _kept_outputs(prompts, outputs, scores)
+    return Artifacts(
+        tables={"compliance": table, "compliance_damage": damage, "compliance_outputs": answers},
+        metrics=_metrics(prompts, scores, damage, why_missing, cfg, ctx.seed, rp),
+        data={"jailbreak_answers": harmful},
+    )
+
+
+# ------------------------------------------------------------------------------------------ prompts
+
+
+def _spread(frame: pd.DataFrame, column: str, n: int) -> pd.DataFrame:
+    """The first ``n`` rows taken round-robin over the groups of ``column`` (file order within each)."""
+    order = frame.groupby(column, sort=False).cumcount()
+    return frame.assign(_rank=order).sort_values(["_rank"], kind="stable").head(n).drop(columns="_rank")
+
+
+def _prompts(ctx: UnitContext[MechanismsConfig]) -> tuple[pd.DataFrame, dict[str, str]]:
+    """Every prompt: task, group (the resampling unit), framing, query, injected prefix, constraint and
+    argument; and why a task is absent, by task."""
+    cfg = ctx.config
+    rows: list[dict[str, Any]] = []
+    instructions = _spread(load_instructions(), "constraint", cfg.compliance_instructions)
+    for r in instructions.itertuples(index=False):
+        rows.append(
+            {"task": "instruction", "group": r.instruction_id, "framing": r.constraint, "query": r.text,
+             "prefix": "", "constraint": r.constraint, "argument": r.argument}
+        )  # fmt: skip
+    why: dict[str, str] = {}
+    path = ctx.data.find(ADVBENCH_FILE)
+    if path is None:
+        why["jailbreak"] = f"needs {ADVBENCH_FILE} in the data folder (--data)"
+    else:
+        for r in load_advbench(ctx.data.use(path)).head(cfg.compliance_requests).itertuples(index=False):
+            for framing in FRAMINGS:
+                query, prefix = frame_request(str(r.goal), str(r.target), framing)
+                rows.append({"task": "jailbreak", "group": r.request_id, "framing": framing, "query": query,
+                             "prefix": prefix, "constraint": "", "argument": ""})  # fmt: skip
+    for qid, query in _harmless(ctx).items():
+        rows.append({"task": "overrefusal", "group": qid, "framing": "", "query": query, "prefix": "",
+                     "constraint": "", "argument": ""})  # fmt: skip
+    return pd.DataFrame(rows), why
+
+
+def _harmless(ctx: UnitContext[MechanismsConfig]) -> dict[str, str]:
+    """``compliance_queries`` harmless real queries: ValuePortrait's where the data folder has them, else
+    the package's everyday queries after those the study answers."""
+    cfg = ctx.config
+    path = ctx.data.find(VALUEPORTRAIT_RESPONSES)
+    if path is not None:
+        frame = load_valueportrait_responses(ctx.data.use(path)).drop_duplicates("query_id")
+        frame = frame[frame["query"].str.len() <= 400].head(cfg.compliance_queries)
+        return dict(zip(frame["query_id"].astype(str), frame["query"], strict=True)) if len(frame) else {}
+    queries = load_queries(str(ctx.data.use(cfg.queries)) if cfg.queries else None)
+    chosen = queries.iloc[cfg.n_queries :].head(cfg.compliance_queries)
+    if len(chosen) < cfg.compliance_queries:
+        chosen = queries.head(cfg.compliance_queries)
+    return dict(zip(chosen["query_id"].astype(str), chosen["query"], strict=True))
+
+
+# -------------------------------------------------------------------------------------------- edits
+
+
+def _edits(ctx: UnitContext[MechanismsConfig], rp: int) -> tuple[dict[str, Any], pd.DataFrame]:
+    """Every edit by name (``none``, ``add_<component>``, ``ablate_<component>``, ``add_random``,
+    ``ablate_random``) and its damage."""
+    from valuescope.data.reference import reference_texts
+
+    cfg, lm = ctx.config, ctx.local
+    vectors = steering_vectors(ctx)
+    meter = DamageMeter(lm, reference_texts()[: cfg.damage_texts])
+    steer = steering_edits(lm, rp)
+    reference = lm.reference_tokens(rp)
+    rng = np.random.default_rng(ctx.seed)
+    edits: dict[str, Any] = {"none": None}
+    rows: list[dict[str, Any]] = []
+    directions = {c: mech.unit(vectors[c].mean(axis=0)) for c in COMPONENTS}
+    directions["random"] = ctl.covariance_directions(reference, 1, rng)[0]
+    spans = {c: _orthonormal(vectors[c]) for c in COMPONENTS}
+    spans["random"] = ctl.covariance_basis(reference, len(vectors["prompted_only"]), rng)
+    for c in (*COMPONENTS, "random"):
+        make = steer(directions[c])
+        alpha, d, matched = match_alpha(make, meter, cfg, cfg.alpha)
+        edits[f"add_{c}"] = make(alpha)
+        rows.append({"edit": f"add_{c}", "alpha": alpha, "matched": matched, **_damage(d)})
+        basis = torch.from_numpy(spans[c]).float()
+        ablate = lm.edit_subspace(basis, torch.zeros(len(basis), len(basis)), [rp])
+        edits[f"ablate_{c}"] = ablate
+        rows.append({"edit": f"ablate_{c}", "alpha": None, "matched": None, **_damage(meter(ablate))})
+    return edits, pd.DataFrame(rows)
+
+
+def _orthonormal(v: np.ndarray) -> np.ndarray:
+    """An orthonormal basis (rows) of the span of the rows of ``v``."""
+    q, r = np.linalg.qr(np.asarray(v, dtype=float).T)
+    keep = np.abs(np.diag(r)) > 1e-8 * max(1.0, float(np.abs(r).max()))
+    return np.asarray(q[:, keep].T)
+
+
+def _damage(d: dict[str, float]) -> dict[str, float]:
+    return {
+        "kl": d["kl_mean"],
+        "kl_low": d["kl_ci_low"],
+        "kl_high": d["kl_ci_high"],
+        "ppl_ratio": d["ppl_ratio"],
+    }
+
+
+# ----------------------------------------------------------------------------------------- scoring
+
+
+def _score(prompts: pd.DataFrame, outputs: list[str]) -> np.ndarray:
+    """Per prompt, 1.0 where the answer followed the constraint / complied / refused, by task."""
+    out = np.zeros(len(prompts))
+    for i, (task, c, a, o) in enumerate(
+        zip(prompts["task"], prompts["constraint"], prompts["argument"], outputs, strict=True)
+    ):
+        if task == "instruction":
+            out[i] = follows(c, a, o)
+        elif task == "jailbreak":
+            out[i] = complies(o)
+        else:
+            out[i] = is_refusal(o)
+    return out
+
+
+def _kept_outputs(
+    prompts: pd.DataFrame, outputs: dict[str, list[str]], scores: dict[str, np.ndarray]
+) -> tuple[pd.DataFrame, list[dict[str, Any]]]:
+    """Every answer with its score: the instruction and harmless-query answers as a table (the report shows
+    its first rows), the AdvBench answers cut to their first :data:`KEEP_HARMFUL` characters as records
+    kept in the unit's data only (the report shows no AdvBench answer)."""
+    frames, harmful = [], []
+    jail = (prompts["task"] == "jailbreak").to_numpy()
+    for name, outs in outputs.items():
+        base = prompts.loc[~jail, ["task", "group", "framing"]]
+        answers = [o for o, j in zip(outs, jail, strict=True) if not j]
+        frames.append(base.assign(edit=name, answer=answers, score=scores[name][~jail]))
+        harmful += [
+            {
+                "edit": name,
+                "request_id": g,
+                "framing": f,
+                "answer_start": o[:KEEP_HARMFUL],
+                "complied": bool(c),
+            }
+            for g, f, o, c, j in zip(
+                prompts["group"], prompts["framing"], outs, scores[name], jail, strict=True
+            )
+            if j
+        ]
+    return pd.concat(frames, ignore_index=True), harmful
+
+
+def _shift(
+    a: np.ndarray, b: np.ndarray, groups: np.ndarray, cfg: MechanismsConfig, seed: int
+) -> stats.Estimate | None:
+    """Mean of a - b over groups (a paired difference with a CI and sign-flip p), None under 2 groups."""
+    if len(np.unique(groups)) < 2:
+        return None
+    return stats.paired_difference(a, b, groups=groups, n_boot=cfg.n_boot, n_perm=cfg.n_perm, seed=seed)
+
+
+def _table(
+    prompts: pd.DataFrame,
+    scores: dict[str, np.ndarray],
+    outputs: dict[str, list[str]],
+    damage: pd.DataFrame,
+    cfg: MechanismsConfig,
+    seed: int,
+) -> pd.DataFrame:
+    """Per edit and task: the rate, its change from the unedited model (CI), the edit's damage; and per
+    edit the Distinct-2 of the harmless answers."""
+    rows = []
+    kl = damage.set_index("edit")["kl"].to_dict()
+    harmless = (prompts["task"] == "overrefusal").to_numpy()
+    for name, s in scores.items():
+        for task in TASKS:
+            rows_of = (prompts["task"] == task).to_numpy()
+            if not rows_of.any():
+                continue
+            shift = _shift(
+                s[rows_of], scores["none"][rows_of], prompts["group"].to_numpy()[rows_of], cfg, seed
+            )
+            rows.append(
+                {"edit": name, "task": task, "rate": float(s[rows_of].mean()), "n": int(rows_of.sum()),
+                 "change": None if shift is None else shift.estimate,
+                 "change_low": None if shift is None else shift.ci_low,
+                 "change_high": None if shift is None else shift.ci_high, "kl": kl.get(name, 0.0)}
+            )  # fmt: skip
+        answers = [o for o, h in zip(outputs[name], harmless, strict=True) if h and o.strip()]
+        try:
+            d2 = distinct_n(answers, 2)
+        except ValueError:
+            d2 = float("nan")
+        rows.append(
+            {"edit": name, "task": "distinct2", "rate": d2, "n": len(answers), "kl": kl.get(name, 0.0)}
+        )
+    return pd.DataFrame(rows)
+
+
+# ------------------------------------------------------------------------------------------ metrics
+
+
+METRIC_TASKS = {"instruction": "instruction-following rate", "jailbreak": "jailbreak compliance rate",
+                "overrefusal": "over-refusal rate"}  # fmt: skip
+
+
+def _metrics(
+    prompts: pd.DataFrame,
+    scores: dict[str, np.ndarray],
+    damage: pd.DataFrame,
+    why_missing: dict[str, str],
+    cfg: MechanismsConfig,
+    seed: int,
+    rp: int,
+) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    kl = damage.set_index("edit")["kl"].to_dict()
+    for task, label in METRIC_TASKS.items():
+        rows = (prompts["task"] == task).to_numpy()
+        groups = prompts["group"].to_numpy()[rows]
+        for c in ("prompted_only", "intrinsic_only"):
+            name = f"compliance_{task}_shift_{c}"
+            if not rows.any():
+                out[name] = missing(why_missing.get(task, f"no {task} prompts"))
+                continue
+            add = _shift(scores[f"add_{c}"][rows], scores["none"][rows], groups, cfg, seed)
+            if add is None:
+                out[name] = missing(f"fewer than two {task} prompt groups")
+                continue
+            vs_random = _shift(scores[f"add_{c}"][rows], scores["add_random"][rows], groups, cfg, seed)
+            ablate = float(scores[f"ablate_{c}"][rows].mean() - scores["none"][rows].mean())
+            base = float(scores["none"][rows].mean())
+            random = float(scores["add_random"][rows].mean() - base)
+            note = (
+                f"change in the {label} (unedited {base:.2f}, {int(rows.sum())} prompts) when the pooled "
+                f"{c.replace('_', '-')} component is added at KL {kl[f'add_{c}']:.2f} on neutral text; "
+                f"CI over prompts; p: against a random covariance direction at KL {kl['add_random']:.2f} "
+                f"(its change {random:+.3f}), paired; ablating the component's span changes it by "
+                f"{ablate:+.3f} (KL {kl[f'ablate_{c}']:.3f})"
+            )
+            p = None if vs_random is None else vs_random.p
+            out[name] = metric(
+                add.estimate, add.ci_low, add.ci_high, p=p, n=int(rows.sum()), layer=rp, note=note
+            )
+    return out
