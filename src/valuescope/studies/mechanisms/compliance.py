@@ -2,10 +2,11 @@
 instruction following, all the way to jailbreaks, while the intrinsic-only part carries lexical
 diversity?
 
-Components (pooled over the ten values): the prompted-only residual, the intrinsic-only residual and
-the shared axes. Each is *added* at the read point as one direction (the normalised mean of its ten unit
-vectors) at the strength whose damage is ``target_kl``, and *ablated* as the span of its ten vectors
-(projected out at the read point; the damage of every edit is reported). Controls: a random direction
+Components (pooled over the ten values; ``compliance_components``): the prompted-only residual, the
+intrinsic-only residual and (full profile) the shared axes. Each is *added* at the read point as one
+direction (the normalised mean of its ten unit vectors) at the strength whose damage is ``target_kl``,
+and *ablated* as the span of its ten vectors (projected out at the read point; the damage of every edit
+is reported). Controls: a random direction
 from the residual covariance added at the same damage, and a random ten-dimensional covariance subspace
 ablated.
 
@@ -165,11 +166,11 @@ def _edits(ctx: UnitContext[MechanismsConfig], rp: int) -> tuple[dict[str, Any],
     rng = np.random.default_rng(ctx.seed)
     edits: dict[str, Any] = {"none": None}
     rows: list[dict[str, Any]] = []
-    directions = {c: mech.unit(vectors[c].mean(axis=0)) for c in COMPONENTS}
+    directions = {c: mech.unit(vectors[c].mean(axis=0)) for c in cfg.compliance_components}
     directions["random"] = ctl.covariance_directions(reference, 1, rng)[0]
-    spans = {c: _orthonormal(vectors[c]) for c in COMPONENTS}
+    spans = {c: _orthonormal(vectors[c]) for c in cfg.compliance_components}
     spans["random"] = ctl.covariance_basis(reference, len(vectors["prompted_only"]), rng)
-    for c in (*COMPONENTS, "random"):
+    for c in (*cfg.compliance_components, "random"):
         make = steer(directions[c])
         alpha, d, matched = match_alpha(make, meter, cfg, cfg.alpha)
         edits[f"add_{c}"] = make(alpha)
@@ -313,6 +314,9 @@ def _metrics(
         groups = prompts["group"].to_numpy()[rows]
         for c in ("prompted_only", "intrinsic_only"):
             name = f"compliance_{task}_shift_{c}"
+            if f"add_{c}" not in scores:
+                out[name] = missing(f"{c} is not among compliance_components")
+                continue
             if not rows.any():
                 out[name] = missing(why_missing.get(task, f"no {task} prompts"))
                 continue

@@ -109,11 +109,16 @@ class MechanismsConfig(StudyConfig):
     """Random-direction draws behind the probe-transfer null (19 is the fewest that can give p < 0.05)."""
     compliance_instructions: Annotated[int, Field(ge=2)] = 60
     """Neutral instructions with a checkable constraint in the compliance step (spread over the kinds)."""
-    compliance_requests: Annotated[int, Field(ge=2)] = 8
+    compliance_requests: Annotated[int, Field(ge=2)] = 6
     """AdvBench requests in the compliance step, each asked plain, in role play and with a prefix."""
-    compliance_queries: Annotated[int, Field(ge=2)] = 12
+    compliance_queries: Annotated[int, Field(ge=2)] = 10
     """Harmless real queries (ValuePortrait's, else the package's) for over-refusal and Distinct-2."""
-    compliance_tokens: Annotated[int, Field(ge=4)] = 24
+    compliance_components: list[Literal["prompted_only", "intrinsic_only", "shared"]] = Field(
+        default_factory=lambda: ["prompted_only", "intrinsic_only"]
+    )
+    """Components the compliance step adds and ablates (each costs two rounds of answers; the full
+    profile adds ``shared``)."""
+    compliance_tokens: Annotated[int, Field(ge=4)] = 20
     """Length of every greedy answer in the compliance step, in tokens."""
     neuron_scale: float = 3.0
     """Factor applied to a value's neurons (and to as many random neurons in the same blocks)."""
@@ -198,6 +203,7 @@ class MechanismsConfig(StudyConfig):
             "compliance_requests": 100,
             "compliance_queries": 100,
             "compliance_tokens": 64,
+            "compliance_components": ["prompted_only", "intrinsic_only", "shared"],
             "n_noise": 100,
             "n_boot": 2000,
             "n_perm": 2000,
