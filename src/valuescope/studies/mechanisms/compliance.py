@@ -166,9 +166,11 @@ def _edits(ctx: UnitContext[MechanismsConfig], rp: int) -> tuple[dict[str, Any],
     rng = np.random.default_rng(ctx.seed)
     edits: dict[str, Any] = {"none": None}
     rows: list[dict[str, Any]] = []
-    directions = {c: mech.unit(vectors[c].mean(axis=0)) for c in cfg.compliance_components}
+    directions: dict[str, np.ndarray] = {
+        c: mech.unit(vectors[c].mean(axis=0)) for c in cfg.compliance_components
+    }
     directions["random"] = ctl.covariance_directions(reference, 1, rng)[0]
-    spans = {c: _orthonormal(vectors[c]) for c in cfg.compliance_components}
+    spans: dict[str, np.ndarray] = {c: _orthonormal(vectors[c]) for c in cfg.compliance_components}
     spans["random"] = ctl.covariance_basis(reference, len(vectors["prompted_only"]), rng)
     for c in (*cfg.compliance_components, "random"):
         make = steer(directions[c])

@@ -10,6 +10,7 @@ from pydantic import Field, field_validator
 from valuescope.studies.protocol import StudyConfig
 
 Language = Literal["en", "zh", "es", "fr", "ko"]
+Component = Literal["prompted_only", "intrinsic_only", "shared"]
 
 
 class MechanismsConfig(StudyConfig):
@@ -113,9 +114,7 @@ class MechanismsConfig(StudyConfig):
     """AdvBench requests in the compliance step, each asked plain, in role play and with a prefix."""
     compliance_queries: Annotated[int, Field(ge=2)] = 10
     """Harmless real queries (ValuePortrait's, else the package's) for over-refusal and Distinct-2."""
-    compliance_components: list[Literal["prompted_only", "intrinsic_only", "shared"]] = Field(
-        default_factory=lambda: ["prompted_only", "intrinsic_only"]
-    )
+    compliance_components: list[Component] = Field(default_factory=lambda: list(get_args(Component))[:2])
     """Components the compliance step adds and ablates (each costs two rounds of answers; the full
     profile adds ``shared``)."""
     compliance_tokens: Annotated[int, Field(ge=4)] = 20
