@@ -93,11 +93,11 @@ class MechanismsConfig(StudyConfig):
     """Statements per value read under every steering edit (a third of them reverse-keyed; the
     unsteered ratings always use all)."""
     dose_kl: Annotated[list[Annotated[float, Field(gt=0)]], Field(min_length=1)] = Field(
-        default_factory=lambda: [0.25, 0.5, 1.0, 2.0]
+        default_factory=lambda: [0.5, 1.0, 2.0]
     )
     """Damage levels (mean KL on neutral text) of the dose-response ladder; the largest is the damage
     budget. Each value vector and random control is read at the strength that reaches each level."""
-    dose_values: Annotated[int, Field(ge=2, le=10)] = 5
+    dose_values: Annotated[int, Field(ge=2, le=10)] = 3
     """How many of the steered values the dose-response ladder reads (spread over them)."""
     dose_random: Annotated[int, Field(ge=1)] = 1
     """Random directions per value read along the ladder (the control matched on damage)."""
