@@ -121,6 +121,8 @@ def steering_figure(result: Result) -> Figure | None:
     return fig
 
 
+RATIO_CLIP = 3.0
+"""Steering ratios near a zero English gain explode; the figure shows them within +/- this."""
 DOSE_STYLE = {"intrinsic": "C0", "prompted": "C1", "shared": "C2", "random": "grey"}
 
 
@@ -168,8 +170,9 @@ def crosslingual_figure(result: Result) -> Figure | None:
     width = 0.8 / len(models)
     for k, m in enumerate(models):
         t = result.per_model[m].tables["crosslingual"]
-        p = t[t["kind"] == "pooled"].set_index("language")
-        s = t[(t["kind"] == "prompted") & (t["language"] != "en")].set_index("language")
+        order = [lang for lang in ("en", "zh", "es", "fr", "ko") if lang in set(t["language"])]
+        p = t[t["kind"] == "pooled"].set_index("language").reindex(order).dropna(how="all")
+        s = t[t["kind"] == "prompted"].set_index("language").reindex(order[1:]).dropna(how="all")
         for ax, rows, col, low, high in (
             (probe, p, "probe_auroc", "probe_low", "probe_high"),
             (steer, s, "steering_ratio", "steering_ratio_low", "steering_ratio_high"),
@@ -183,6 +186,10 @@ def crosslingual_figure(result: Result) -> Figure | None:
         if "en" in p.index:
             probe.axhline(float(p["probe_auroc"].loc["en"]), color="black", lw=0.8, ls="--")
     probe.axhline(0.5, color="grey", lw=0.8)
+    low, high = steer.get_ylim()
+    steer.set_ylim(max(low, -RATIO_CLIP), min(high, RATIO_CLIP))
+    steer.set_title(f"(intervals clipped at +/-{RATIO_CLIP:g})", fontsize=8)
+    probe.set_ylim(0.3, 1.0)
     steer.axhline(1.0, color="black", lw=0.8, ls="--")
     steer.axhline(0.0, color="grey", lw=0.8)
     probe.set_ylabel("probe AUROC (English vectors)")
