@@ -41,8 +41,9 @@ def test_the_cap_stops_the_ladder_and_says_so() -> None:
 
 def test_an_edit_that_does_no_damage_is_pushed_to_the_cap() -> None:
     read, probe = quadratic(0.0, np.array([0.0]))
-    ladder = read_ladder(read, probe, start=1.0, levels=[0.5], alpha_max=16)
-    assert ladder.readings[-1].alpha <= 16
+    ladder = read_ladder(read, probe, start=1.0, levels=[0.5, 1.0, 2.0], alpha_max=16)
+    assert [r.alpha for r in ladder.readings] == pytest.approx([4.0, 16.0])  # x4 per step, then the cap
+    assert ladder.capped
 
 
 @pytest.mark.parametrize("levels", [[], [1.0, 0.5], [0.0, 1.0], [1.0, 1.0]])

@@ -74,3 +74,14 @@ def test_embedding_diversity_known_values() -> None:
     assert embedding_diversity(np.ones((4, 3))) == pytest.approx(0.0, abs=1e-12)
     with pytest.raises(ValueError, match="at least 2"):
         embedding_diversity(np.ones((1, 3)))
+
+
+def test_steering_shifts_gives_each_row_its_own_target_and_nan_for_an_unread_row() -> None:
+    from valuescope.studies.mechanisms.steering_effects import steering_shifts
+
+    items = ["a", "a", "b", "c"]
+    delta = np.array([[1.0, 1.0, 0.0, 0.0], [0.0, 0.0, 2.0, 0.0], [np.nan, 0.0, 0.0, 0.0]])
+    got = steering_shifts(delta, items, ["a", "b", "c"])
+    assert got[0] == pytest.approx(1.0)  # a's items +1, b and c unchanged
+    assert got[1] == pytest.approx(2.0)  # b +2 against a and c, both unchanged
+    assert np.isnan(got[2])

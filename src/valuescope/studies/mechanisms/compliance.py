@@ -55,8 +55,6 @@ from valuescope.studies.mechanisms.steering_edits import match_alpha, steering_e
 from valuescope.studies.mechanisms.steering_effects import distinct_n
 from valuescope.studies.protocol import Artifacts, UnitContext
 
-COMPONENTS = ("prompted_only", "intrinsic_only", "shared")
-"""The parts of the value vectors edited."""
 TASKS = ("instruction", "jailbreak", "overrefusal")
 """The tasks, each scored 0/1 per answer: followed, complied, refused."""
 KEEP_HARMFUL = 40

@@ -53,7 +53,7 @@ from valuescope.studies.mechanisms.self_ratings import (
     mean_of,
 )
 from valuescope.studies.mechanisms.steering_edits import steering_vectors
-from valuescope.studies.mechanisms.steering_effects import steering_shift
+from valuescope.studies.mechanisms.steering_effects import steering_shifts
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 VALUES = list(SCHWARTZ_VALUES)
@@ -209,13 +209,7 @@ def _steering_table(
 def _per_value(delta: np.ndarray, items: pd.DataFrame, chosen: list[str], lang: str) -> np.ndarray:
     """Per dose value: its steering shift on language ``lang``'s statements."""
     rows = (items["language"] == lang).to_numpy()
-    vals = items["value"].to_numpy()[rows]
-    return np.array(
-        [
-            steering_shift(delta[r, rows], vals, v) if np.isfinite(delta[r, rows]).all() else np.nan
-            for r, v in enumerate(chosen)
-        ]
-    )
+    return steering_shifts(delta[:, rows], items["value"].to_numpy()[rows], chosen)
 
 
 def _steering_rows(

@@ -37,7 +37,7 @@ from valuescope.studies.mechanisms.self_ratings import (
     questionnaire,
 )
 from valuescope.studies.mechanisms.steering_edits import Edits, steering_edits, steering_vectors
-from valuescope.studies.mechanisms.steering_effects import steering_shift
+from valuescope.studies.mechanisms.steering_effects import steering_shifts
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 VALUES = list(SCHWARTZ_VALUES)
@@ -151,14 +151,9 @@ def _at_levels(per_value: list[list[Ladder]], levels: list[float], tolerance: fl
 
 def _shifts(delta: np.ndarray, design: _Design, rows: np.ndarray | None = None) -> np.ndarray:
     """Per value read: its steering shift at one level (NaN where the level was not reached)."""
-    item_values = design.item_values if rows is None else design.item_values[rows]
-    d = delta if rows is None else delta[:, rows]
-    return np.array(
-        [
-            steering_shift(d[r], item_values, name) if np.isfinite(d[r]).all() else np.nan
-            for r, name in enumerate(design.chosen)
-        ]
-    )
+    if rows is None:
+        return steering_shifts(delta, design.item_values, design.chosen)
+    return steering_shifts(delta[:, rows], design.item_values[rows], design.chosen)
 
 
 def _gain(delta: np.ndarray, design: _Design, cfg: MechanismsConfig, seed: int) -> dict[str, Any]:
@@ -188,19 +183,15 @@ def _gain(delta: np.ndarray, design: _Design, cfg: MechanismsConfig, seed: int) 
 def _level_alphas(
     ladders: dict[str, list[list[Ladder]]], chosen: list[str], levels: list[float]
 ) -> dict[str, Any]:
-    """What later steps steer with: the damage levels, the values read and, per kind of vector (random:
-    the first draw) and value, the strength at each level (interpolated in KL between readings; None
-    where the level was not reached) and the readings themselves (``<kind>_readings``: [[kl, alpha]])."""
+    """What later steps steer with (through :func:`alpha_at`): the damage levels, the values read and, per
+    kind of vector (random: the first draw) and value, the ladder's readings (``<kind>_readings``:
+    [[kl, alpha]] by KL)."""
     out: dict[str, Any] = {"levels": levels, "values": chosen}
     for kind in CURVES:
-        strengths, readings = [], []
-        for draws in ladders[kind]:
-            pairs = sorted((r.kl, r.alpha) for r in draws[0].readings)
-            kl, alpha = np.array([0.0, *(p[0] for p in pairs)]), np.array([0.0, *(p[1] for p in pairs)])
-            strengths.append([float(np.interp(lv, kl, alpha)) if lv <= kl[-1] else None for lv in levels])
-            readings.append([[float(a), float(b)] for a, b in pairs])
-        out[kind] = strengths
-        out[f"{kind}_readings"] = readings
+        out[f"{kind}_readings"] = [
+            [[float(r.kl), float(r.alpha)] for r in sorted(draws[0].readings, key=lambda r: r.kl)]
+            for draws in ladders[kind]
+        ]
     return out
 
 

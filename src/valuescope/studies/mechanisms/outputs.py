@@ -37,7 +37,7 @@ ALPHAS: Output[dict[str, list[float]]] = Output("steering", "alphas", "data")
 STEERED_VALUES: Output[list[str]] = Output("steering", "steered_values", "data")
 """The values steered."""
 DOSE_LEVELS: Output[dict[str, Any]] = Output("dose_response", "dose_levels", "data")
-"""The damage levels of the dose-response ladder (``levels``), the values read (``values``) and, per kind
-of value vector, each value's strength at each level (None where not reached)."""
+"""The damage levels of the dose-response ladder (``levels``), the values read (``values``) and each
+ladder's readings as [kl, alpha] (``<kind>_readings``); ``dose_response.alpha_at`` reads a strength."""
 DOSE_RANDOM: Output[torch.Tensor] = Output("dose_response", "dose_random_directions", "tensors")
 """The random directions read along the dose ladder: (dose values, draws, d)."""

@@ -17,6 +17,7 @@ __all__ = [
     "embedding_diversity",
     "neighbour_response",
     "steering_shift",
+    "steering_shifts",
     "value_deltas",
 ]
 
@@ -62,6 +63,19 @@ def steering_shift(delta: np.ndarray, item_values: np.ndarray | Sequence[str], t
     if not others:
         raise ValueError(f"every item measures {target!r}; the shift needs items of other values to compare")
     return float(d[vals == target].mean() - value_deltas(d, vals, others).mean())
+
+
+def steering_shifts(
+    delta: np.ndarray, item_values: np.ndarray | Sequence[str], targets: Sequence[str]
+) -> np.ndarray:
+    """Row r of ``delta`` (targets, items) steered toward ``targets[r]``: its :func:`steering_shift`, NaN
+    for a row with a non-finite change (an edit that was not read)."""
+    return np.array(
+        [
+            steering_shift(delta[r], item_values, t) if np.isfinite(delta[r]).all() else np.nan
+            for r, t in enumerate(targets)
+        ]
+    )
 
 
 def neighbour_response(deltas_by_value: np.ndarray, target_index: int) -> float:
