@@ -7,6 +7,7 @@ import json
 import os
 from pathlib import Path
 
+import pandas as pd
 import pytest
 
 from valuescope.data.values import SCHWARTZ_VALUES
@@ -100,6 +101,18 @@ def test_tables_tensors_and_generations_are_saved(tiny_run: Path) -> None:
     assert generations, "generations are saved as JSONL"
     first = json.loads(generations[0].read_text().splitlines()[0])
     assert {"query", "response"} <= set(first)
+
+
+def test_compliance_edits_values_one_by_one(tiny_run: Path) -> None:
+    table = pd.read_json(
+        next(tiny_run.rglob("mechanisms/*/compliance/tables/compliance_values.json")), orient="table"
+    )
+    assert len(table) == 2 * 2  # quick: two values, each with its prompted-only and intrinsic-only part
+    assert set(table["component"]) == {"prompted_only", "intrinsic_only"}
+    assert table["value"].nunique() == 2 and set(table["value"]) <= set(SCHWARTZ_VALUES)
+    assert ((table["rate"] >= 0) & (table["rate"] <= 1)).all()
+    assert (table["change_low"] <= table["change"]).all() and (table["change"] <= table["change_high"]).all()
+    assert (table["kl"] >= 0).all() and table["p_vs_random"].between(0, 1).all()
 
 
 def test_findings_are_in_the_manifest_and_report(tiny_run: Path) -> None:

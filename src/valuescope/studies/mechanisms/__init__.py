@@ -91,6 +91,9 @@ class Mechanisms(Study[MechanismsConfig]):
         "Distinct-2 of harmless answers, KL.",
         "compliance_damage": "Per edit of the compliance step: alpha, KL on neutral text (CI), perplexity "
         "ratio.",
+        "compliance_values": "Per value and component (that value's own part added at its steering "
+        "strength): "
+        "instruction-following rate, its change (CI over instructions), minus the random direction's and p.",
         "compliance_outputs": "Every instruction and harmless-query answer of the compliance step with its "
         "score (AdvBench answers are kept, cut to 40 characters, in the unit's data, not here).",
         "crosslingual": "Per language and English direction: probe AUROC (null range), steering gain, its "

@@ -22,6 +22,10 @@ by a model; answers are greedy:
   refused;
 - Distinct-2 of the answers to the harmless queries (the diversity channel, beside the others).
 
+Per value (``compliance_values`` of the steered values): each value's own components added at the
+strength the steering step matched to ``target_kl``, on the instructions only (table
+``compliance_values``), against the same random direction.
+
 Each edit's change from the unedited model is a paired mean over prompts (CI over prompts, a jailbreak
 request's framings resampled together); p tests the added component against the random direction at the
 same damage, paired. Safety: the AdvBench answers are kept only as their first 40 characters, and the
@@ -42,6 +46,7 @@ from valuescope.data.advbench import ADVBENCH_FILE, FRAMINGS, frame_request, loa
 from valuescope.data.instructions import load_instructions
 from valuescope.data.queries import load_queries
 from valuescope.data.valueportrait import VALUEPORTRAIT_RESPONSES, load_valueportrait_responses
+from valuescope.data.values import SCHWARTZ_VALUES
 from valuescope.edit import controls as ctl
 from valuescope.instruments.constraints import follows
 from valuescope.instruments.refusal import complies, is_refusal
@@ -49,7 +54,8 @@ from valuescope.readout.damage import DamageMeter
 from valuescope.stats.metrics import metric, missing
 from valuescope.studies.mechanisms import analysis as mech
 from valuescope.studies.mechanisms.config import MechanismsConfig
-from valuescope.studies.mechanisms.outputs import READ_POINT
+from valuescope.studies.mechanisms.dose_response import dose_values
+from valuescope.studies.mechanisms.outputs import ALPHAS, READ_POINT, STEERED_VALUES
 from valuescope.studies.mechanisms.responses import STOP, render
 from valuescope.studies.mechanisms.steering_edits import match_alpha, steering_edits, steering_vectors
 from valuescope.studies.mechanisms.steering_effects import distinct_n
@@ -89,8 +95,14 @@ def compliance_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
     scores = {name: _score(prompts, outs) for name, outs in outputs.items()}
     table = _table(prompts, scores, outputs, damage, cfg, ctx.seed)
     answers, harmful = _kept_outputs(prompts, outputs, scores)
+    by_value = _per_value(ctx, rp, prompts, text, gen_kw, scores)
     return Artifacts(
-        tables={"compliance": table, "compliance_damage": damage, "compliance_outputs": answers},
+        tables={
+            "compliance": table,
+            "compliance_damage": damage,
+            "compliance_outputs": answers,
+            "compliance_values": by_value,
+        },
         metrics=_metrics(prompts, scores, damage, why_missing, cfg, ctx.seed, rp),
         data={"jailbreak_answers": harmful},
     )
@@ -196,6 +208,61 @@ def _damage(d: dict[str, float]) -> dict[str, float]:
         "kl_high": d["kl_ci_high"],
         "ppl_ratio": d["ppl_ratio"],
     }
+
+
+def _per_value(
+    ctx: UnitContext[MechanismsConfig],
+    rp: int,
+    prompts: pd.DataFrame,
+    text: list[str],
+    gen_kw: dict[str, Any],
+    scores: dict[str, np.ndarray],
+) -> pd.DataFrame:
+    """Per value (``compliance_values`` of the steered ones) and component: that value's own component
+    added at the strength the steering step matched to ``target_kl``, on the instructions only; the
+    change in the share followed (CI over instructions) and p against the pooled random direction at
+    matched damage, paired."""
+    from valuescope.data.reference import reference_texts
+
+    cfg, lm = ctx.config, ctx.local
+    steered = ctx.get(STEERED_VALUES, list(SCHWARTZ_VALUES))
+    chosen = dose_values(steered, cfg.compliance_values) if cfg.compliance_values else []
+    rows_of = (prompts["task"] == "instruction").to_numpy()
+    if not chosen or not rows_of.any():
+        return pd.DataFrame(columns=VALUE_COLUMNS)
+    alphas = ctx.read(ALPHAS)
+    vectors = steering_vectors(ctx)
+    steer = steering_edits(lm, rp)
+    meter = DamageMeter(lm, reference_texts()[: cfg.damage_texts])
+    asked = [t for t, keep in zip(text, rows_of, strict=True) if keep]
+    groups = prompts["group"].to_numpy()[rows_of]
+    base, random = scores["none"][rows_of], scores["add_random"][rows_of]
+    out = []
+    todo = [(v, c) for v in chosen for c in cfg.compliance_components]
+    bar = tqdm(todo, desc="compliance by value", unit="edit", disable=not ctx.progress, leave=False)
+    for value, c in bar:
+        alpha = float(alphas[c][steered.index(value)])
+        edit = steer(vectors[c][list(SCHWARTZ_VALUES).index(value)])(alpha)
+        d = meter(edit)
+        with edit:
+            followed = _score(prompts[rows_of], lm.generate(asked, **gen_kw))
+        shift = _shift(followed, base, groups, cfg, ctx.seed)
+        vs_random = _shift(followed, random, groups, cfg, ctx.seed)
+        out.append(
+            {"value": value, "component": c, "alpha": alpha, "kl": d["kl_mean"],
+             "rate": float(followed.mean()), "n": int(rows_of.sum()),
+             "change": None if shift is None else shift.estimate,
+             "change_low": None if shift is None else shift.ci_low,
+             "change_high": None if shift is None else shift.ci_high,
+             "minus_random": None if vs_random is None else vs_random.estimate,
+             "p_vs_random": None if vs_random is None else vs_random.p}
+        )  # fmt: skip
+    return pd.DataFrame(out, columns=VALUE_COLUMNS)
+
+
+VALUE_COLUMNS = ["value", "component", "alpha", "kl", "rate", "n", "change", "change_low", "change_high",
+                 "minus_random", "p_vs_random"]  # fmt: skip
+"""Columns of the ``compliance_values`` table."""
 
 
 # ----------------------------------------------------------------------------------------- scoring

@@ -117,6 +117,10 @@ class MechanismsConfig(StudyConfig):
     compliance_components: list[Component] = Field(default_factory=lambda: list(get_args(Component))[:2])
     """Components the compliance step adds and ablates (each costs two rounds of answers; the full
     profile adds ``shared``)."""
+    compliance_values: Annotated[int, Field(ge=0, le=10)] = 2
+    """How many of the steered values the compliance step also edits one by one (each value's own
+    components added at its steering strength, on the instructions only; spread over the steered values;
+    each costs one round of answers per component)."""
     compliance_tokens: Annotated[int, Field(ge=4)] = 20
     """Length of every greedy answer in the compliance step, in tokens."""
     neuron_scale: float = 3.0
@@ -203,6 +207,7 @@ class MechanismsConfig(StudyConfig):
             "compliance_queries": 100,
             "compliance_tokens": 64,
             "compliance_components": ["prompted_only", "intrinsic_only", "shared"],
+            "compliance_values": 10,
             "n_noise": 100,
             "n_boot": 2000,
             "n_perm": 2000,
