@@ -257,6 +257,7 @@ def test_no_urls_and_hostile_strings_escaped(report: Path) -> None:
 def test_content(report: Path) -> None:
     page = report.read_text(encoding="utf-8")
     for anchor in (
+        "findings",
         "overview",
         "study-moral-foundations",
         "study-steering",
@@ -491,3 +492,14 @@ def test_main_job_report_in_browser() -> None:
             browser.close()
     assert not errors, errors
     assert not outside, outside
+
+
+def test_metric_names_read_as_words_and_estimates_round_to_three_digits() -> None:
+    from valuescope.report.formatting import fmt_estimate, metric_label
+
+    assert metric_label("sidefx_r2") == "Side-effect R²"
+    assert metric_label("crosslingual_probe_auroc_zh") == "Crosslingual probe AUROC Chinese"
+    assert metric_label("n_responses") == "Number of responses"
+    assert [fmt_estimate(x) for x in (0.61234, 0.5, 12.345, 1234.5, -0.0421, 0.00012, 3, 2.0)] == [
+        "0.612", "0.5", "12.3", "1234", "-0.0421", "0.00012", "3", "2",
+    ]  # fmt: skip

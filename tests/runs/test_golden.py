@@ -1,8 +1,13 @@
 """The golden run: every study on two tiny models, compared number by number with a summary recorded
 before the redesign of issue 18 (one study = one package), so that moving code cannot change a result.
 
-Regenerate only for a change meant to move numbers, and say so in the commit:
-``VALUESCOPE_WRITE_GOLDEN=1 pytest tests/runs/test_golden.py``.
+Regenerate only for a change meant to move numbers (or one that adds a study's metrics), and say so in the
+commit: ``VALUESCOPE_WRITE_GOLDEN=1 pytest tests/runs/test_golden.py``.
+
+The numbers agree across machines to :data:`MACHINE_RTOL` / :data:`MACHINE_ATOL`, not to float32
+rounding: two machines of this project (different SIMD kernels under the same torch and numpy) gave
+results up to 0.85% apart, the largest an AUROC over near-tied tiny-model scores (0.5444 vs 0.5424), so
+texts are compared with their decimals masked too. A change to a computation moves numbers further.
 """
 
 from __future__ import annotations
@@ -21,6 +26,8 @@ from valuescope.runs.execute import execute
 
 GOLDEN = Path(__file__).parent / "golden" / "all_studies_tiny_summary.json"
 MODELS = ["tiny-llama", "tiny-gpt2"]
+MACHINE_RTOL = 1e-2
+MACHINE_ATOL = 5e-3
 CONFIG = """
 seed: 11
 studies:
@@ -59,4 +66,5 @@ def test_every_study_on_tiny_models_gives_the_golden_numbers(
         GOLDEN.parent.mkdir(exist_ok=True)
         GOLDEN.write_text(json.dumps(summary, indent=1, sort_keys=True) + "\n")
         pytest.skip(f"wrote {GOLDEN}")
-    assert_same_numbers(json.loads(GOLDEN.read_text()), summary)
+    golden = json.loads(GOLDEN.read_text())
+    assert_same_numbers(golden, summary, rtol=MACHINE_RTOL, atol=MACHINE_ATOL, text_numbers=False)

@@ -15,7 +15,7 @@ from test_sweep import assert_same_numbers
 from valuescope.runs.config import ConfigError, make_plan
 from valuescope.runs.execute import execute
 from valuescope.runs.parallel import check_jobs
-from valuescope.studies.registry import get_study
+from valuescope.studies.registry import get_study, task_groups
 
 MODELS = ["tiny-gpt2", "tiny-llama"]
 
@@ -81,8 +81,10 @@ def test_tasks_go_largest_study_first_and_a_worker_keeps_its_model(tmp_path: Pat
 
     plan = make_plan("all", MODELS, tmp_path / "run", profile="quick")
     tasks = pending_tasks(plan, list(plan.configs))
-    assert len(tasks) == len(MODELS) * len(plan.configs)
-    steps = [len(get_study(study).steps(plan.configs[study])) for _, study in tasks]
+    groups = task_groups(list(plan.configs))
+    assert groups["atlas"] == ["mechanisms", "atlas"] and "mechanisms" not in groups  # run by one worker
+    assert len(tasks) == len(MODELS) * len(groups)
+    steps = [sum(len(get_study(s).steps(plan.configs[s])) for s in groups[study]) for _, study in tasks]
     assert steps == sorted(steps, reverse=True)
     assert [m for m, _ in tasks[:2]] == MODELS
     queue = [("a", "x"), ("b", "x"), ("a", "y"), ("b", "y")]

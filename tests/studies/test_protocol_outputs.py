@@ -135,8 +135,12 @@ def _declared_outputs() -> Iterator[tuple[str, list[str], Output[object]]]:
 def test_every_declared_output_is_of_a_step_of_its_study() -> None:
     declared = list(_declared_outputs())
     studies = {study for study, _, _ in declared}
-    assert studies == {"entanglement", "indifference", "mechanisms", "readout-check"}
+    assert studies == {"atlas", "entanglement", "indifference", "mechanisms", "readout-check"}
     for study, steps, output in declared:
+        if output.study is not None:  # another study's output: a study this one reads, and a step of it
+            assert output.study in registry.BUILT_IN[study].reads, f"{study} reads {output}, not in its reads"
+            other = registry.BUILT_IN[output.study]
+            steps = [s.name for s in other().steps(other.Config())]
         assert output.step in steps, f"{study}: {output} names no step of the study ({', '.join(steps)})"
-    keys = [(study, o.step, o.kind, o.name) for study, _, o in declared]
+    keys = [(study, o.study, o.step, o.kind, o.name) for study, _, o in declared]
     assert len(keys) == len(set(keys)), "an output is declared twice"

@@ -122,6 +122,16 @@ table.models th[scope="row"] { width: 11rem; color: var(--muted); font-weight: 5
 table.models td { overflow-wrap: anywhere; }
 .kv th { width: 14rem; color: var(--muted); font-weight: 500; }
 .kv td { overflow-wrap: anywhere; }
+.finding-row { margin: 1.4rem 0 2rem; }
+.finding-grid { display: grid; grid-template-columns: minmax(0, 1fr) minmax(0, 1fr); gap: 1.2rem;
+  align-items: start; }
+.finding-text ul { padding-left: 1.1rem; margin: .3rem 0 .8rem; }
+.finding-text li { margin: .35rem 0; line-height: 1.45; }
+.finding-text li.gated { color: var(--muted); font-size: .9rem; }
+.finding-figure figure { margin: 0; }
+@media (max-width: 900px) { .finding-grid { grid-template-columns: 1fr; } }
+.panel { margin: 1.2rem 0 2rem; }
+.panel p.reading { font-size: 1rem; margin: .2rem 0 .8rem; }
 footer { margin-top: 4rem; padding-top: 1rem; border-top: 1px solid var(--line); font-size: .82rem;
   color: var(--muted); }
 @media print {

@@ -61,6 +61,34 @@ def fmt_num(value: Any) -> str:
     return f"{number:.4g}"
 
 
+def fmt_estimate(value: Any) -> str:
+    """A metric's estimate or bound to 3 significant digits, without exponent from 0.001 to 10^5."""
+    number = finite_number(value)
+    if number is None or isinstance(value, numbers.Integral) or float(number).is_integer():
+        return fmt_num(value)
+    size = abs(number)
+    if size < 1e-3 or size >= 1e5:
+        return f"{number:.2g}"
+    digits = max(0, 2 - math.floor(math.log10(size)))
+    shown = f"{number:.{digits}f}"
+    return shown.rstrip("0").rstrip(".") if "." in shown else shown
+
+
+WORDS = {
+    "kl": "KL", "auroc": "AUROC", "mtmm": "MTMM", "rsa": "RSA", "sae": "SAE", "ari": "ARI",
+    "pvq40": "PVQ40", "r2": "R²", "ppl": "perplexity", "sidefx": "side-effect", "fve": "FVE", "kmo": "KMO",
+    "zh": "Chinese", "es": "Spanish", "fr": "French", "ko": "Korean", "en": "English", "n": "number of",
+    "distinct2": "Distinct-2", "l0": "L0", "pvq": "PVQ",
+}  # fmt: skip
+"""Words of metric names shown otherwise in their human label."""
+
+
+def metric_label(name: str) -> str:
+    """A metric name in words: ``sidefx_r2`` -> "Side-effect R²", ``n_responses`` -> "Number of responses"."""
+    words = " ".join(WORDS.get(w, w) for w in name.split("_") if w)
+    return words[:1].upper() + words[1:] if words else name
+
+
 def fmt_p(value: Any) -> str:
     """``p<0.001`` or ``p=0.003`` style; empty for a missing p."""
     p = finite_number(value)

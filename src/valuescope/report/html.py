@@ -14,8 +14,11 @@ from pathlib import Path
 
 from valuescope.report import assets
 from valuescope.report.about import about_section
+from valuescope.report.atlas_page import ANCHOR as ATLAS_ANCHOR
+from valuescope.report.atlas_page import atlas_section
 from valuescope.report.comparison import comparison_section
 from valuescope.report.failures import did_not_run_section
+from valuescope.report.findings_page import findings_section
 from valuescope.report.formatting import as_dict, esc, text
 from valuescope.report.instruments import ANCHOR as INSTRUMENTS_ANCHOR
 from valuescope.report.instruments import instruments_section
@@ -66,12 +69,16 @@ def render_report(run_dir: str | Path) -> str:
     run = RunFolder(root, summary, manifest)
     anchors = {study: run.ids.make("study", study) for study in run.studies}
     compare = len(run.models) >= 2
+    atlas = atlas_section(run)
     toc = [("did-not-run", "What did not run")] if run.failed_units else []
-    toc += [("overview", "Overview")]
+    toc += [("findings", "What was found")]
+    toc += [(ATLAS_ANCHOR, "Atlas: the models side by side")] if atlas else []
+    toc += [("overview", "All headline metrics")]
     toc += [(anchors[s], f"Study: {run.title(s)}") for s in run.studies]
     toc += [("comparison", "Cross-model comparison")] if compare else []
     toc += [(INSTRUMENTS_ANCHOR, "Instruments"), ("about", "About this run")]
-    body = [_header(run), _toc(toc), "<main>", did_not_run_section(run), overview_section(run, anchors)]
+    body = [_header(run), _toc(toc), "<main>", did_not_run_section(run), findings_section(run, anchors)]
+    body += [atlas, overview_section(run, anchors)]
     body += [study_section(run, s, anchors[s]) for s in run.studies]
     body += [comparison_section(run)] if compare else []
     body += [instruments_section(run), about_section(run), "</main>"]

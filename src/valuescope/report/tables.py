@@ -8,7 +8,17 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
-from valuescope.report.formatting import as_dict, clip, esc, finite_number, fmt_num, fmt_p, text
+from valuescope.report.formatting import (
+    as_dict,
+    clip,
+    esc,
+    finite_number,
+    fmt_estimate,
+    fmt_num,
+    fmt_p,
+    metric_label,
+    text,
+)
 from valuescope.report.run_folder import model_label
 
 _BETTER = {"higher": ("↑", "higher is better"), "lower": ("↓", "lower is better")}
@@ -22,19 +32,19 @@ def _metric_cell(entry: Any) -> str:
     parts: list[str] = []
     ungated = entry.get("ungated")
     if est is None and isinstance(ungated, Mapping) and finite_number(ungated.get("estimate")) is not None:
-        figures = fmt_num(finite_number(ungated.get("estimate")))
+        figures = fmt_estimate(finite_number(ungated.get("estimate")))
         lo, hi = (finite_number(ungated.get(k)) for k in ("ci_low", "ci_high"))
         if lo is not None and hi is not None:
-            figures += f" [{fmt_num(lo)}, {fmt_num(hi)}]"
+            figures += f" [{fmt_estimate(lo)}, {fmt_estimate(hi)}]"
         title = "computed, but its instrument is below its validity gate: not a result"
         parts.append(f'<span class="est null gated" title="{title}">below gate</span>')
         parts.append(f'<div class="stats">computed: {esc(figures)}, not a result</div>')
     elif est is None:
         parts.append('<span class="est null" title="no estimate">—</span>')
     else:
-        parts.append(f'<span class="est">{esc(fmt_num(est))}</span>')
+        parts.append(f'<span class="est">{esc(fmt_estimate(est))}</span>')
         if low is not None or high is not None:
-            bounds = ", ".join(fmt_num(b) if b is not None else "—" for b in (low, high))
+            bounds = ", ".join(fmt_estimate(b) if b is not None else "—" for b in (low, high))
             parts.append(f' <span class="ci">[{esc(bounds)}]</span>')
     stats = [fmt_p(entry.get("p"))]
     n = finite_number(entry.get("n"))
@@ -73,7 +83,8 @@ def metric_table(
     for metric in metrics:
         desc = text((descriptions or {}).get(metric))
         desc_html = f'<div class="desc">{esc(desc)}</div>' if desc else ""
-        label = f"{esc(metric)}{_better_of(study, models, metric)}{desc_html}"
+        name = f'<div class="file">{esc(metric)}</div>'
+        label = f"{esc(metric_label(metric))}{_better_of(study, models, metric)}{name}{desc_html}"
         cells = "".join(_metric_cell(as_dict(study.get(m)).get(metric)) for m in models)
         rows.append(f'<tr><th scope="row">{label}</th>{cells}</tr>')
     return (

@@ -23,7 +23,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from valuescope.studies.protocol import PROFILES, Profile, StudyConfig
-from valuescope.studies.registry import get_study, studies
+from valuescope.studies.registry import get_study, studies, with_reads
 
 
 class RunFile(BaseModel):
@@ -130,7 +130,7 @@ def make_plan(
     """Resolve ``valuescope run STUDY|all`` arguments into a plan, failing before any model work."""
     if study != "all" and study not in studies():
         raise ConfigError(f"unknown study {study!r}; known: {', '.join(studies())} (or `all`)")
-    names = list(studies()) if study == "all" else [study]
+    names = list(studies()) if study == "all" else with_reads([study])
     where = str(config_file) if config_file else "config"
     return build_plan(names, models, out, load_run_file(config_file), profile, data, command, where)
 

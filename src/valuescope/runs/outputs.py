@@ -121,6 +121,7 @@ def assemble(
                 "config": r.config.model_dump(mode="json"),
                 "metrics": dict(get_study(name).metrics),
                 "findings": r.findings,
+                "headline_figure": get_study(name).headline_figure,
             }
             for name, r in results.items()
         },

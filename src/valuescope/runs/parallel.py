@@ -39,7 +39,7 @@ from valuescope.runs.unit_runner import (
     run_model_units,
 )
 from valuescope.runs.units import read_unit_meta
-from valuescope.studies.registry import get_study
+from valuescope.studies.registry import get_study, task_groups
 
 POLL_SECONDS = 0.5
 
@@ -57,9 +57,11 @@ def check_jobs(jobs: int) -> int:
 
 
 def _units(plan: RunPlan, tasks: list[Task]) -> list[tuple[str, str, str]]:
+    groups = task_groups(list(plan.configs))
     return [
         (study, model, step.name)
-        for model, study in tasks
+        for model, leader in tasks
+        for study in groups.get(leader, [leader])
         for step in get_study(study).steps(plan.configs[study])
     ]
 
@@ -68,9 +70,10 @@ def pending_tasks(plan: RunPlan, studies: list[str]) -> list[Task]:
     """The (model, study) pairs with a unit still to run, the studies with the most steps first (they
     take longest), each study's models in the plan's order."""
     rd = RunDir(plan.out)
-    size = {s: len(get_study(s).steps(plan.configs[s])) for s in studies}
+    groups = task_groups(studies)
+    size = {s: sum(len(get_study(g).steps(plan.configs[g])) for g in group) for s, group in groups.items()}
     tasks = []
-    for study in sorted(studies, key=lambda s: -size[s]):
+    for study in sorted(groups, key=lambda s: -size[s]):
         for model in plan.models:
             metas = [read_unit_meta(rd.unit(*u)) for u in _units(plan, [(model, study)])]
             if any(m is None or not is_done(m) for m in metas):
@@ -95,7 +98,8 @@ def _worker(record: dict[str, Any], run_id: str, threads: int, conn: Connection)
     try:
         while (task := conn.recv()) is not None:
             model, study = task
-            run_model_units(plan, model, [study], run_id, quiet=True, held=held)
+            group = task_groups(list(plan.configs)).get(study, [study])
+            run_model_units(plan, model, group, run_id, quiet=True, held=held)
             conn.send(("done", task))
     finally:
         held.release()
@@ -175,7 +179,8 @@ def run_tasks_in_parallel(plan: RunPlan, studies: list[str], run_id: str, quiet:
                         if w.task is not None:
                             model, study = w.task
                             error = RuntimeError(f"the worker running {study} on {model} died ({why})")
-                            record_unfinished(plan, model, [study], run_id, error)
+                            group = task_groups(list(plan.configs)).get(study, [study])
+                            record_unfinished(plan, model, group, run_id, error)
                         if tasks:
                             start_worker()
                             hand_out(workers[-1])

@@ -70,6 +70,20 @@ class _Previous(Mapping[str, Artifacts]):
         return len(self._done)
 
 
+def _previous(
+    study: str,
+    done: Mapping[str, Mapping[str, Artifacts]],
+    missing: Mapping[str, Mapping[str, tuple[str, str]]],
+) -> _Previous:
+    """What a step of ``study`` may read: its own study's earlier steps by name, and every step of the
+    studies it ``reads`` (run before it in the same call) as ``study/step``."""
+    own_done, own_missing = dict(done[study]), dict(missing[study])
+    for other in get_study(study).reads:
+        own_done |= {f"{other}/{k}": v for k, v in done.get(other, {}).items()}
+        own_missing |= {f"{other}/{k}": v for k, v in missing.get(other, {}).items()}
+    return _Previous(own_done, own_missing)
+
+
 def is_done(meta: Mapping[str, Any]) -> bool:
     """Whether a recorded unit is final (computed or skipped by design), not one to recompute."""
     return meta.get("status") not in (FAILED, BLOCKED)
@@ -215,7 +229,7 @@ def run_model_units(
             folder = rd.unit(study_name, model, step.name)
             got = read_unit(folder)
             if got is None or not is_done(got[1]):
-                previous = _Previous(done[study_name], missing[study_name])
+                previous = _previous(study_name, done, missing)
                 _run_unit(plan, study_name, step, model, run_id, quiet, previous, load, is_api)
                 got = read_unit(folder)
                 assert got is not None

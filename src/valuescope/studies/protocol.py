@@ -96,8 +96,13 @@ class Artifacts:
 T = TypeVar("T")
 T_co = TypeVar("T_co", covariant=True)
 """The type of an :class:`Output`'s value (covariant: a handle on a list serves where an iterable is read)."""
-OutputKind = Literal["tables", "tensors", "data"]
-_KIND_WORDS: dict[OutputKind, str] = {"tables": "table", "tensors": "tensor", "data": "data value"}
+OutputKind = Literal["tables", "tensors", "data", "generations"]
+_KIND_WORDS: dict[OutputKind, str] = {
+    "tables": "table",
+    "tensors": "tensor",
+    "data": "data value",
+    "generations": "generations",
+}
 
 
 class MissingOutput(LookupError):
@@ -114,9 +119,18 @@ class Output(Generic[T_co]):
     step: str
     name: str
     kind: OutputKind
+    study: str | None = None
+    """Another study whose step this reads (it must be among the reading study's ``reads``); None: the
+    reading step's own study."""
 
     def __str__(self) -> str:
-        return f"{_KIND_WORDS[self.kind]} {self.name!r} of step {self.step!r}"
+        of = f"{self.study}'s step" if self.study else "step"
+        return f"{_KIND_WORDS[self.kind]} {self.name!r} of {of} {self.step!r}"
+
+    @property
+    def key(self) -> str:
+        """Where a step's context finds the producing step's artifacts: ``step``, or ``study/step``."""
+        return f"{self.study}/{self.step}" if self.study else self.step
 
     def entries(self, artifacts: Artifacts) -> dict[str, Any]:
         """The part of ``artifacts`` (its tables, tensors or data) this output is filed in."""
@@ -196,11 +210,11 @@ class UnitContext(Generic[C]):
 
     def has(self, output: Output[Any]) -> bool:
         """Whether ``output`` can be read: False also when its step failed, was skipped or is not planned."""
-        return output.step in self.previous and output.name in output.entries(self.previous[output.step])
+        return output.key in self.previous and output.name in output.entries(self.previous[output.key])
 
     def _artifacts_of(self, output: Output[Any]) -> Artifacts:
         try:
-            return self.previous[output.step]
+            return self.previous[output.key]
         except KeyError as e:  # chained: a runner's error for a failed step still marks this one blocked
             raise MissingOutput(
                 f"step {self.step!r} of {self.study} reads the {output}, but that step has no result for "
@@ -284,6 +298,11 @@ class Study(Generic[C]):
     """Table name -> caption."""
     figures: ClassVar[dict[str, str]] = {}
     """Figure name -> caption."""
+    headline_figure: ClassVar[str | None] = None
+    """The figure the report's findings page shows beside the study's findings."""
+    reads: ClassVar[tuple[str, ...]] = ()
+    """Other studies whose units this one's steps read (``Output(..., study=NAME)``): a plan with this
+    study runs them first, for the same models and profile."""
     data_metrics: ClassVar[dict[str, tuple[str, ...]]] = {}
     """Optional external data file (relative to the data folder) -> the metrics that need it. When
     the file is absent those metrics are reported as missing with a note, and the study still runs."""

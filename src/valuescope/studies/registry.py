@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from importlib.metadata import entry_points
 
+from valuescope.studies.atlas import Atlas
 from valuescope.studies.entanglement import Entanglement
 from valuescope.studies.indifference import Indifference
 from valuescope.studies.lexicon import Lexicon
@@ -13,7 +14,7 @@ from valuescope.studies.protocol import Study
 from valuescope.studies.readout_check import ReadoutCheck
 
 BUILT_IN: dict[str, type[Study]] = {
-    cls.name: cls for cls in (ReadoutCheck, Entanglement, Mechanisms, Indifference, Lexicon)
+    cls.name: cls for cls in (ReadoutCheck, Entanglement, Mechanisms, Indifference, Lexicon, Atlas)
 }
 
 ENTRY_POINTS = "valuescope.studies"
@@ -49,3 +50,30 @@ def get_study(name: str) -> Study:
             f"unknown study {name!r}; known studies: {', '.join(known)} (see `valuescope studies`)"
         )
     return known[name]()
+
+
+def with_reads(names: list[str]) -> list[str]:
+    """``studies`` with every study one of them ``reads`` added, each read study before its readers."""
+    out: list[str] = []
+
+    def add(name: str) -> None:
+        if name in out:
+            return
+        for other in get_study(name).reads:
+            add(other)
+        out.append(name)
+
+    for name in names:
+        add(name)
+    return out
+
+
+def task_groups(names: list[str]) -> dict[str, list[str]]:
+    """``names`` grouped as one worker runs them on a model, by the group's last study: a study that
+    another planned study reads runs in its reader's group, before it; every other study alone."""
+    read_by = {r: s for s in names for r in get_study(s).reads if r in names}
+    return {
+        s: [r for r in with_reads([s]) if r != s and read_by.get(r) == s] + [s]
+        for s in names
+        if s not in read_by
+    }

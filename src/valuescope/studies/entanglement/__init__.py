@@ -56,6 +56,7 @@ class Entanglement(Study[EntanglementConfig]):
         "repair": "Per domain: entanglement before and after the repair, the random range, the verdict.",
         "repair_random": "Entanglement after ablating the moral direction and each random direction.",
     }
+    headline_figure = "repair"
     figures: ClassVar[dict[str, str]] = {
         "transfer_by_layer": "AUROC of the moral direction (fit on moral-only items) per read point: "
         "separating good from bad domain items, and transferring to grammaticality and deal value "

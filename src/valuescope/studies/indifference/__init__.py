@@ -71,6 +71,7 @@ class Indifference(Study[IndifferenceConfig]):
         "judgements": "Every judged pair of answers (repaired first), both orders.",
         "model_comparison": "Every model's diagnostics beside the published ones (not directly comparable).",
     }
+    headline_figure = "repair"
     figures: ClassVar[dict[str, str]] = {
         "layer_curves": "The four diagnostics over read points on half B (solid) with the shuffled-label "
         "null (dotted); the vertical line marks the read point chosen on half A.",

@@ -74,6 +74,7 @@ class Lexicon(Study[LexiconConfig]):
         "model_factor_scores": "Each model's scores on the model-by-family factors.",
         "profile_comparison": "Per model pair and subdimension: paired difference over stems (CI, p, BH q).",
     }
+    headline_figure = "profiles"
     figures: ClassVar[dict[str, str]] = {
         "profiles": "Projective profiles: % of completions above the calibrated threshold, with 95% CIs.",
         "top_terms": "The term families each model names most often (% of its responses).",

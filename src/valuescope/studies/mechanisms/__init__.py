@@ -75,6 +75,9 @@ class Mechanisms(Study[MechanismsConfig]):
         "label_counts": "Per condition and value: positives, whether the fallback chose them, framing lift.",
         "labeller_agreement": "Per value: the labeller's AUROC on ValuePortrait's top vs bottom quartile.",
         "vector_cosines": "Per value: intrinsic-prompted cosine, reliability ceiling, shuffled-label range.",
+        "response_projections": "Per response: its residual at the read point projected on each value's "
+        "pooled "
+        "vector fit on the other half of the queries (the atlas reads it).",
         "vector_layers": "Per read point: selection AUROC (selection half), cosine (report half).",
         "circumplex": "Circumplex fit of residual vectors, sentence-embedding and noise baselines.",
         "circumplex_by_vectors": "Circumplex fit of pooled, intrinsic, prompted vectors and shared axes.",
@@ -99,6 +102,7 @@ class Mechanisms(Study[MechanismsConfig]):
         "crosslingual": "Per language and English direction: probe AUROC (null range), steering gain, its "
         "excess over random directions and ratio to English, query-profile r, tokens per item.",
     }
+    headline_figure = "steering"
     figures: ClassVar[dict[str, str]] = {
         "vector_cosines": "Cosine of each value's intrinsic and prompted vectors (report half), with the "
         "reliability ceiling (tick) and the shuffled-label 95% range (grey).",

@@ -32,6 +32,7 @@ from valuescope import stats
 from valuescope.data.translations import LANGUAGE_NAMES, LANGUAGES, load_translations
 from valuescope.data.values import SCHWARTZ_VALUES
 from valuescope.edit import controls as ctl
+from valuescope.instruments.self_rating import OPTIONS, SELF_RATING
 from valuescope.models.gguf_cache import cache_root
 from valuescope.stats.metrics import metric, missing
 from valuescope.studies.mechanisms import analysis as mech
@@ -45,13 +46,7 @@ from valuescope.studies.mechanisms.outputs import (
     READ_POINT,
     STEERED_VALUES,
 )
-from valuescope.studies.mechanisms.self_ratings import (
-    OPTIONS,
-    SELF_RATING,
-    balanced_subset,
-    expected_ratings,
-    mean_of,
-)
+from valuescope.studies.mechanisms.self_ratings import balanced_subset, expected_ratings, mean_of
 from valuescope.studies.mechanisms.steering_edits import steering_vectors
 from valuescope.studies.mechanisms.steering_effects import steering_shifts
 from valuescope.studies.protocol import Artifacts, UnitContext

@@ -16,6 +16,8 @@ LABELS: Output[pd.DataFrame] = Output("labels", "labels", "tables")
 """Per response, its score and label for every value."""
 LABELLED_BY: Output[str | None] = Output("labels", "labelled_by", "data")
 """The ``labeller`` config value the labels came from; None where they are the corpus's own."""
+LABELLER_INSTRUMENT: Output[str | None] = Output("labels", "labeller_instrument", "data")
+"""The validity-table name of the instrument the labels rest on (None: the corpus's own labels)."""
 READ_POINT: Output[int] = Output("vectors", "read_point", "data")
 """The read point chosen for the value vectors."""
 POOLED_VECTORS: Output[torch.Tensor] = Output("vectors", "pooled_vectors", "tensors")

@@ -18,7 +18,7 @@ from valuescope.stats.metrics import metric, missing
 from valuescope.studies.mechanisms import stimuli
 from valuescope.studies.mechanisms.config import MechanismsConfig
 from valuescope.studies.mechanisms.metrics import LABELLER
-from valuescope.studies.mechanisms.outputs import LABELLED_BY, LABELS, RESPONSES
+from valuescope.studies.mechanisms.outputs import LABELLED_BY, LABELLER_INSTRUMENT, LABELS, RESPONSES
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 CONDITIONS = ("intrinsic", "prompted")
@@ -210,7 +210,9 @@ def labels_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
     metrics["labeller_agreement"] = agreement
     if per_value is not None:
         tables["labeller_agreement"] = per_value
-    return Artifacts(tables=tables, metrics=metrics, data={LABELLED_BY.name: None if given else cfg.labeller})
+    labelled_by = None if given else cfg.labeller
+    data = {LABELLED_BY.name: labelled_by, LABELLER_INSTRUMENT.name: labeller_instrument(cfg, labelled_by)}
+    return Artifacts(tables=tables, metrics=metrics, data=data)
 
 
 @dataclass(frozen=True)

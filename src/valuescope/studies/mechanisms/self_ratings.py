@@ -17,6 +17,7 @@ import pandas as pd
 from valuescope import stats
 from valuescope.data.valuebench import VALUEBENCH_FILE, load_pvq40
 from valuescope.data.values import SCHWARTZ_VALUES
+from valuescope.instruments.self_rating import OPTIONS, SELF_RATING
 from valuescope.readout.ratings import PreparedRating
 from valuescope.stats.metrics import metric
 from valuescope.studies.mechanisms import stimuli
@@ -24,11 +25,6 @@ from valuescope.studies.mechanisms.config import MechanismsConfig
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 VALUES = list(SCHWARTZ_VALUES)
-OPTIONS = [str(i) for i in range(1, 7)]
-SELF_RATING = (
-    "Here is a statement a person might make about themselves. How much is it like you? Answer from 1 to 6, "
-    'where 1 means not like me at all and 6 means very much like me.\nStatement: "{text}"\nAnswer:'
-)
 
 
 def questionnaire(ctx: UnitContext[MechanismsConfig], steering: bool = False) -> pd.DataFrame:

@@ -233,11 +233,29 @@ def vectors_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
         tables={
             "vector_cosines": _per_value_table(fit_all, null),
             "vector_layers": _layer_table(r, choice, lm.n_layers, ctx.seed, cfg.n_splits),
+            "response_projections": response_projections(r, rp, ctx.seed),
         },
         tensors=_vector_tensors(r, lm.n_layers, rp),
         metrics=_cross_fit_metrics(intervals, p, n_q, rp, context),
         data={READ_POINT.name: rp},
     )
+
+
+def response_projections(r: ResponseReadout, rp: int, seed: int) -> pd.DataFrame:
+    """Per response: its query and condition, and its residual at ``rp`` projected on each value's pooled
+    unit vector fit on the *other* half of the queries (2 folds by query), so a response never scores on
+    a vector its own labels made; NaN where that half lacks a value's positives or negatives."""
+    proj = np.full((len(r.queries), len(VALUES)), np.nan)
+    x = r.x[:, rp]
+    for train, test in stats.grouped_folds(r.queries, 2, seed=seed):
+        v = fit_each(x[train], r.labels[train])
+        norms = np.linalg.norm(v, axis=1, keepdims=True)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            proj[test] = x[test] @ (v / norms).T
+    table = pd.DataFrame({"query_id": r.queries, "condition": r.condition})
+    for j, value in enumerate(VALUES):
+        table[f"proj_{value}"] = proj[:, j]
+    return table
 
 
 @dataclass(frozen=True)

@@ -53,6 +53,7 @@ class ReadoutCheck(Study[ReadoutCheckConfig]):
         "ablation": "Held-out pairs rated before and after ablating the direction, and after random ones.",
         "model_comparison": "Rating gap of each model minus another's, paired by statement pair.",
     }
+    headline_figure = "rating_gap"
     figures: ClassVar[dict[str, str]] = {
         "layer_accuracy": "Cross-validated accuracy of the good-vs-bad direction per read point (95% CI); "
         "chance is 0.5; the marker is the read point chosen on the selection half.",
