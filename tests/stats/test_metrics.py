@@ -89,3 +89,15 @@ def test_a_metric_below_its_instruments_gate_keeps_its_figures_but_not_as_a_resu
     assert gate_note(m) is None and gate_note(None) is None
     with pytest.raises(ValueError, match="ungated must be a dict"):
         check_metric("cos", {**gated, "ungated": 0.4}, "here")
+
+
+def test_findings_read_a_metric_with_its_interval_and_claim_only_what_it_supports() -> None:
+    from valuescope.stats.metrics import field_of, interval_above, with_interval
+
+    entry = metric(0.4321, 0.1, 0.7, p=0.0004, n=20)
+    assert with_interval(entry) == "0.43 [0.10, 0.70], p < 0.001"
+    assert with_interval(metric(0.5, 0.2, 0.8, p=0.031), 1) == "0.5 [0.2, 0.8], p = 0.031"
+    assert with_interval(None) == "n/a" and field_of({"estimate": True}) is None
+    assert interval_above(entry) and not interval_above(entry, 0.2)
+    assert not interval_above(metric(0.4, 0.1, 0.7, p=0.2))  # tested and not significant
+    assert interval_above(metric(0.4, 0.1, 0.7))  # not tested: the interval decides

@@ -150,3 +150,28 @@ def check_metric(name: str, entry: Mapping[str, Any], where: str) -> None:
 def check_metrics(metrics: Mapping[str, Any], where: str) -> None:
     for name, entry in metrics.items():
         check_metric(name, entry, where)
+
+
+def field_of(entry: Mapping[str, Any] | None, key: str = "estimate") -> float | None:
+    """A numeric field of a metric entry (``estimate``, ``ci_low``, ``ci_high``, ``p``), else None."""
+    value = None if entry is None else entry.get(key)
+    return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+
+def with_interval(entry: Mapping[str, Any] | None, digits: int = 2) -> str:
+    """``estimate [low, high], p = ...`` of a metric entry for a findings sentence; "n/a" without one."""
+    est, lo, hi, p = (field_of(entry, k) for k in ("estimate", "ci_low", "ci_high", "p"))
+    if est is None:
+        return "n/a"
+    out = f"{est:.{digits}f}"
+    if lo is not None and hi is not None:
+        out += f" [{lo:.{digits}f}, {hi:.{digits}f}]"
+    if p is not None:
+        out += ", p < 0.001" if p < 0.001 else f", p = {p:.3f}"
+    return out
+
+
+def interval_above(entry: Mapping[str, Any] | None, value: float = 0.0) -> bool:
+    """Whether the entry's CI lies above ``value`` and, where tested, p < 0.05 (a claim it supports)."""
+    lo, p = field_of(entry, "ci_low"), field_of(entry, "p")
+    return lo is not None and lo > value and (p is None or p < 0.05)

@@ -5,32 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from valuescope.stats.metrics import BELOW_GATE, gate_note
+from valuescope.stats.metrics import BELOW_GATE, field_of, gate_note, interval_above
+from valuescope.stats.metrics import with_interval as ci
 
 Metrics = dict[str, dict[str, Any]]
-
-
-def _num(m: dict[str, Any] | None, key: str = "estimate") -> float | None:
-    value = None if m is None else m.get(key)
-    return float(value) if isinstance(value, int | float) else None
-
-
-def ci(m: dict[str, Any] | None, digits: int = 2) -> str:
-    """``estimate [low, high], p = ...`` of a metric entry, "n/a" without an estimate."""
-    est, lo, hi, p = (_num(m, k) for k in ("estimate", "ci_low", "ci_high", "p"))
-    if est is None:
-        return "n/a"
-    out = f"{est:.{digits}f}"
-    if lo is not None and hi is not None:
-        out += f" [{lo:.{digits}f}, {hi:.{digits}f}]"
-    if p is not None:
-        out += ", p < 0.001" if p < 0.001 else f", p = {p:.3f}"
-    return out
-
-
-def _holds(m: dict[str, Any] | None, above: float = 0.0) -> bool:
-    lo, p = _num(m, "ci_low"), _num(m, "p")
-    return lo is not None and lo > above and (p is None or p < 0.05)
 
 
 def _gated(metrics: Metrics, *names: str) -> str | None:
@@ -39,11 +17,11 @@ def _gated(metrics: Metrics, *names: str) -> str | None:
 
 def agreement(metrics: Metrics) -> str | None:
     conv, disc = metrics.get("mtmm_convergent"), metrics.get("mtmm_discriminant")
-    if _num(conv) is None:
+    if field_of(conv) is None:
         return None
     share = metrics.get("mtmm_criteria_share")
     gap = metrics.get("mtmm_convergent_minus_discriminant")
-    held = _holds(gap)
+    held = interval_above(gap)
     return (
         f"The same value measured by different methods correlates at {ci(conv)} over queries, different "
         f"values at {ci(disc)}; {ci(share)} of the convergent correlations beat their rivals. The methods "
@@ -53,10 +31,10 @@ def agreement(metrics: Metrics) -> str | None:
 
 def side_effects(metrics: Metrics) -> str | None:
     amp = metrics.get("sidefx_amplitude")
-    if _num(amp) is None:
+    if field_of(amp) is None:
         return None
     signed = metrics.get("sidefx_signed_amplitude")
-    follows = _holds(signed)
+    follows = interval_above(signed)
     return (
         f"Steering one value moves the ten self-ratings in a cosine of amplitude {ci(amp)} around the "
         f"circle (aligned part {ci(signed)}), peaking {ci(metrics.get('sidefx_phase'), 0)} degrees from "
@@ -87,7 +65,7 @@ def across_models(metrics: Metrics) -> list[str]:
         return []
     if (note := gate_note(m)) is not None:
         return [f"Value geometry across models: not reported as a result: {note or BELOW_GATE}."]
-    if _num(m) is None:
+    if field_of(m) is None:
         return [f"Value geometry across models: {m.get('note', 'not computable')}."]
-    alike = "alike beyond shuffled values" if _holds(m) else "not alike beyond shuffled values"
+    alike = "alike beyond shuffled values" if interval_above(m) else "not alike beyond shuffled values"
     return [f"Value geometry across models: the models' value-vector cosines correlate at {ci(m)}; {alike}."]

@@ -5,31 +5,14 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from valuescope.stats.metrics import BELOW_GATE, gate_note
+from valuescope.stats.metrics import BELOW_GATE, field_of, gate_note, interval_above, with_interval
 
 Metrics = dict[str, dict[str, Any]]
 
 
-def _num(m: dict[str, Any] | None, key: str = "estimate") -> float | None:
-    value = None if m is None else m.get(key)
-    return float(value) if isinstance(value, int | float) else None
-
-
-def _ci(m: dict[str, Any] | None, digits: int = 2) -> str:
-    est, lo, hi, p = (_num(m, k) for k in ("estimate", "ci_low", "ci_high", "p"))
-    if est is None:
-        return "n/a"
-    out = f"{est:.{digits}f}"
-    if lo is not None and hi is not None:
-        out += f" [{lo:.{digits}f}, {hi:.{digits}f}]"
-    if p is not None:
-        out += ", p < 0.001" if p < 0.001 else f", p = {p:.3f}"
-    return out
-
-
-def _above(m: dict[str, Any] | None, value: float = 0.0) -> bool:
-    lo, p = _num(m, "ci_low"), _num(m, "p")
-    return lo is not None and lo > value and (p is None or p < 0.05)
+_num = field_of
+_ci = with_interval
+_above = interval_above
 
 
 def _below(m: dict[str, Any] | None, value: float = 0.0) -> bool:
