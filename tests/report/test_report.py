@@ -414,6 +414,10 @@ def test_in_browser(report: Path) -> None:
 
             for anchor in ("overview", "study-moral-foundations", "study-steering", "comparison", "about"):
                 assert page.locator(f"section#{anchor}").count() == 1, anchor
+            # the first screen of a laptop (1280 x 900) opens on what was found, with no sideways scroll
+            findings = page.locator("section#findings").bounding_box()
+            assert findings is not None and findings["y"] < 600, findings
+            assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
             assert page.evaluate("typeof window.__pwned") == "undefined"
             visible = page.inner_text("body")
             assert SCRIPT in visible and IMG in visible and EVIL_MODEL in visible

@@ -117,6 +117,11 @@ def _value(row: Any) -> str:
 
 def _rsa_reading(rsa: Mapping[str, Any]) -> str:
     est, shown = _estimate(rsa)
+    if est is None and "ungated" in rsa:
+        return (
+            "Computed, but not a result: the value vectors rest on a labeller below its validity gate "
+            "(the figure shows the computed cosines)."
+        )
     if est is None:
         note = text(rsa.get("note")) or "needs two models with value vectors"
         return f"The models' value geometries cannot be compared here: {note}."

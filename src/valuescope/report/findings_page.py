@@ -19,32 +19,31 @@ def _sentences(findings: Mapping[str, object], model: str) -> list[str]:
     return [text(x) for x in as_list(findings.get(model)) if text(x)]
 
 
-def _ordered(sentences: list[str]) -> list[str]:
-    """Results first, then the ones that are not results (their instrument is below its gate)."""
-    return [s for s in sentences if NOT_A_RESULT not in s] + [s for s in sentences if NOT_A_RESULT in s]
-
-
 def findings_section(run: RunFolder, anchors: Mapping[str, str]) -> str:
     """The findings page: each study's findings per model (at most :data:`SHOWN`) and its figure."""
     parts = [
         '<section id="findings"><h2>What was found</h2><p class="lead">Per study, what each model shows, '
         "with its number and 95% interval and whether its controls and instruments held; the figure beside "
-        "it is the one that shows it. Grey lines rest on an instrument below its validity gate and are not "
-        "results. The study sections below have every finding, metric and table.</p>"
+        "it is the one that shows it. Findings that rest on an instrument below its validity gate are named "
+        "in grey and not reported. The study sections below have every finding, metric and table.</p>"
     ]
     for study in run.studies:
         info = run.study_info(study)
         findings = as_dict(info.get("findings"))
         blocks = []
         for model in [*run.models, *[m for m in findings if m not in run.models]]:
-            sentences = _ordered(_sentences(findings, model))
+            sentences = _sentences(findings, model)
             if not sentences:
                 continue
-            items = "".join(
-                f'<li class="{"gated" if NOT_A_RESULT in s else "result"}">{esc(clip(s, 1200))}</li>'
-                for s in sentences[:SHOWN]
-            )
-            more = len(sentences) - SHOWN
+            results = [x for x in sentences if NOT_A_RESULT not in x]
+            gated = [x.split(":", 1)[0] for x in sentences if NOT_A_RESULT in x]
+            items = "".join(f'<li class="result">{esc(clip(x, 1200))}</li>' for x in results[:SHOWN])
+            if gated:
+                items += (
+                    f'<li class="gated">Not reported as results, their instrument being below its validity '
+                    f"gate (see Instruments): {esc(', '.join(gated))}.</li>"
+                )
+            more = len(results) - SHOWN
             tail = (
                 f'<p class="muted small"><a href="#{anchors[study]}">{more} more in the study section</a></p>'
                 if more > 0

@@ -77,7 +77,7 @@ def render_report(run_dir: str | Path) -> str:
     toc += [(anchors[s], f"Study: {run.title(s)}") for s in run.studies]
     toc += [("comparison", "Cross-model comparison")] if compare else []
     toc += [(INSTRUMENTS_ANCHOR, "Instruments"), ("about", "About this run")]
-    body = [_header(run), _toc(toc), "<main>", did_not_run_section(run), findings_section(run, anchors)]
+    body = [_header(run), "<main>", did_not_run_section(run), findings_section(run, anchors), _toc(toc)]
     body += [atlas, overview_section(run, anchors)]
     body += [study_section(run, s, anchors[s]) for s in run.studies]
     body += [comparison_section(run)] if compare else []
