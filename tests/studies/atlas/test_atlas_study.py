@@ -146,3 +146,15 @@ def test_a_study_that_reads_another_runs_after_it_in_one_group() -> None:
         "atlas": ["mechanisms", "atlas"],
     }
     assert task_groups(["mechanisms"]) == {"mechanisms": ["mechanisms"]}
+
+
+def test_three_models_get_a_dendrogram_of_their_value_geometry() -> None:
+    from valuescope.studies.atlas.figures import value_geometry_figure
+    from valuescope.studies.protocol import Result
+
+    rng = np.random.default_rng(2)
+    per_model = {m: _geometry(_random_cosines(rng)) for m in ("a", "b", "c")}
+    fig = value_geometry_figure(Result("atlas", AtlasConfig(), per_model))
+    assert fig is not None and len(fig.axes) == 4  # three pairs and the tree
+    labels = {t.get_text() for t in fig.axes[-1].get_yticklabels()}
+    assert labels == {"a", "b", "c"}

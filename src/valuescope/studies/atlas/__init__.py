@@ -72,7 +72,8 @@ class Atlas(Study[AtlasConfig]):
         "in the off-diagonal blocks.",
         "sidefx": "The change of every value when one is steered, by its step round the circle from the "
         "steered value (mean over steered values, centred per edit).",
-        "value_geometry": "One model's 45 value-vector cosines against another's.",
+        "value_geometry": "One model's 45 value-vector cosines against another's (up to three pairs); with "
+        "three or more models, their dendrogram by the likeness of those cosines.",
     }
 
     def steps(self, config: AtlasConfig) -> list[Step]:

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from valuescope.data.values import LABELS, SCHWARTZ_VALUES
-from valuescope.studies.atlas.geometry import geometry_matrix
+from valuescope.studies.atlas.geometry import geometry_matrix, rsa
 from valuescope.studies.atlas.metrics import METRICS
 from valuescope.studies.atlas.outputs import VALUE_GEOMETRY
 from valuescope.studies.protocol import Result, mark_below_gate
@@ -144,14 +144,26 @@ def value_geometry_figure(result: Result) -> Figure | None:
     pairs = list(combinations(models, 2))[:3]
     if not pairs:
         return None
-    fig, axes = plt.subplots(1, len(pairs), figsize=(4.2 * len(pairs), 4), squeeze=False)
+    tree = len(models) >= 3
+    fig, axes = plt.subplots(1, len(pairs) + tree, figsize=(4.2 * (len(pairs) + tree), 4), squeeze=False)
     i, j = np.triu_indices(10, k=1)
-    for ax, (a, b) in zip(axes[0], pairs, strict=True):
-        ma = geometry_matrix(result.per_model[a].tables[VALUE_GEOMETRY.name])
-        mb = geometry_matrix(result.per_model[b].tables[VALUE_GEOMETRY.name])
-        ax.scatter(ma[i, j], mb[i, j], s=14)
+    mats = {m: geometry_matrix(result.per_model[m].tables[VALUE_GEOMETRY.name]) for m in models}
+    for ax, (a, b) in zip(axes[0], pairs, strict=False):
+        ax.scatter(mats[a][i, j], mats[b][i, j], s=14)
         ax.set_xlabel(f"{a}: cosine of two values' vectors", fontsize=8)
         ax.set_ylabel(f"{b}", fontsize=8)
+    if tree:
+        from scipy.cluster.hierarchy import dendrogram, linkage
+        from scipy.spatial.distance import squareform
+
+        n = len(models)
+        distance = np.zeros((n, n))
+        for x, y in combinations(range(n), 2):
+            distance[x, y] = distance[y, x] = 1 - rsa(mats[models[x]], mats[models[y]])
+        ax = axes[0][-1]
+        dendrogram(linkage(squareform(np.nan_to_num(distance, nan=1.0)), "average"), labels=models, ax=ax,
+                   orientation="right")  # fmt: skip
+        ax.set_xlabel("1 - Spearman of value-vector cosines", fontsize=8)
     fig.tight_layout()
     return fig
 

@@ -32,6 +32,8 @@ STEERING_DELTAS: Output[pd.DataFrame] = Output("steering", "steering_deltas", "t
 STEERING_DAMAGE: Output[pd.DataFrame] = Output("steering", "steering_damage", "tables", MECHANISMS)
 ALPHAS: Output[dict[str, list[float]]] = Output("steering", "alphas", "data", MECHANISMS)
 STEERED_VALUES: Output[list[str]] = Output("steering", "steered_values", "data", MECHANISMS)
+COMPLIANCE: Output[pd.DataFrame] = Output("compliance", "compliance", "tables", MECHANISMS)
+"""Per compliance edit and task: the rate and its change (``edit``, ``task``, ``change``, CI, ``kl``)."""
 DIVERSITY: Output[pd.DataFrame] = Output("diversity", "diversity", "tables", MECHANISMS)
 STEERED_ANSWERS: Output[list[dict[str, Any]]] = Output(
     "diversity", "steered_generations", "generations", MECHANISMS

@@ -44,6 +44,7 @@ from valuescope.studies.atlas.circle_fit import (
 from valuescope.studies.atlas.config import AtlasConfig
 from valuescope.studies.atlas.outputs import (
     ALPHAS,
+    COMPLIANCE,
     PROMPTED_VECTORS,
     READ_POINT,
     SELF_RATINGS,
@@ -86,6 +87,10 @@ def side_effects_step(ctx: UnitContext[AtlasConfig]) -> Artifacts:
     metrics = _metrics(
         fits["matched"], null_fits, random_kind, high, steered_idx, item_value, ctx, high_damage, by_edit
     )
+    cost = _cost_note(ctx, high_damage, rows)
+    for name in ("sidefx_amplitude", "sidefx_signed_amplitude"):
+        if metrics[name].get("note"):
+            metrics[name]["note"] += f"; cost: {cost}"
     changes_table = pd.concat(
         [fits[k].fits.assign(strength=k) for k in strengths] + [_null_table(null_fits, steered)],
         ignore_index=True,
@@ -189,6 +194,31 @@ def _answer_lengths(ctx: UnitContext[AtlasConfig], steered: list[str]) -> dict[s
     out = {"": float(frame.loc[frame["kind"] == "none", "words"].mean())}
     for value in steered:
         out[value] = float(frame.loc[(frame["kind"] == KIND) & (frame["value"] == value), "words"].mean())
+    return out
+
+
+def _cost_note(ctx: UnitContext[AtlasConfig], damage: pd.DataFrame, rows: list[dict[str, Any]]) -> str:
+    """The damage of the matched edits, their answers' length, and (from the mechanisms study's compliance
+    step, when it ran) the over-refusal change under the pooled prompted-only component."""
+    kl, ppl = damage["kl"].to_numpy(dtype=float), damage["ppl_ratio"].to_numpy(dtype=float)
+    out = f"KL {np.nanmean(kl):.3f} (max {np.nanmax(kl):.3f}), perplexity ratio {np.nanmean(ppl):.3f}"
+    matched = [r for r in rows if r["strength"] == "matched"]
+    words = np.array([r["answer_words"] for r in matched], dtype=float)
+    if matched and np.isfinite(words).any():
+        out += (
+            f", answers {np.nanmean(words):.1f} words steered vs "
+            f"{matched[0]['answer_words_unsteered']:.1f} unsteered"
+        )
+    table = ctx.get(COMPLIANCE) if ctx.has(COMPLIANCE) else None
+    if table is not None:
+        row = table[(table["edit"] == "add_prompted_only") & (table["task"] == "overrefusal")]
+        if len(row) and pd.notna(row["change"].iloc[0]):
+            r = row.iloc[0]
+            out += (
+                f"; over-refusal {float(r['change']):+.3f} [{float(r['change_low']):+.3f}, "
+                f"{float(r['change_high']):+.3f}] under the pooled prompted-only component at KL "
+                f"{float(r['kl']):.3f} (mechanisms' compliance step)"
+            )
     return out
 
 
