@@ -56,6 +56,7 @@ from valuescope.studies.atlas.outputs import (
 from valuescope.studies.protocol import Artifacts, UnitContext
 
 VALUES = list(SCHWARTZ_VALUES)
+CIRCULAR = "a circular interval, unwrapped around the estimate (its bounds may pass ±180)"
 KIND = "prompted"
 """The vectors steered: the prompted ones (the mechanisms paper steers with them)."""
 
@@ -307,7 +308,7 @@ def _metrics(
         out[name] = metric(est.estimate, est.ci_low, est.ci_high, p=p, n=est.n, note=note)
     out["sidefx_phase"] = metric(
         fit.phase_deg.estimate, fit.phase_deg.ci_low, fit.phase_deg.ci_high, n=fit.phase_deg.n,
-        note=f"{base}; degrees; 0 = the cosine peaks on the steered value",
+        note=f"{base}; degrees; 0 = the cosine peaks on the steered value; {CIRCULAR}",
     )  # fmt: skip
     out["sidefx_r2"] = metric(
         fit.r2.estimate, fit.r2.ci_low, fit.r2.ci_high, n=fit.r2.n,
