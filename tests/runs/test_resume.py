@@ -81,3 +81,53 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path: Path) -> None
     for name in tables:
         assert (killed / "tables" / name).read_bytes() == (whole / "tables" / name).read_bytes(), name
     assert not list(killed.rglob(".*.tmp")), "a temp file survived the resume"
+
+
+def test_a_unit_that_read_another_study_reruns_when_that_study_recomputed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+    from typing import ClassVar
+
+    from valuescope.runs.config import make_plan
+    from valuescope.runs.execute import execute
+    from valuescope.studies import registry
+    from valuescope.studies.protocol import Artifacts, Output, Step, Study, StudyConfig, UnitContext
+
+    made = Output("make", "n", "data", "source")
+    calls = {"source": 0, "reader": 0}
+
+    def make(ctx: UnitContext[StudyConfig]) -> Artifacts:
+        calls["source"] += 1
+        return Artifacts(data={"n": calls["source"]})
+
+    def read(ctx: UnitContext[StudyConfig]) -> Artifacts:
+        calls["reader"] += 1
+        return Artifacts(data={"seen": ctx.read(made)})
+
+    class Source(Study[StudyConfig]):
+        name, title, description = "source", "Source", "makes n"
+
+        def steps(self, config: StudyConfig) -> list[Step]:
+            return [Step("make", make, needs="none")]
+
+    class Reader(Study[StudyConfig]):
+        name, title, description = "reader", "Reader", "reads n"
+        reads: ClassVar[tuple[str, ...]] = ("source",)
+
+        def steps(self, config: StudyConfig) -> list[Step]:
+            return [Step("read", read, needs="none")]
+
+    monkeypatch.setattr(registry, "_ADDED", {"source": Source, "reader": Reader})
+    out = tmp_path / "run"
+    plan = make_plan("reader", ["tiny-llama"], out, profile="quick")
+    assert list(plan.configs) == ["source", "reader"]
+    execute(plan, quiet=True)
+    execute(plan, quiet=True)
+    assert calls == {"source": 1, "reader": 1}  # finished units are reused
+    time.sleep(1.1)  # unit times are recorded to the second
+    shutil.rmtree(out / "units" / "source")
+    execute(plan, quiet=True)
+    assert calls == {"source": 2, "reader": 2}, "the reader read a result that is gone: it runs again"
+    seen = json.loads((out / "units" / "reader" / "tiny-llama" / "read" / "unit.json").read_text())
+    assert seen["data"]["seen"] == 2

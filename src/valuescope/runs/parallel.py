@@ -39,7 +39,7 @@ from valuescope.runs.unit_runner import (
     run_model_units,
 )
 from valuescope.runs.units import read_unit_meta
-from valuescope.studies.registry import get_study, task_groups
+from valuescope.studies.registry import get_study, task_group, task_groups
 
 POLL_SECONDS = 0.5
 
@@ -57,11 +57,10 @@ def check_jobs(jobs: int) -> int:
 
 
 def _units(plan: RunPlan, tasks: list[Task]) -> list[tuple[str, str, str]]:
-    groups = task_groups(list(plan.configs))
     return [
         (study, model, step.name)
         for model, leader in tasks
-        for study in groups.get(leader, [leader])
+        for study in task_group(list(plan.configs), leader)
         for step in get_study(study).steps(plan.configs[study])
     ]
 
@@ -98,8 +97,7 @@ def _worker(record: dict[str, Any], run_id: str, threads: int, conn: Connection)
     try:
         while (task := conn.recv()) is not None:
             model, study = task
-            group = task_groups(list(plan.configs)).get(study, [study])
-            run_model_units(plan, model, group, run_id, quiet=True, held=held)
+            run_model_units(plan, model, task_group(list(plan.configs), study), run_id, quiet=True, held=held)
             conn.send(("done", task))
     finally:
         held.release()
@@ -179,7 +177,7 @@ def run_tasks_in_parallel(plan: RunPlan, studies: list[str], run_id: str, quiet:
                         if w.task is not None:
                             model, study = w.task
                             error = RuntimeError(f"the worker running {study} on {model} died ({why})")
-                            group = task_groups(list(plan.configs)).get(study, [study])
+                            group = task_group(list(plan.configs), study)
                             record_unfinished(plan, model, group, run_id, error)
                         if tasks:
                             start_worker()

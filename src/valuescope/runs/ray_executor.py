@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from valuescope.runs.config import ConfigError, RunPlan
 from valuescope.runs.unit_runner import plan_record, record_unfinished
-from valuescope.studies.registry import task_groups
+from valuescope.studies.registry import task_group, task_groups
 
 
 def _unit_task(record: dict[str, Any], model: str, study: str, run_id: str, threads: int) -> tuple[str, str]:
@@ -26,7 +26,7 @@ def _unit_task(record: dict[str, Any], model: str, study: str, run_id: str, thre
 
     torch.set_num_threads(threads)  # a Ray worker defaults to one thread: other float reductions
     plan = plan_from_record(record)
-    run_model_units(plan, model, task_groups(list(plan.configs)).get(study, [study]), run_id, quiet=True)
+    run_model_units(plan, model, task_group(list(plan.configs), study), run_id, quiet=True)
     return model, study
 
 
@@ -80,6 +80,6 @@ def run_on_ray(
                     try:
                         ray.get(ref)
                     except Exception as e:  # the worker died or raised outside a unit
-                        record_unfinished(plan, model, task_groups(studies)[study], run_id, e)
+                        record_unfinished(plan, model, task_group(studies, study), run_id, e)
                     bar.set_postfix_str(f"{study}/{model}")
                     bar.update()

@@ -84,6 +84,13 @@ def _previous(
     return _Previous(own_done, own_missing)
 
 
+def _older_than_reads(meta: Mapping[str, Any], study: str, latest: Mapping[str, str]) -> bool:
+    """Whether a recorded unit of ``study`` finished before a unit of a study it reads (recomputed since,
+    after a resume removed it or a forced rerun): then it read results that are gone, and runs again."""
+    newest = max((latest.get(r, "") for r in get_study(study).reads), default="")
+    return bool(newest) and str(meta.get("finished", "")) < newest
+
+
 def is_done(meta: Mapping[str, Any]) -> bool:
     """Whether a recorded unit is final (computed or skipped by design), not one to recompute."""
     return meta.get("status") not in (FAILED, BLOCKED)
@@ -224,16 +231,18 @@ def run_model_units(
     try:
         done: dict[str, dict[str, Artifacts]] = {s: {} for s in studies}
         missing: dict[str, dict[str, tuple[str, str]]] = {s: {} for s in studies}
+        latest: dict[str, str] = {}  # per study, when its newest unit of this model finished
         for study_name, step in bar:
             bar.set_postfix_str(f"{study_name}/{step.name}")
             folder = rd.unit(study_name, model, step.name)
             got = read_unit(folder)
-            if got is None or not is_done(got[1]):
+            if got is None or not is_done(got[1]) or _older_than_reads(got[1], study_name, latest):
                 previous = _previous(study_name, done, missing)
                 _run_unit(plan, study_name, step, model, run_id, quiet, previous, load, is_api)
                 got = read_unit(folder)
                 assert got is not None
             artifacts, meta = got
+            latest[study_name] = max(latest.get(study_name, ""), str(meta.get("finished", "")))
             status = meta.get("status")
             if status in (FAILED, BLOCKED):
                 missing[study_name][step.name] = (

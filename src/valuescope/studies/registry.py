@@ -77,3 +77,8 @@ def task_groups(names: list[str]) -> dict[str, list[str]]:
         for s in names
         if s not in read_by
     }
+
+
+def task_group(names: list[str], study: str) -> list[str]:
+    """The studies one worker runs for ``study``'s task among ``names`` (see :func:`task_groups`)."""
+    return task_groups(names).get(study, [study])
