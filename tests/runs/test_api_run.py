@@ -161,3 +161,45 @@ def test_a_served_judge_is_validated_on_touche_pairs_from_the_cli(
     assert judge[("accuracy", "macro")]["n"] == 40 and judge[("consistency", "macro")]["n"] == 40
     assert 0 <= judge[("accuracy", "macro")]["estimate"] <= 1
     assert SECRET not in result.output
+
+
+@pytest.mark.real
+def test_the_atlas_on_a_served_model_uses_the_methods_without_internals_and_says_what_it_skipped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`run atlas` on an API model: the mechanisms study's behaviour steps run through the server, the
+    agreement matrix is built from self-ratings and the labeller only (its methods table names the
+    residuals as skipped, and why), and the side-effects step, which edits activations, is skipped."""
+    require_llama_server()
+    monkeypatch.setenv("VALUESCOPE_TEST_KEY", SECRET)
+    gguf = REGISTRY["smollm2-135m-instruct"].locate()
+    path = config(tmp_path, "URL")
+    text = path.read_text().split("studies:")[0] + (
+        "studies:\n  mechanisms: {n_queries: 8, max_new_tokens: 8, min_positive: 2, n_boot: 40, n_perm: 30}\n"
+        "  atlas: {n_boot: 60, n_perm: 40}\n"
+    )
+    with llama_server(gguf, tmp_path) as url:
+        path.write_text(text.replace("URL", url))
+        out = tmp_path / "run"
+        plan = make_plan("atlas", ["smol-api"], out, config_file=path, profile="quick")
+        assert list(plan.configs) == ["mechanisms", "atlas"]
+        execute(plan, quiet=True)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["failed_units"] == [], json.dumps(summary["failed_units"])[:3000]
+    atlas = summary["atlas"]["smol-api"]
+    assert {"mtmm_convergent", "mtmm_discriminant", "mtmm_criteria_share"} <= set(atlas)
+    unit = out / "units" / "atlas" / "smol-api" / "agreement" / "tables"
+    methods = pd.read_json(unit / "methods.json", orient="table").set_index("method")
+    assert "internals" in methods.loc["residuals", "note"] and not methods.loc["residuals", "used"]
+    assert methods.loc["labeller", "used"]
+    # SmolLM2 on the chat endpoint puts few of the six digits in its top 20 log-probabilities: the
+    # ratings that miss some are dropped, and the table and every MTMM note say so
+    rating = methods.loc["self_rating"]
+    assert rating["used"] or "top log-probabilities" in rating["note"], rating
+    for name in ("mtmm_convergent", "mtmm_discriminant", "mtmm_criteria_share"):
+        told = json.dumps(atlas[name])
+        assert "residuals: needs the model's internals" in told, told
+        assert atlas[name]["estimate"] is not None or "not computable" in told
+    manifest = json.loads((out / "manifest.json").read_text())
+    skipped = {(t["study"], t["step"]) for t in manifest["timings"] if t["status"] == "skipped"}
+    assert ("atlas", "side_effects") in skipped and ("mechanisms", "vectors") in skipped

@@ -60,11 +60,16 @@ def agreement_step(ctx: UnitContext[AtlasConfig]) -> Artifacts:
     if cfg.mtmm_queries is not None:
         queries = queries.head(cfg.mtmm_queries)
     qids = queries["query_id"].astype(str).tolist()
+    rated, partial = situated_ratings(ctx, queries)
     methods: dict[str, pd.DataFrame] = {
-        "self_rating": situated_ratings(ctx, queries),
+        "self_rating": rated,
         "labeller": per_query(intrinsic, "score_", qids),
     }
     skipped = {"lexicon": LEXICON_NOTE}
+    if partial is not None:
+        if rated.isna().all().all():
+            del methods["self_rating"]
+        skipped["self_rating"] = partial
     if ctx.has(PROJECTIONS):
         projections = ctx.read(PROJECTIONS)
         methods["residuals"] = per_query(projections[projections["condition"] == "intrinsic"], "proj_", qids)
@@ -76,8 +81,8 @@ def agreement_step(ctx: UnitContext[AtlasConfig]) -> Artifacts:
             ignore_index=True,
         ),
         "methods": pd.DataFrame(
-            [{"method": k, "used": True, "note": ""} for k in methods]
-            + [{"method": k, "used": False, "note": why} for k, why in skipped.items()]
+            [{"method": k, "used": True, "note": skipped.get(k, "")} for k in methods]
+            + [{"method": k, "used": False, "note": why} for k, why in skipped.items() if k not in methods]
         ),
         "value_profile": value_profile(ctx.read(SELF_RATINGS), cfg, ctx.seed),
     }
@@ -93,9 +98,14 @@ def agreement_step(ctx: UnitContext[AtlasConfig]) -> Artifacts:
     )
 
 
-def situated_ratings(ctx: UnitContext[AtlasConfig], queries: pd.DataFrame) -> pd.DataFrame:
+def situated_ratings(ctx: UnitContext[AtlasConfig], queries: pd.DataFrame) -> tuple[pd.DataFrame, str | None]:
     """Per query (rows, by id) and value (columns): the mean expected rating of the value's first
-    ``mtmm_statements`` forward-keyed statements, rated in the situation of the query."""
+    ``mtmm_statements`` forward-keyed statements, rated in the situation of the query; and a note when
+    some ratings were dropped.
+
+    A served model shows only its top log-probabilities: a rating that saw some of the six options and
+    not others has an expected value pulled towards the ones it saw, so it is NaN here, and the note
+    says how many were dropped."""
     rated = ctx.read(SELF_RATINGS)
     own = rated[(rated["questionnaire"] == "valuescope") & ~rated["reverse"].astype(bool)]
     statements = own.groupby("value", sort=False).head(ctx.config.mtmm_statements)
@@ -105,11 +115,21 @@ def situated_ratings(ctx: UnitContext[AtlasConfig], queries: pd.DataFrame) -> pd
         for value, t in zip(statements["value"], statements["text"], strict=True)
     ]
     table = pd.DataFrame(rows, columns=["query_id", "value", "prompt"])
-    table["rating"] = ctx.lm.rate(list(table["prompt"]), OPTIONS, progress=ctx.progress)[
-        "expected"
-    ].to_numpy()
-    wide = table.pivot_table(index="query_id", columns="value", values="rating", aggfunc="mean")
-    return wide.reindex(index=[str(q) for q in queries["query_id"]], columns=VALUES).astype(float)
+    ratings = ctx.lm.rate(list(table["prompt"]), OPTIONS, progress=ctx.progress)
+    table["rating"] = ratings["expected"].to_numpy(dtype=float)
+    note = None
+    if "n_missing_options" in ratings.columns:
+        short = ratings["n_missing_options"].to_numpy() > 0
+        table.loc[short, "rating"] = np.nan
+        if short.any():
+            note = (
+                f"{int(short.sum())} of {len(short)} situated ratings were dropped: the server's top "
+                f"log-probabilities showed only some of the {len(OPTIONS)} options (mean mass "
+                f"{float(ratings['mass'].mean()):.2f}), so their expected rating is biased"
+            )
+    wide = table.pivot_table(index="query_id", columns="value", values="rating", aggfunc="mean", dropna=False)
+    wide = wide.reindex(index=[str(q) for q in queries["query_id"]], columns=VALUES).astype(float)
+    return wide, note
 
 
 def per_query(rows: pd.DataFrame, prefix: str, qids: list[str]) -> pd.DataFrame:
@@ -156,11 +176,12 @@ def _mtmm_metrics(
     methods: dict[str, pd.DataFrame], skipped: dict[str, str], cfg: AtlasConfig, seed: int
 ) -> tuple[dict[str, dict[str, Any]], MtmmResult | None]:
     names = [f"mtmm_{c}" for c in MTMM_METRICS]
+    told = "; ".join(f"{k}: {why}" for k, why in skipped.items())
     try:
         result = mtmm_summary(methods, n_boot=cfg.n_boot, n_perm=cfg.n_perm, seed=seed)
     except ValueError as error:
-        return {n: missing(f"not computable: {error}") for n in names}, None
-    told = "; ".join(f"{k}: {why}" for k, why in skipped.items())
+        used = ", ".join(methods)
+        return {n: missing(f"not computable: {error} (methods {used}; {told})") for n in names}, None
     base = (
         f"{result.n_items} queries ({result.n_dropped} dropped for a missing score), methods "
         f"{', '.join(result.methods)}; CI over queries; p against value labels shuffled within method "

@@ -45,6 +45,20 @@ def render(lm: Any, query: str, framing: str | None) -> str:
     return text
 
 
+def _served_chat_answers(lm: Any, table: pd.DataFrame, seed: int, sampling: dict[str, Any]) -> list[str]:
+    """Answers of a served chat model, which applies its own chat template: the queries of each framing
+    go in one call with that framing as the system message (none for the intrinsic condition)."""
+    texts = [""] * len(table)
+    groups = table.groupby("framing", sort=False).indices
+    for g, (framing, rows) in enumerate(groups.items()):
+        queries = [str(q).strip() for q in table["query"].iloc[rows]]
+        system = framing or None
+        answers = lm.generate(queries, seed=seed + g * len(table), chat=True, system=system, **sampling)
+        for i, answer in zip(rows, answers, strict=True):
+            texts[i] = answer
+    return texts
+
+
 def load_corpus(path: str) -> pd.DataFrame:
     """A user's responses: ``query_id,query,condition,response`` and optional 0/1 value columns."""
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -119,17 +133,18 @@ def _generate(ctx: UnitContext[MechanismsConfig]) -> tuple[pd.DataFrame, list[di
                 }
             )
     table = pd.DataFrame(rows)
-    prompts = [render(lm, q, f) for q, f in zip(table["query"], table["framing"], strict=True)]
-    texts = lm.generate(
-        prompts,
-        max_new_tokens=cfg.max_new_tokens,
-        temperature=cfg.temperature,
-        top_p=cfg.top_p,
-        seed=ctx.seed,
-        stop=None if lm.instruct else STOP,
-        chat=False,
-        progress=ctx.progress,
-    )
+    sampling: dict[str, Any] = {
+        "max_new_tokens": cfg.max_new_tokens,
+        "temperature": cfg.temperature,
+        "top_p": cfg.top_p,
+        "stop": None if lm.instruct else STOP,
+        "progress": ctx.progress,
+    }
+    if lm.instruct and not hasattr(lm, "tokenizer"):
+        texts = _served_chat_answers(lm, table, ctx.seed, sampling)
+    else:
+        prompts = [render(lm, q, f) for q, f in zip(table["query"], table["framing"], strict=True)]
+        texts = lm.generate(prompts, seed=ctx.seed, chat=False, **sampling)
     table["response"] = [t.strip() for t in texts]
     records = [
         {str(k): (v or None) if k == "framing" else v for k, v in row.items()}
