@@ -158,3 +158,29 @@ def test_three_models_get_a_dendrogram_of_their_value_geometry() -> None:
     assert fig is not None and len(fig.axes) == 4  # three pairs and the tree
     labels = {t.get_text() for t in fig.axes[-1].get_yticklabels()}
     assert labels == {"a", "b", "c"}
+
+
+def test_the_side_effect_figure_peaks_where_the_planted_phase_is_and_marks_it() -> None:
+    """Changes planted as cos(angle - 72°) from each steered value: the aligned curve peaks two steps
+    round the circle, and the fitted peak (the phase metric) is drawn there with its CI."""
+    from valuescope.stats.metrics import metric
+    from valuescope.studies.atlas.figures import sidefx_figure
+    from valuescope.studies.protocol import Result
+
+    rows = []
+    for s, steered in enumerate(SCHWARTZ_VALUES):
+        changes = {v: np.cos(np.radians(36 * (k - s) - 72)) for k, v in enumerate(SCHWARTZ_VALUES)}
+        rows.append({"strength": "matched", "steered": steered, **changes})
+    artifacts = Artifacts(
+        tables={"sidefx": pd.DataFrame(rows)}, metrics={"sidefx_phase": metric(72.0, 60.0, 84.0)}
+    )
+    fig = sidefx_figure(Result("atlas", AtlasConfig(), {"m": artifacts}))
+    assert fig is not None
+    ax = fig.axes[0]
+    lines = {str(line.get_label()).split()[0]: line for line in ax.get_lines()}
+    x, y = (np.asarray(d, dtype=float) for d in lines["value"].get_data())
+    assert x[int(np.argmax(y))] == 2
+    assert np.asarray(lines["fitted"].get_xdata(), dtype=float)[0] == pytest.approx(2.0)
+    (span,) = ax.patches
+    corners = np.asarray(span.get_path().transformed(span.get_patch_transform()).vertices)
+    assert corners[:, 0].min() == pytest.approx(60 / 36) and corners[:, 0].max() == pytest.approx(84 / 36)

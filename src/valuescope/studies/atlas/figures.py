@@ -3,20 +3,22 @@ of steering aligned on the steered value, and the models' value geometries side 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from itertools import combinations
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
 from valuescope.data.values import LABELS, SCHWARTZ_VALUES
+from valuescope.stats.metrics import field_of
 from valuescope.studies.atlas.geometry import geometry_matrix, rsa
 from valuescope.studies.atlas.metrics import METRICS
 from valuescope.studies.atlas.outputs import VALUE_GEOMETRY
 from valuescope.studies.protocol import Result, mark_below_gate
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 VALUES = list(SCHWARTZ_VALUES)
@@ -95,7 +97,7 @@ def mtmm_figure(result: Result) -> Figure | None:
 
 def sidefx_figure(result: Result) -> Figure | None:
     """Per model: the mean centred change of each value by its step round the circle from the steered
-    value, for the value vectors (two strengths) and the random directions."""
+    value, for the value vectors (two strengths), with the fitted cosine's peak (phase) and its CI."""
     import matplotlib.pyplot as plt
 
     models = _with(result, "sidefx")
@@ -111,13 +113,28 @@ def sidefx_figure(result: Result) -> Figure | None:
                 continue
             ax.plot(steps, _aligned(rows), style, label=f"value vector ({strength} strength)")
         ax.axhline(0, color="grey", lw=0.8)
+        _mark_phase(ax, result.per_model[m].metrics)
         ax.set_xticks(steps)
-        ax.set_xlabel("steps round the circle from the steered value")
+        ax.set_xlabel("steps round the circle from the steered value (36° each)")
         ax.set_title(m, fontsize=9)
     axes[0][0].set_ylabel("rating change (centred per edit)")
     axes[0][0].legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def _mark_phase(ax: Axes, metrics: Mapping[str, Any]) -> None:
+    """The fitted cosine's peak (``sidefx_phase``, degrees) as a dotted line with its 95% CI shaded, in
+    circle steps; a CI wider than the axis shades all of it."""
+    entry = metrics.get("sidefx_phase")
+    entry = entry.get("ungated", entry) if isinstance(entry, Mapping) else None
+    phase, low, high = (field_of(entry, k) for k in ("estimate", "ci_low", "ci_high"))
+    if phase is None:
+        return
+    ax.axvline(phase / 36, color="k", ls=":", lw=1, label=f"fitted peak {phase:.0f}°")
+    if low is not None and high is not None:
+        ax.axvspan(max(low / 36, -4.5), min(high / 36, 5.5), color="k", alpha=0.08, label="its 95% CI")
+    ax.set_xlim(-4.5, 5.5)
 
 
 def _aligned(rows: pd.DataFrame) -> np.ndarray:
