@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pandas as pd
@@ -16,8 +18,13 @@ from valuescope.runs.execute import execute
 SECRET = "sk-test-0123456789abcdef"
 
 
-def config(tmp_path: Path, base_url: str) -> Path:
+READOUT = "readout-check: {n_pairs: 8, n_boot: 200, n_perm: 50, folds: 4, n_random: 1, min_n_per_cell: 4}"
+
+
+def config(tmp_path: Path, base_url: str, studies: str = READOUT) -> Path:
+    """A run file with the served model as ``smol-api`` and ``studies`` (YAML lines) as its studies."""
     path = tmp_path / "api.yaml"
+    body = "".join(f"  {line}\n" for line in studies.strip().splitlines())
     path.write_text(
         f"""
 api_models:
@@ -27,22 +34,27 @@ api_models:
     api_key_env: VALUESCOPE_TEST_KEY
     cache_dir: "{tmp_path / "cache"}"
 studies:
-  readout-check: {{n_pairs: 8, n_boot: 200, n_perm: 50, folds: 4, n_random: 1, min_n_per_cell: 4}}
-"""
+{body}"""
     )
     return path
+
+
+@contextmanager
+def served(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, studies: str = READOUT) -> Iterator[Path]:
+    """SmolLM2 served by llama.cpp on loopback for the block, and a run file naming it ``smol-api``."""
+    require_llama_server()
+    monkeypatch.setenv("VALUESCOPE_TEST_KEY", SECRET)
+    with llama_server(REGISTRY["smollm2-135m-instruct"].locate(), tmp_path) as url:
+        yield config(tmp_path, url, studies)
 
 
 @pytest.mark.real
 def test_api_models_run_behaviour_steps_and_skip_internals(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    require_llama_server()
-    monkeypatch.setenv("VALUESCOPE_TEST_KEY", SECRET)
-    gguf = REGISTRY["smollm2-135m-instruct"].locate()
-    with llama_server(gguf, tmp_path) as url:
+    with served(tmp_path, monkeypatch) as path:
         out = tmp_path / "run"
-        plan = make_plan("readout-check", ["tiny-gpt2", "smol-api"], out, config_file=config(tmp_path, url),
+        plan = make_plan("readout-check", ["tiny-gpt2", "smol-api"], out, config_file=path,
                          profile="quick")  # fmt: skip
         execute(plan, quiet=True)
     summary = json.loads((out / "summary.json").read_text())["readout-check"]
@@ -83,17 +95,12 @@ def test_a_served_model_judges_through_the_indifference_gate(
     """A study config names an API model of the run file as its judge; the gate runs through the server,
     and with the gate's thresholds at 0 (SmolLM2-135M does not pass the real ones) the repaired and
     base answers are judged through it and the win rate is computed."""
-    require_llama_server()
-    monkeypatch.setenv("VALUESCOPE_TEST_KEY", SECRET)
-    gguf = REGISTRY["smollm2-135m-instruct"].locate()
-    path = config(tmp_path, "URL")
-    text = path.read_text().split("studies:")[0] + (
-        "studies:\n  indifference: {max_lemmas: 60, n_blocks: 5, sae_width: 64, sae_k: 4, sae_steps: 20, "
+    studies = (
+        "indifference: {max_lemmas: 60, n_blocks: 5, sae_width: 64, sae_k: 4, sae_steps: 20, "
         "sae_batch: 64, repair_steps: 10, min_auroc: 0.55, judge_model: smol-api, n_prompts: 2, "
         "max_new_tokens: 4, min_consistency: 0, min_accuracy: 0}\n"
     )
-    with llama_server(gguf, tmp_path) as url:
-        path.write_text(text.replace("URL", url))
+    with served(tmp_path, monkeypatch, studies) as path:
         out = tmp_path / "run"
         execute(make_plan("indifference", ["tiny-llama"], out, config_file=path, profile="quick"), quiet=True)
     gate = next(out.rglob("indifference__tiny-llama__judge_gate.csv")).read_text()
@@ -110,16 +117,11 @@ def test_a_served_chat_model_is_elicited_and_profiled_in_the_lexicon_study(
 ) -> None:
     """Elicitation (with the list system message) and stem completions go through the server's chat
     endpoint; the served model's raw answers are saved beside an in-process model's."""
-    require_llama_server()
-    monkeypatch.setenv("VALUESCOPE_TEST_KEY", SECRET)
-    gguf = REGISTRY["smollm2-135m-instruct"].locate()
-    path = config(tmp_path, "URL")
-    text = path.read_text().split("studies:")[0] + (
-        "studies:\n  lexicon: {samples: 2, n_prompts: 4, max_new_tokens: 24, completion_tokens: 10, "
+    studies = (
+        "lexicon: {samples: 2, n_prompts: 4, max_new_tokens: 24, completion_tokens: 10, "
         "n_boot: 50, n_perm: 50}\n"
     )
-    with llama_server(gguf, tmp_path) as url:
-        path.write_text(text.replace("URL", url))
+    with served(tmp_path, monkeypatch, studies) as path:
         out = tmp_path / "run"
         execute(
             make_plan("lexicon", ["tiny-gpt2", "smol-api"], out, config_file=path, profile="quick"),
@@ -146,12 +148,7 @@ def test_a_served_judge_is_validated_on_touche_pairs_from_the_cli(
 
     from valuescope.cli import app
 
-    require_llama_server()
-    monkeypatch.setenv("VALUESCOPE_TEST_KEY", SECRET)
-    gguf = REGISTRY["smollm2-135m-instruct"].locate()
-    path = config(tmp_path, "URL")
-    with llama_server(gguf, tmp_path) as url:
-        path.write_text(path.read_text().replace("URL", url))
+    with served(tmp_path, monkeypatch) as path:
         result = CliRunner().invoke(app, ["instruments", "validate", "--data", str(shared_data), "--json",
                                           "--n-boot", "50", "--judge", "smol-api", "--config", str(path),
                                           "--judge-pairs", "2"])  # fmt: skip
@@ -170,16 +167,11 @@ def test_the_atlas_on_a_served_model_uses_the_methods_without_internals_and_says
     """`run atlas` on an API model: the mechanisms study's behaviour steps run through the server, the
     agreement matrix is built from self-ratings and the labeller only (its methods table names the
     residuals as skipped, and why), and the side-effects step, which edits activations, is skipped."""
-    require_llama_server()
-    monkeypatch.setenv("VALUESCOPE_TEST_KEY", SECRET)
-    gguf = REGISTRY["smollm2-135m-instruct"].locate()
-    path = config(tmp_path, "URL")
-    text = path.read_text().split("studies:")[0] + (
-        "studies:\n  mechanisms: {n_queries: 8, max_new_tokens: 8, min_positive: 2, n_boot: 40, n_perm: 30}\n"
-        "  atlas: {n_boot: 60, n_perm: 40}\n"
+    studies = (
+        "mechanisms: {n_queries: 8, max_new_tokens: 8, min_positive: 2, n_boot: 40, n_perm: 30}\n"
+        "atlas: {n_boot: 60, n_perm: 40}\n"
     )
-    with llama_server(gguf, tmp_path) as url:
-        path.write_text(text.replace("URL", url))
+    with served(tmp_path, monkeypatch, studies) as path:
         out = tmp_path / "run"
         plan = make_plan("atlas", ["smol-api"], out, config_file=path, profile="quick")
         assert list(plan.configs) == ["mechanisms", "atlas"]
@@ -190,12 +182,12 @@ def test_the_atlas_on_a_served_model_uses_the_methods_without_internals_and_says
     assert {"mtmm_convergent", "mtmm_discriminant", "mtmm_criteria_share"} <= set(atlas)
     unit = out / "units" / "atlas" / "smol-api" / "agreement" / "tables"
     methods = pd.read_json(unit / "methods.json", orient="table").set_index("method")
-    assert "internals" in methods.loc["residuals", "note"] and not methods.loc["residuals", "used"]
+    assert "internals" in str(methods.loc["residuals", "note"]) and not methods.loc["residuals", "used"]
     assert methods.loc["labeller", "used"]
     # SmolLM2 on the chat endpoint puts few of the six digits in its top 20 log-probabilities: the
     # ratings that miss some are dropped, and the table and every MTMM note say so
     rating = methods.loc["self_rating"]
-    assert rating["used"] or "top log-probabilities" in rating["note"], rating
+    assert rating["used"] or "top log-probabilities" in str(rating["note"]), rating
     for name in ("mtmm_convergent", "mtmm_discriminant", "mtmm_criteria_share"):
         told = json.dumps(atlas[name])
         assert "residuals: needs the model's internals" in told, told
