@@ -50,8 +50,12 @@ demo: setup  ## the main job: every study on the embedded models, then the repor
 	if [ $$rc -eq 0 ] || [ $$rc -eq 3 ]; then echo "report: $(abspath $(DEMO_OUT))/report.html"; fi; \
 	exit $$rc
 
+# TEST_WORKERS pytest workers with one torch thread each (on two cores, more throughput than one worker
+# with two threads); a test file stays on one worker, so its module fixtures (a study's run) run once.
+# Each worker may hold an embedded model (about 3 GB), so raise it with the memory, not the cores.
+TEST_WORKERS ?= 2
 test: setup test-tools  ## the whole test suite, tiny and real models
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 # Everything that needs neither an embedded model nor the browser (tiny random models only), on two
 # pytest workers with one torch thread each; the tests that start other processes go first.
