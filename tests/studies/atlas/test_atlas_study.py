@@ -184,3 +184,13 @@ def test_the_side_effect_figure_peaks_where_the_planted_phase_is_and_marks_it() 
     (span,) = ax.patches
     corners = np.asarray(span.get_path().transformed(span.get_patch_transform()).vertices)
     assert corners[:, 0].min() == pytest.approx(60 / 36) and corners[:, 0].max() == pytest.approx(84 / 36)
+
+
+def test_the_phase_interval_wraps_round_the_axis_of_circle_steps() -> None:
+    from valuescope.studies.atlas.figures import _wrapped_span
+
+    assert _wrapped_span(1.0, 2.0) == [(1.0, 2.0)]
+    # -316° to -115° (an interval unwrapped round -154°) is 44° on through 180° to 245° (= -115°)
+    pieces = _wrapped_span(-316 / 36, -115 / 36)
+    assert pieces[0] == pytest.approx((44 / 36, 5.5)) and pieces[1] == pytest.approx((-4.5, -115 / 36))
+    assert _wrapped_span(-10.0, 1.0) == [(-4.5, 5.5)]

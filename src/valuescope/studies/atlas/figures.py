@@ -125,16 +125,34 @@ def sidefx_figure(result: Result) -> Figure | None:
 
 def _mark_phase(ax: Axes, metrics: Mapping[str, Any]) -> None:
     """The fitted cosine's peak (``sidefx_phase``, degrees) as a dotted line with its 95% CI shaded, in
-    circle steps; a CI wider than the axis shades all of it."""
+    circle steps of 36°. Both are angles, so they wrap onto the axis (-4.5 to 5.5 steps); a CI as wide as
+    the circle shades all of it."""
     entry = metrics.get("sidefx_phase")
     entry = entry.get("ungated", entry) if isinstance(entry, Mapping) else None
     phase, low, high = (field_of(entry, k) for k in ("estimate", "ci_low", "ci_high"))
+    ax.set_xlim(-4.5, 5.5)
     if phase is None:
         return
-    ax.axvline(phase / 36, color="k", ls=":", lw=1, label=f"fitted peak {phase:.0f}°")
-    if low is not None and high is not None:
-        ax.axvspan(max(low / 36, -4.5), min(high / 36, 5.5), color="k", alpha=0.08, label="its 95% CI")
-    ax.set_xlim(-4.5, 5.5)
+    ax.axvline(_wrap_steps(phase / 36), color="k", ls=":", lw=1, label=f"fitted peak {phase:.0f}°")
+    if low is None or high is None:
+        return
+    for i, (a, b) in enumerate(_wrapped_span(low / 36, high / 36)):
+        ax.axvspan(a, b, color="k", alpha=0.08, label="its 95% CI" if i == 0 else None)
+
+
+def _wrap_steps(x: float) -> float:
+    """``x`` circle steps, wrapped into [-4.5, 5.5)."""
+    return (x + 4.5) % 10 - 4.5
+
+
+def _wrapped_span(low: float, high: float) -> list[tuple[float, float]]:
+    """The interval [low, high] of circle steps on the axis [-4.5, 5.5): one piece, or two where it
+    wraps; the whole axis when it is a full turn or more."""
+    if high - low >= 10:
+        return [(-4.5, 5.5)]
+    a = _wrap_steps(low)
+    b = a + (high - low)
+    return [(a, b)] if b <= 5.5 else [(a, 5.5), (-4.5, b - 10)]
 
 
 def _aligned(rows: pd.DataFrame) -> np.ndarray:
