@@ -188,6 +188,8 @@ def test_the_atlas_on_a_served_model_uses_the_methods_without_internals_and_says
     # ratings that miss some are dropped, and the table and every MTMM note say so
     rating = methods.loc["self_rating"]
     assert rating["used"] or "top log-probabilities" in str(rating["note"]), rating
+    profile = pd.read_json(unit / "value_profile.json", orient="table")
+    assert profile["rating"].isna().eq(profile["n"] == 0).all()  # no profile from a partial rating
     for name in ("mtmm_convergent", "mtmm_discriminant", "mtmm_criteria_share"):
         told = json.dumps(atlas[name])
         assert "residuals: needs the model's internals" in told, told

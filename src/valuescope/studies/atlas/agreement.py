@@ -142,8 +142,11 @@ def per_query(rows: pd.DataFrame, prefix: str, qids: list[str]) -> pd.DataFrame:
 
 def value_profile(rated: pd.DataFrame, cfg: AtlasConfig, seed: int) -> pd.DataFrame:
     """Per value: the mean self-rating of its statements (unsteered, out of context), with a bootstrap CI
-    over statements."""
+    over statements. Ratings that saw only some options (a served model's top log-probabilities) are
+    left out, as in the agreement matrix; ``n`` counts the rest."""
     own = rated[rated["questionnaire"] == "valuescope"]
+    if "n_missing_options" in own.columns:
+        own = own[own["n_missing_options"] == 0]
     rows = []
     for value in VALUES:
         x = own.loc[own["value"] == value, "expected"].to_numpy(dtype=float)

@@ -57,6 +57,11 @@ from valuescope.studies.protocol import Artifacts, UnitContext
 
 VALUES = list(SCHWARTZ_VALUES)
 CIRCULAR = "a circular interval, unwrapped around the estimate (its bounds may pass ±180)"
+AMPLITUDE_BIAS = (
+    "a fit to noise has a positive amplitude and R², and resampling adds noise, so the percentile CI can "
+    "sit above the estimate (its low end is then the estimate): read it against the random directions, "
+    "which carry the same bias"
+)
 KIND = "prompted"
 """The vectors steered: the prompted ones (the mechanisms paper steers with them)."""
 
@@ -304,7 +309,13 @@ def _metrics(
             p = stats.paired_difference(
                 own[ok], other[ok], n_boot=cfg.n_boot, n_perm=cfg.n_perm, seed=ctx.seed
             ).p
-        note = f"{base}; p: paired over steered values against {control} (their mean {np.nanmean(other):.3f})"
+        side = "above" if np.nanmean(own) > np.nanmean(other) else "below"
+        note = (
+            f"{base}; p (two-sided): paired over steered values against {control} (their mean "
+            f"{np.nanmean(other):.3f}; the value vectors' is {side} it)"
+        )
+        if name == "sidefx_amplitude":
+            note += f"; {AMPLITUDE_BIAS}"
         out[name] = metric(est.estimate, est.ci_low, est.ci_high, p=p, n=est.n, note=note)
     out["sidefx_phase"] = metric(
         fit.phase_deg.estimate, fit.phase_deg.ci_low, fit.phase_deg.ci_high, n=fit.phase_deg.n,
@@ -312,7 +323,7 @@ def _metrics(
     )  # fmt: skip
     out["sidefx_r2"] = metric(
         fit.r2.estimate, fit.r2.ci_low, fit.r2.ci_high, n=fit.r2.n,
-        note=f"{base}; {control}: mean R² {np.nanmean([f.r2 for f in null_fits]):.3f}",
+        note=f"{base}; {control}: mean R² {np.nanmean([f.r2 for f in null_fits]):.3f}; {AMPLITUDE_BIAS}",
     )  # fmt: skip
     out["sidefx_circularity"] = _circularity_metric(changes, steered, item_value, ctx, base, by_edit)
     return out

@@ -75,6 +75,8 @@ def self_ratings_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
     table = items.drop(columns=["prompt"]).assign(
         expected=rated["expected"].to_numpy(), mass=rated["mass"].to_numpy()
     )
+    if "n_missing_options" in rated.columns:  # a served model shows only its top log-probabilities
+        table["n_missing_options"] = rated["n_missing_options"].to_numpy()
     metrics: dict[str, dict[str, Any]] = {}
     for name, sub in table.groupby("questionnaire"):
         mass = sub["mass"].to_numpy()
