@@ -188,8 +188,13 @@ def test_the_atlas_on_a_served_model_uses_the_methods_without_internals_and_says
     # ratings that miss some are dropped, and the table and every MTMM note say so
     rating = methods.loc["self_rating"]
     assert rating["used"] or "top log-probabilities" in str(rating["note"]), rating
-    profile = pd.read_json(unit / "value_profile.json", orient="table")
-    assert profile["rating"].isna().eq(profile["n"] == 0).all()  # no profile from a partial rating
+    profile = pd.read_json(unit / "value_profile.json", orient="table").set_index("value")
+    mechanisms = out / "units" / "mechanisms" / "smol-api"
+    rated = pd.read_json(mechanisms / "self_ratings" / "tables" / "self_ratings.json", orient="table")
+    own = rated[rated["questionnaire"] == "valuescope"]
+    complete = own[own["n_missing_options"] == 0].groupby("value").size()
+    assert (own["n_missing_options"] > 0).any()  # SmolLM2's top 20 log-probabilities miss some options
+    assert profile["n"].to_dict() == complete.reindex(profile.index, fill_value=0).to_dict()  # no partial one
     for name in ("mtmm_convergent", "mtmm_discriminant", "mtmm_criteria_share"):
         told = json.dumps(atlas[name])
         assert "residuals: needs the model's internals" in told, told
