@@ -425,3 +425,17 @@ def test_check_groups() -> None:
     with pytest.raises(ValueError, match="groups"):
         check_groups(np.zeros((2, 2)), 2)
     assert "bootstrap" in stats.__all__
+
+
+def test_auroc_columns_equals_the_loop_with_ties_nans_and_empty_classes() -> None:
+    rng = np.random.default_rng(3)
+    scores = rng.integers(0, 4, (40, 6)).astype(float)  # many ties
+    labels = rng.random((40, 6)) < 0.3
+    labels[:, 4] = False  # an empty class
+    scores[7, 5] = np.nan
+    got = stats.auroc_columns(scores, labels)
+    want = [stats.auroc(scores[:, j], labels[:, j]) for j in range(6)]
+    np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    assert np.isnan(got[4]) and np.isnan(got[5])
+    with pytest.raises(ValueError, match="one shape"):
+        stats.auroc_columns(scores, labels[:, :3])

@@ -21,7 +21,7 @@ from valuescope.stats.checks import (
     constant_within,
     integer_codes,
 )
-from valuescope.stats.effects import auroc, cohens_d
+from valuescope.stats.effects import auroc, auroc_columns, cohens_d
 from valuescope.stats.estimate import Alternative, Estimate, NullSummary, summarize_null
 from valuescope.stats.fdr import fdr_bh
 from valuescope.stats.resampling import bootstrap, paired_difference, permutation_p, tie_p
@@ -33,6 +33,7 @@ __all__ = [
     "LayerChoice",
     "NullSummary",
     "auroc",
+    "auroc_columns",
     "bootstrap",
     "check_count",
     "check_groups",

@@ -36,7 +36,7 @@ TINY = """
 studies:
   mechanisms: {n_queries: 16, max_new_tokens: 12, min_positive: 3, n_boot: 40, n_perm: 30, n_noise: 3,
                damage_texts: 4, diversity_queries: 3, alpha_rule: fixed, alpha: 1.0,
-               dose_kl: [0.004, 0.01]}
+               dose_kl: [0.004, 0.01], compliance_values: 2}
 """
 
 
@@ -107,7 +107,7 @@ def test_compliance_edits_values_one_by_one(tiny_run: Path) -> None:
     table = pd.read_json(
         next(tiny_run.rglob("mechanisms/*/compliance/tables/compliance_values.json")), orient="table"
     )
-    assert len(table) == 2 * 2  # quick: two values, each with its prompted-only and intrinsic-only part
+    assert len(table) == 2 * 2  # two values, each with its prompted-only and intrinsic-only part
     assert set(table["component"]) == {"prompted_only", "intrinsic_only"}
     assert table["value"].nunique() == 2 and set(table["value"]) <= set(SCHWARTZ_VALUES)
     assert ((table["rate"] >= 0) & (table["rate"] <= 1)).all()

@@ -47,7 +47,7 @@ class IndifferenceConfig(StudyConfig):
     """Diagnostic that picks the read point on half A of the lemmas (cosine: lowest; others: highest)."""
     n_perm: Annotated[int, Field(ge=1)] = 1
     """Shuffled-label replicates per read point for the curves' null."""
-    n_blocks: Annotated[int, Field(ge=5)] = 20
+    n_blocks: Annotated[int, Field(ge=5)] = 10
     """Blocks of lemmas for the delete-a-block jackknife intervals (each block left out once)."""
 
     sae: str | None = None
@@ -111,7 +111,6 @@ class IndifferenceConfig(StudyConfig):
     PROFILE_OVERRIDES: ClassVar[dict[str, dict[str, Any]]] = {
         "quick": {
             "max_lemmas": 160,
-            "n_blocks": 10,
             "sae_width": 512,
             "sae_k": 8,
             "sae_steps": 120,

@@ -86,9 +86,10 @@ class MechanismsConfig(StudyConfig):
     random_matched: bool = False
     """Also steer with random directions whose alpha is matched to the same damage (a fairer control:
     at equal norm a random direction is far more damaging than a value vector)."""
-    steer_values: Annotated[int, Field(ge=3, le=10)] = 10
+    steer_values: Annotated[int, Field(ge=3, le=10)] = 5
     """How many of the ten values are steered (each kind of edit, its controls and the diversity
-    answers): that many spread evenly round the circle; every value's statements are still read."""
+    answers): that many spread evenly round the circle (5: every other value); every value's statements
+    are still read. The full profile steers all ten."""
     steer_statements: Annotated[int, Field(ge=1)] = 3
     """Statements per value read under every steering edit (a third of them reverse-keyed; the
     unsteered ratings always use all)."""
@@ -97,7 +98,7 @@ class MechanismsConfig(StudyConfig):
     )
     """Damage levels (mean KL on neutral text) of the dose-response ladder; the largest is the damage
     budget. Each value vector and random control is read at the strength that reaches each level."""
-    dose_values: Annotated[int, Field(ge=2, le=10)] = 3
+    dose_values: Annotated[int, Field(ge=2, le=10)] = 2
     """How many of the steered values the dose-response ladder reads (spread over them)."""
     dose_random: Annotated[int, Field(ge=1)] = 1
     """Random directions per value read along the ladder (the control matched on damage)."""
@@ -117,11 +118,11 @@ class MechanismsConfig(StudyConfig):
     compliance_components: list[Component] = Field(default_factory=lambda: list(get_args(Component))[:2])
     """Components the compliance step adds and ablates (each costs two rounds of answers; the full
     profile adds ``shared``)."""
-    compliance_values: Annotated[int, Field(ge=0, le=10)] = 2
+    compliance_values: Annotated[int, Field(ge=0, le=10)] = 1
     """How many of the steered values the compliance step also edits one by one (each value's own
     components added at its steering strength, on the instructions only; spread over the steered values;
     each costs one round of answers per component)."""
-    compliance_tokens: Annotated[int, Field(ge=4)] = 20
+    compliance_tokens: Annotated[int, Field(ge=4)] = 16
     """Length of every greedy answer in the compliance step, in tokens."""
     neuron_scale: float = 3.0
     """Factor applied to a value's neurons (and to as many random neurons in the same blocks)."""
@@ -162,8 +163,10 @@ class MechanismsConfig(StudyConfig):
     PROFILE_OVERRIDES: ClassVar[dict[str, dict[str, Any]]] = {
         # quick is CI's smoke test of every unit, not a finding: steering dominates it (every edit
         # rates the statements and measures its damage), so three steered values, fewer statements per
-        # edit, the fewest damage texts and a wider KL band (fewer alpha probes); the demo keeps the
-        # defaults.
+        # edit, the fewest damage texts and a wider KL band (fewer alpha probes), and the compliance
+        # step on the fewest prompts that still give every metric; the demo keeps the defaults, sized
+        # to the main job's 30 minutes (5 steered values, 2 on the dose ladder, 1 value's compliance
+        # edits alone); the full profile reads all ten where the demo reads a subset.
         "quick": {
             "n_queries": 12,
             "intrinsic_samples": 2,
@@ -176,12 +179,11 @@ class MechanismsConfig(StudyConfig):
             "kl_tolerance": 0.5,
             "diversity_queries": 2,
             "dose_kl": [0.5, 2.0],
-            "dose_values": 3,
             "crosslingual_null": 50,
-            "compliance_instructions": 12,
-            "compliance_requests": 3,
-            "compliance_queries": 6,
-            "compliance_tokens": 16,
+            "compliance_instructions": 6,
+            "compliance_requests": 2,
+            "compliance_queries": 3,
+            "compliance_tokens": 12,
             "n_noise": 5,
             "n_boot": 150,
             "n_perm": 100,
@@ -192,6 +194,7 @@ class MechanismsConfig(StudyConfig):
             "intrinsic_samples": 5,
             "framings_per_query": 10,
             "steer_pvq40": True,
+            "steer_values": 10,
             "random_matched": True,
             "steer_statements": 100,
             "max_new_tokens": 96,

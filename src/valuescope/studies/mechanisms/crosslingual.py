@@ -99,8 +99,9 @@ def crosslingual_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
 
 def _macro_auroc(scores: np.ndarray, values: np.ndarray) -> float:
     """Mean over values of the AUROC of column v of ``scores`` (items, values) for value v's items."""
-    out = [stats.auroc(scores[:, j], values == v) for j, v in enumerate(VALUES) if (values == v).any()]
-    return float(np.nanmean(out))
+    labels = values[:, None] == np.array(VALUES)[None, : scores.shape[1]]
+    present = labels.any(0)
+    return float(np.nanmean(stats.auroc_columns(scores[:, present], labels[:, present])))
 
 
 def _probe_table(
