@@ -98,7 +98,7 @@ class MechanismsConfig(StudyConfig):
     )
     """Damage levels (mean KL on neutral text) of the dose-response ladder; the largest is the damage
     budget. Each value vector and random control is read at the strength that reaches each level."""
-    dose_values: Annotated[int, Field(ge=2, le=10)] = 2
+    dose_values: Annotated[int, Field(ge=2, le=10)] = 3
     """How many of the steered values the dose-response ladder reads (spread over them)."""
     dose_random: Annotated[int, Field(ge=1)] = 1
     """Random directions per value read along the ladder (the control matched on damage)."""
@@ -165,8 +165,9 @@ class MechanismsConfig(StudyConfig):
         # rates the statements and measures its damage), so three steered values, fewer statements per
         # edit, the fewest damage texts and a wider KL band (fewer alpha probes), and the compliance
         # step on the fewest prompts that still give every metric; the demo keeps the defaults, sized
-        # to the main job's 30 minutes (5 steered values, 2 on the dose ladder, 1 value's compliance
-        # edits alone); the full profile reads all ten where the demo reads a subset.
+        # to the main job's 30 minutes (5 steered values, 1 value's compliance edits alone; the dose
+        # ladder keeps 3 values, as the cross-lingual ratio's CI is over them); the full profile reads
+        # all ten where the demo reads a subset.
         "quick": {
             "n_queries": 12,
             "intrinsic_samples": 2,
