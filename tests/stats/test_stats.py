@@ -436,6 +436,9 @@ def test_auroc_columns_equals_the_loop_with_ties_nans_and_empty_classes() -> Non
     got = stats.auroc_columns(scores, labels)
     want = [stats.auroc(scores[:, j], labels[:, j]) for j in range(6)]
     np.testing.assert_allclose(got, want, rtol=0, atol=1e-12)
+    for j in range(4):  # auroc goes through auroc_columns, so also against an independent U statistic
+        pos, neg = scores[labels[:, j], j], scores[~labels[:, j], j]
+        assert got[j] == pytest.approx(mannwhitneyu(pos, neg).statistic / (len(pos) * len(neg)), abs=1e-12)
     assert np.isnan(got[4]) and np.isnan(got[5])
     with pytest.raises(ValueError, match="one shape"):
         stats.auroc_columns(scores, labels[:, :3])

@@ -36,13 +36,7 @@ def auroc(scores: np.ndarray, labels: np.ndarray) -> float:
         if not np.isin(lab, [0, 1]).all():
             raise ValueError("labels must be bool or 0/1")
         lab = lab.astype(bool)
-    n_pos = int(lab.sum())
-    n_neg = len(lab) - n_pos
-    if n_pos == 0 or n_neg == 0 or np.isnan(s).any():
-        return float("nan")
-    ranks = rankdata(s)
-    u = float(ranks[lab].sum()) - n_pos * (n_pos + 1) / 2.0
-    return u / (n_pos * n_neg)
+    return float(auroc_columns(s[:, None], lab[:, None])[0])
 
 
 def auroc_columns(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:

@@ -99,7 +99,7 @@ def crosslingual_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
 
 def _macro_auroc(scores: np.ndarray, values: np.ndarray) -> float:
     """Mean over values of the AUROC of column v of ``scores`` (items, values) for value v's items."""
-    labels = values[:, None] == np.array(VALUES)[None, : scores.shape[1]]
+    labels = values[:, None] == np.array(VALUES)[None, :]
     present = labels.any(0)
     return float(np.nanmean(stats.auroc_columns(scores[:, present], labels[:, present])))
 
