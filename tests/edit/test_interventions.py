@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import pytest
@@ -335,20 +336,43 @@ def test_damage_is_zero_for_a_no_op_and_positive_for_a_real_edit() -> None:
     assert lm.active_interventions == []
 
 
-def test_damage_kl_matches_a_direct_computation() -> None:
-    lm = get_model("tiny-qwen3")
+@pytest.mark.parametrize(
+    ("name", "hook_head"),
+    [("tiny-qwen3", False), ("tiny-gpt2", False), ("tiny-gemma2", False), ("tiny-llama", True)],
+    ids=["affine-head", "tied-head", "softcapped-head", "hooked-head"],
+)
+def test_damage_matches_a_direct_computation(name: str, hook_head: bool) -> None:
+    """KL and perplexity against the full log-softmax of the model's own logits: the affine-head shortcut
+    (qwen3, gpt2), the softcap (gemma2) and a hook on the head (the full sum over the vocabulary)."""
+    from valuescope.readout.damage import damage
+
+    lm = get_model(name)
     edit = lm.steer(random_direction(lm), layers=[2], alpha=2.0)
-    texts = [TEXTS[0], TEXTS[2]]
-    got = lm.damage(edit, texts=texts)
-    kls = []
-    for t in texts:
-        enc = lm.tokenizer(t, return_tensors="pt")
-        with torch.no_grad():
-            p = lm.model(**enc).logits[0, :-1].log_softmax(-1)
-            with edit:
-                q = lm.model(**enc).logits[0, :-1].log_softmax(-1)
-        kls.append(float((p.exp() * (p - q)).sum(-1).mean()))
-    assert got["kl_mean"] == pytest.approx(sum(kls) / 2, rel=1e-4)
+    texts = [TEXTS[0], TEXTS[2], TEXTS[1]]
+    handle = (
+        lm.layout.lm_head.register_forward_hook(lambda _m, _i, out: out * 0.5 + 0.1) if hook_head else None
+    )
+    try:
+        got = damage(lm, edit, texts, batch_size=2)  # two batches, one of them padded
+        kls, nll_p, nll_q, n_tok = [], 0.0, 0.0, 0
+        for t in texts:
+            enc = lm.tokenizer(t, return_tensors="pt")
+            ids = enc["input_ids"][0, 1:]
+            with torch.no_grad():
+                p = lm.model(**enc).logits[0, :-1].double().log_softmax(-1)
+                with edit:
+                    q = lm.model(**enc).logits[0, :-1].double().log_softmax(-1)
+            kls.append(float((p.exp() * (p - q)).sum(-1).mean()))
+            nll_p -= float(p[torch.arange(len(ids)), ids].sum())
+            nll_q -= float(q[torch.arange(len(ids)), ids].sum())
+            n_tok += len(ids)
+    finally:
+        if handle is not None:
+            handle.remove()
+    assert got["kl_mean"] == pytest.approx(sum(kls) / len(texts), rel=1e-4, abs=1e-6)
+    assert got["kl_mean"] > 1e-3
+    assert got["ppl_ratio"] == pytest.approx(math.exp((nll_q - nll_p) / n_tok), rel=1e-5)
+    assert got["n_tokens"] == n_tok
 
 
 def test_damage_meter_reuses_the_unedited_pass_and_matches_damage() -> None:

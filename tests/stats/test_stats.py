@@ -442,3 +442,49 @@ def test_auroc_columns_equals_the_loop_with_ties_nans_and_empty_classes() -> Non
     assert np.isnan(got[4]) and np.isnan(got[5])
     with pytest.raises(ValueError, match="one shape"):
         stats.auroc_columns(scores, labels[:, :3])
+
+
+def test_auroc_weighted_equals_the_auroc_of_the_repeated_rows() -> None:
+    rng = np.random.default_rng(5)
+    scores = rng.integers(0, 5, 30).astype(float)  # many ties
+    labels = rng.random(30) < 0.4
+    weights = rng.integers(0, 3, (25, 30))
+    weights[0] = 0
+    weights[0, labels] = 1  # no negatives: NaN
+    got = stats.auroc_weighted(scores, labels, weights)
+    for b in range(1, 25):
+        rows = np.repeat(np.arange(30), weights[b])
+        assert got[b] == stats.auroc(scores[rows], labels[rows])
+    assert np.isnan(got[0])
+    assert np.isnan(stats.auroc_weighted(np.r_[scores[:-1], np.nan], labels, weights)).all()
+    with pytest.raises(ValueError, match="weights"):
+        stats.auroc_weighted(scores, labels, weights[:, :5])
+
+
+def test_bootstrap_auroc_gives_the_generic_bootstraps_numbers() -> None:
+    rng = np.random.default_rng(8)
+    for trial in range(12):
+        n = int(rng.integers(8, 60))
+        scores = rng.integers(0, 4, n).astype(float) if trial % 2 else rng.normal(size=n)
+        labels = rng.random(n) < 0.5
+        labels[:2] = [True, False]
+        groups = rng.integers(0, n // 2, n)
+        strata = None if trial < 6 else groups % 2
+        kw = {"groups": groups, "strata": strata, "n_boot": 200, "seed": trial}
+        want = bootstrap(lambda i: auroc(scores[i], labels[i]), n, **kw)  # noqa: B023
+        assert stats.bootstrap_auroc(scores, labels, **kw) == want
+
+
+def test_bootstrap_counts_are_the_bootstraps_resamples() -> None:
+    groups = np.repeat(np.arange(6), [1, 2, 3, 1, 2, 3])
+    seen: list[np.ndarray] = []
+
+    def record(rows: np.ndarray) -> float:
+        seen.append(np.bincount(rows, minlength=12))
+        return 0.0
+
+    bootstrap(record, 12, groups=groups, n_boot=50, seed=4)
+    counts = stats.bootstrap_counts(12, groups=groups, n_boot=50, seed=4)
+    np.testing.assert_array_equal(counts, np.stack(seen[1:]))  # the first call is the full data
+    assert (counts.sum(1) > 0).all()
+    assert ((counts[:, 1] == counts[:, 2]) & (counts[:, 3] == counts[:, 5])).all()  # whole groups move

@@ -4,14 +4,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import torch
 
-from valuescope.readout.batching import encode, make_batches, validate_items
+from valuescope.readout.batching import Batch, encode, make_batches, validate_items
 from valuescope.readout.capture import record_blocks, replay_blocks, replayable_blocks
-from valuescope.readout.logprob import next_token_logprobs
+from valuescope.readout.head import Head
 from valuescope.stats.metrics import metric
 
 if TYPE_CHECKING:
@@ -37,8 +38,15 @@ def damage(
 
 
 class DamageMeter:
-    """``damage`` for many edits on the same texts: the unedited log-probabilities are computed once
-    (kept in memory, so keep ``texts`` short: tokens x vocabulary floats) and reused by every call."""
+    """``damage`` for many edits on the same texts: the unedited pass is computed once and reused by every
+    call. Only the scored positions go through the LM head, in ``readout.head``'s layout.
+
+    When the logits are an affine map of the final hidden state h (no softcap, nothing hooking the head),
+    KL(base || edited) at a position is ``LSE(z) - LSE(z0) - E_p[w] . (h - h0)``, with z = W h + b, p the
+    unedited next-token distribution and E_p[w] the head rows averaged under it: exactly the sum over the
+    vocabulary, but the unedited pass keeps only h0, LSE(z0) and E_p[w] (positions x d_model floats, not
+    positions x vocabulary) and an edited pass needs the log-normaliser and no vocabulary-wide products.
+    Otherwise the unedited distribution is recomputed from h0 and the sum taken in full."""
 
     def __init__(
         self,
@@ -61,19 +69,20 @@ class DamageMeter:
             raise ValueError("damage texts are too short: each needs at least two tokens")
         pad = lm.tokenizer.pad_token_id or 0
         self.lm, self.n_texts, self.n_boot, self.seed = lm, len(plain), n_boot, seed
+        self.head = Head(lm)
         self.batches = list(make_batches(encoded, batch_size, pad))
         self.keep_base = keep_base
-        self._base: list[torch.Tensor] | None = None
+        self._base: list[_Unedited] | None = None
         self._blocks: list[list[object]] = [[] for _ in self.batches]
         """Per batch: every block's unedited output (see ``readout.capture.record_blocks``)."""
 
-    def _base_logprobs(self, i: int) -> torch.Tensor:
-        """The unedited log-probabilities of batch ``i``; records every block's output on the way, so
-        that an edit can reuse the blocks before the first one it touches (``replay_blocks``)."""
+    def _unedited(self, i: int) -> _Unedited:
+        """The unedited pass of batch ``i``; records every block's output on the way, so that an edit can
+        reuse the blocks before the first one it touches (``replay_blocks``)."""
         if not self.keep_base:
             self._blocks = [[] for _ in self.batches]
             with record_blocks(self.lm.layout, self._blocks[i]):
-                return next_token_logprobs(self.lm, self.batches[i])
+                return _Unedited.of(self.head, self.batches[i], _scored_hidden(self.lm, self.batches[i]))
         if self._base is None:
             if self.lm.active_interventions:
                 raise RuntimeError("create the first damage reading with no intervention active on the model")
@@ -82,7 +91,7 @@ class DamageMeter:
                 base = []
                 for b, batch in enumerate(self.batches):
                     with record_blocks(self.lm.layout, self._blocks[b]):
-                        base.append(next_token_logprobs(self.lm, batch))
+                        base.append(_Unedited.of(self.head, batch, _scored_hidden(self.lm, batch)))
                 self._base = base
         return self._base[i]
 
@@ -96,36 +105,100 @@ class DamageMeter:
         nll_base_text = np.zeros(n)
         nll_edit_text = np.zeros(n)
         tok_text = np.zeros(n)
-        scratch: torch.Tensor | None = None
         with torch.inference_mode():
             for i, batch in enumerate(self.batches):
-                base = self._base_logprobs(i)
+                base = self._unedited(i)
                 with intervention:
                     # blocks before the first one the edit (or anything else) hooks compute what they
                     # computed unedited: their recorded outputs stand in for them
                     skip = replayable_blocks(lm.layout)
                     with replay_blocks(lm.layout, self._blocks[i], skip):
-                        edited = next_token_logprobs(lm, batch)
-                targets = batch.input_ids[:, 1:].to(base.device)
-                valid = batch.attention_mask[:, 1:].bool().to(base.device)
-                idx = batch.index
-                nll_base_text[idx] = (
-                    -(base.gather(2, targets[..., None])[..., 0] * valid).sum(1).cpu().numpy()
-                )
-                nll_edit_text[idx] = (
-                    -(edited.gather(2, targets[..., None])[..., 0] * valid).sum(1).cpu().numpy()
-                )
-                # KL = sum p_base * (log p_base - log p_edit), in buffers reused across batches (the
-                # same products and sums as ``(base.exp() * (base - edited)).sum(-1)``)
-                if scratch is None or scratch.numel() < base.numel():
-                    scratch = torch.empty(base.numel(), dtype=base.dtype, device=base.device)
-                probs = torch.exp(base, out=scratch[: base.numel()].view_as(base))
-                diff = torch.sub(base, edited, out=edited)
-                kl = torch.mul(probs, diff, out=diff).sum(-1)  # (batch, seq-1)
-                kl_text = (kl * valid).sum(1) / valid.sum(1)
-                kl_per_text[idx] = kl_text.cpu().numpy()
-                tok_text[idx] = valid.sum(1).cpu().numpy()
+                        h = _scored_hidden(lm, batch)
+                    kl, nll_edit = base.compare(self.head, h)
+                idx = np.asarray(batch.index)
+                rows = base.rows.numpy()
+                per_text = np.bincount(rows, minlength=len(idx))
+                kl_per_text[idx] = np.bincount(rows, kl.numpy(), len(idx)) / per_text
+                nll_base_text[idx] = np.bincount(rows, base.nll.numpy(), len(idx))
+                nll_edit_text[idx] = np.bincount(rows, nll_edit.numpy(), len(idx))
+                tok_text[idx] = per_text
         return _summarise(kl_per_text, nll_base_text, nll_edit_text, tok_text, self.n_boot, self.seed)
+
+
+_CHUNK = 256
+"""Positions whose vocabulary-wide logits are held at once (vocab x 256 floats)."""
+
+
+def _scored_hidden(lm: LocalModel, batch: Batch) -> torch.Tensor:
+    """Final hidden states (positions, d_model) of every position followed by a real token, row by row, in
+    one right-padded batch; active edits apply."""
+    lm.last_positions = batch.last
+    try:
+        hidden = lm.layout.body(
+            input_ids=batch.input_ids.to(lm.device),
+            attention_mask=batch.attention_mask.to(lm.device),
+            use_cache=False,
+        ).last_hidden_state
+    finally:
+        lm.last_positions = None
+    valid = batch.attention_mask[:, 1:].bool().to(hidden.device)
+    scored: torch.Tensor = hidden[:, :-1][valid]
+    return scored
+
+
+@dataclass(frozen=True)
+class _Unedited:
+    """What an edited pass of one batch is compared with: per scored position, its text's row in the
+    batch, the next token, the final hidden state, the log-normaliser, the NLL of the next token and (an
+    affine head) the head rows averaged under the next-token distribution."""
+
+    rows: torch.Tensor
+    targets: torch.Tensor
+    hidden: torch.Tensor
+    lse: torch.Tensor
+    nll: torch.Tensor
+    mean_row: torch.Tensor | None
+
+    @staticmethod
+    def of(head: Head, batch: Batch, hidden: torch.Tensor) -> _Unedited:
+        valid = batch.attention_mask[:, 1:].bool()
+        rows = valid.nonzero()[:, 0]
+        targets = batch.input_ids[:, 1:][valid].to(head.device)
+        lse, target_logit, mean_row = [], [], []
+        for start in range(0, len(hidden), _CHUNK):
+            part = hidden[start : start + _CHUNK]
+            lse.append(head.log_normaliser(part))  # as the edited pass computes it: a no-op edit gives 0
+            target_logit.append(head.logits_at(part, targets[start : start + _CHUNK]))
+            if head.linear:
+                z = head.logits_t(part)  # (vocab, chunk)
+                p = torch.exp(z.sub_(lse[-1]), out=z)
+                mean_row.append(torch.mm(p.t(), head.weight.to(p.dtype)).double())
+        lse_all = torch.cat(lse)
+        return _Unedited(
+            rows=rows,
+            targets=targets,
+            hidden=hidden,
+            lse=lse_all,
+            nll=(lse_all - torch.cat(target_logit)).double().cpu(),
+            mean_row=torch.cat(mean_row) if head.linear else None,
+        )
+
+    def compare(self, head: Head, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per scored position: KL(unedited || edited) and the edited NLL of the next token, from the
+        edited final hidden states."""
+        kl, nll = [], []
+        for start in range(0, len(hidden), _CHUNK):
+            part = slice(start, start + _CHUNK)
+            lse = head.log_normaliser(hidden[part])
+            nll.append(lse - head.logits_at(hidden[part], self.targets[part]))
+            if self.mean_row is not None and head.linear:
+                moved = (hidden[part].double() - self.hidden[part].double()).to(self.mean_row.device)
+                kl.append((lse - self.lse[part]).double() - (moved * self.mean_row[part]).sum(1))
+            else:  # the sum over the vocabulary, the unedited distribution recomputed from its hidden states
+                base_lp = head.logits_t(self.hidden[part]) - self.lse[part]
+                edited_lp = head.logits_t(hidden[part]) - lse
+                kl.append((base_lp.exp() * (base_lp - edited_lp)).sum(0).double())
+        return torch.cat(kl).cpu(), torch.cat(nll).double().cpu()
 
 
 def _summarise(

@@ -15,6 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from valuescope.readout.arguments import Sampling
+from valuescope.readout.head import Head, softcap
 from valuescope.readout.kv_cache import make_cache
 from valuescope.readout.sampling import choose_tokens
 
@@ -54,8 +55,7 @@ class _LastLogits:
         self.weight = weight
         bias = getattr(self.head, "bias", None)
         self.bias = bias if isinstance(bias, torch.Tensor) else None
-        cap = getattr(lm.model.config, "final_logit_softcapping", None)
-        self.cap = float(cap) if cap else None
+        self.cap = softcap(lm)
         vocab, dtype, device = self.weight.shape[0], self.weight.dtype, self.weight.device
         self.buffer = torch.empty(rows, vocab, dtype=dtype, device=device)
         self.transposed = (
@@ -80,6 +80,18 @@ class _LastLogits:
         if self.cap is not None:  # as the model does it: logits / cap, tanh, * cap
             logits.div_(self.cap).tanh_().mul_(self.cap)
         return logits
+
+
+class _GreedyTokens:
+    """The greedy token at the last position, straight from the head (``Head.argmax``: block by block,
+    without the vocabulary-wide logits); the same tokens as the argmax of ``_LastLogits``."""
+
+    def __init__(self, lm: LocalModel) -> None:
+        self.head = Head(lm)
+
+    def __call__(self, hidden: torch.Tensor) -> torch.Tensor:
+        """``hidden`` (n, seq, d) after the final norm -> (n,) token ids."""
+        return self.head.argmax(hidden[:, -1])
 
 
 def _first_stop(text: str, stop: list[str]) -> int:
@@ -115,8 +127,8 @@ def decode_batch(
     ids, mask, positions = ids.to(device), mask.to(device), positions.to(device)
     u = u.to(device) if u is not None else None
     cache = make_cache(model.config, width + max_new_tokens)
-    head = _LastLogits(lm, n)
-    scratch = torch.empty_like(head.buffer, dtype=torch.float32) if u is not None else None
+    head: _LastLogits | _GreedyTokens = _GreedyTokens(lm) if u is None else _LastLogits(lm, n)
+    scratch = torch.empty_like(head.buffer, dtype=torch.float32) if isinstance(head, _LastLogits) else None
     lm.last_positions = torch.full((n,), width - 1, dtype=torch.long)
     lm.batch_items = list(rows)
     cache_kw: dict[str, object] = {lm.layout.cache_argument: cache}
@@ -130,7 +142,7 @@ def decode_batch(
     ones = torch.ones((n, 1), dtype=mask.dtype, device=device)
     for step in range(max_new_tokens):
         if u is None:
-            tokens = logits.argmax(-1)
+            tokens = logits if isinstance(head, _GreedyTokens) else logits.argmax(-1)
         else:
             us = u[active, step] if len(active) < n else u[:, step]
             tokens = choose_tokens(logits, us, s, scratch=scratch, owned=True)

@@ -16,6 +16,7 @@ import torch
 from tqdm.auto import tqdm
 
 from valuescope.readout.capture import record_blocks, replay_blocks
+from valuescope.readout.head import Head
 from valuescope.readout.rating_batches import RatingBatch, rating_batches
 from valuescope.readout.rating_plan import SHARED, RatingPlan, RatingSequence
 
@@ -23,13 +24,6 @@ if TYPE_CHECKING:
     from valuescope.model import LocalModel
 
 PROGRESS_MIN_ITEMS = 256
-
-
-def _softcap(lm: LocalModel) -> float | None:
-    config = lm.model.config
-    text_config = config.get_text_config() if hasattr(config, "get_text_config") else config
-    cap = getattr(text_config, "final_logit_softcapping", None)
-    return float(cap) if cap else None
 
 
 def prefix_cache_supported(lm: LocalModel) -> bool:
@@ -160,8 +154,7 @@ def score_plan(
     k = plan.n_options
     option_lp = torch.zeros(plan.n_items * k, dtype=torch.float64)
     shared_lp = torch.zeros(plan.n_items, dtype=torch.float64)
-    cap = _softcap(lm)
-    head_device = next(lm.layout.lm_head.parameters()).device
+    head = Head(lm)
     show = progress if progress is not None else plan.n_items >= PROGRESS_MIN_ITEMS
     with torch.inference_mode():
         for run in tqdm(runs, desc="rating", unit="batch", disable=not show, leave=False):
@@ -184,12 +177,7 @@ def score_plan(
             hidden = _forward(lm, seqs, run, pad_id, prefixes)
             dev = hidden.device
             picked = hidden[torch.tensor(rows, device=dev), torch.tensor(positions, device=dev)]
-            logits = lm.layout.lm_head(picked.to(head_device)).float()
-            if cap is not None:
-                logits = torch.tanh(logits / cap) * cap
-            logp = torch.log_softmax(logits, dim=-1)
-            lp = logp[torch.tensor(q_at, device=logp.device), torch.tensor(q_target, device=logp.device)]
-            lp = lp.double().cpu()
+            lp = head.log_probs_at(picked, torch.tensor(q_at), torch.tensor(q_target)).double().cpu()
             slots = torch.tensor(q_slot, dtype=torch.long)
             is_option = slots >= 0
             option_lp.index_add_(0, slots[is_option], lp[is_option])

@@ -21,10 +21,17 @@ from valuescope.stats.checks import (
     constant_within,
     integer_codes,
 )
-from valuescope.stats.effects import auroc, auroc_columns, cohens_d
+from valuescope.stats.effects import auroc, auroc_columns, auroc_weighted, cohens_d
 from valuescope.stats.estimate import Alternative, Estimate, NullSummary, summarize_null
 from valuescope.stats.fdr import fdr_bh
-from valuescope.stats.resampling import bootstrap, paired_difference, permutation_p, tie_p
+from valuescope.stats.resampling import (
+    bootstrap,
+    bootstrap_auroc,
+    bootstrap_counts,
+    paired_difference,
+    permutation_p,
+    tie_p,
+)
 from valuescope.stats.splits import LayerChoice, choose_layer, grouped_folds, split_half
 
 __all__ = [
@@ -34,7 +41,10 @@ __all__ = [
     "NullSummary",
     "auroc",
     "auroc_columns",
+    "auroc_weighted",
     "bootstrap",
+    "bootstrap_auroc",
+    "bootstrap_counts",
     "check_count",
     "check_groups",
     "choose_layer",

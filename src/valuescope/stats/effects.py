@@ -55,3 +55,33 @@ def auroc_columns(scores: np.ndarray, labels: np.ndarray) -> np.ndarray:
         out = u / (n_pos * n_neg)
     bad = (n_pos == 0) | (n_neg == 0) | np.isnan(s).any(0)
     return np.where(bad, np.nan, out)
+
+
+def auroc_weighted(scores: np.ndarray, labels: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """:func:`auroc` of ``scores`` (n,) against the bool ``labels`` (n,) with each row counted
+    ``weights[b, i]`` times, for every row ``b`` of ``weights`` (m, n) at once: the AUROC of the data set
+    in which row i appears ``weights[b, i]`` times (a bootstrap resample), NaN where a class has no
+    weight or a score is NaN. With integer weights the same numbers as ranking each resample."""
+    s = np.asarray(scores, dtype=float)
+    lab = np.asarray(labels, dtype=bool)
+    w = np.asarray(weights, dtype=float)
+    if s.ndim != 1 or s.shape != lab.shape or w.ndim != 2 or w.shape[1] != len(s):
+        raise ValueError(
+            f"need scores (n,), labels (n,) and weights (m, n); got {s.shape}, {lab.shape} and {w.shape}"
+        )
+    if np.isnan(s).any():
+        return np.full(len(w), np.nan)
+    order = np.argsort(s, kind="stable")
+    s_sorted, pos = s[order], lab[order]
+    # tied scores form one block: a negative in the same block counts half
+    starts = np.flatnonzero(np.r_[True, s_sorted[1:] != s_sorted[:-1]])
+    w_sorted = w[:, order]
+    pos_w = np.add.reduceat(w_sorted * pos, starts, axis=1)
+    neg_w = np.add.reduceat(w_sorted * ~pos, starts, axis=1)
+    neg_below = np.cumsum(neg_w, axis=1) - neg_w
+    u = (pos_w * (neg_below + 0.5 * neg_w)).sum(1)
+    n_pos, n_neg = pos_w.sum(1), neg_w.sum(1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = u / (n_pos * n_neg)
+    result: np.ndarray = np.where((n_pos == 0) | (n_neg == 0), np.nan, out)
+    return result

@@ -4,7 +4,7 @@ within strata, or whole groups), tie tests and paired sign-flip tests."""
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
@@ -17,6 +17,7 @@ from valuescope.stats.checks import (
     first_of_group,
     integer_codes,
 )
+from valuescope.stats.effects import auroc, auroc_weighted
 from valuescope.stats.estimate import Alternative, Estimate
 
 _TIE_TOL = 1e-12
@@ -42,39 +43,101 @@ def bootstrap(
     a group drawn twice appear twice. Resamples where the statistic is NaN are dropped; more than 10% NaN
     raises ValueError. The interval is widened where needed so that ci_low <= estimate <= ci_high.
     """
-    check_count(n_rows, "n_rows")
-    check_count(n_boot, "n_boot")
-    check_level(level)
-    g = check_groups(groups, n_rows, "groups")
-    g_codes, n_groups = integer_codes(g)
-    if strata is None:
-        s_codes = np.zeros(n_groups, dtype=np.intp)
-    else:
-        s_rows = check_groups(strata, n_rows, "strata")
-        if not constant_within(s_rows, g_codes, n_groups):
-            raise ValueError("strata must be constant within each group (a group belongs to one stratum)")
-        s_codes = first_of_group(integer_codes(s_rows)[0], g_codes, n_groups)
-
+    draws = _GroupDraws(n_rows, groups, strata, level, n_boot)
     estimate = float(statistic(np.arange(n_rows)))
     if np.isnan(estimate):
         raise ValueError("the statistic is NaN on the full data; nothing to bootstrap")
+    stats = np.array([float(statistic(rows)) for rows in draws.rows(seed)])
+    return _percentile_interval(estimate, stats, level)
 
-    order = np.argsort(g_codes, kind="stable")  # rows laid out group by group
-    lengths = np.bincount(g_codes, minlength=n_groups)
-    starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
-    members = [np.flatnonzero(s_codes == s) for s in np.unique(s_codes)]
 
-    rng = np.random.default_rng(seed)
-    stats = np.empty(n_boot)
-    for b in range(n_boot):
-        drawn = np.concatenate([m[rng.integers(0, len(m), len(m))] for m in members])
-        lens = lengths[drawn]
-        total = int(lens.sum())
-        offsets = np.repeat(starts[drawn] - (np.cumsum(lens) - lens), lens)
-        stats[b] = float(statistic(order[offsets + np.arange(total)]))
-    stats = drop_nan(stats, "bootstrap resamples")
+def bootstrap_counts(
+    n_rows: int,
+    *,
+    groups: np.ndarray | None = None,
+    strata: np.ndarray | None = None,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> np.ndarray:
+    """How many times each row is in each of :func:`bootstrap`'s resamples: (n_boot, n_rows) integers,
+    from the same draws (the same ``seed`` gives the same resamples). A statistic that takes row weights
+    can then be computed on every resample at once."""
+    draws = _GroupDraws(n_rows, groups, strata, 0.95, n_boot)
+    return draws.counts(seed)
+
+
+def bootstrap_auroc(
+    scores: np.ndarray,
+    labels: np.ndarray,
+    *,
+    groups: np.ndarray | None = None,
+    strata: np.ndarray | None = None,
+    n_boot: int = 2000,
+    level: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
+    """``bootstrap(lambda idx: auroc(scores[idx], labels[idx]), len(scores), ...)``: the same resamples
+    and the same numbers, computed on every resample at once (from row counts, not by ranking each)."""
+    s = np.asarray(scores, dtype=float)
+    lab = np.asarray(labels)
+    estimate = auroc(s, lab)  # checks the shapes and labels
+    draws = _GroupDraws(len(s), groups, strata, level, n_boot)
+    if np.isnan(estimate):
+        raise ValueError("the statistic is NaN on the full data; nothing to bootstrap")
+    stats = auroc_weighted(s, lab.astype(bool), draws.counts(seed))
+    return _percentile_interval(estimate, stats, level)
+
+
+class _GroupDraws:
+    """The grouped bootstrap's resamples: whole groups drawn with replacement within each stratum."""
+
+    def __init__(
+        self, n_rows: int, groups: np.ndarray | None, strata: np.ndarray | None, level: float, n_boot: int
+    ) -> None:
+        check_count(n_rows, "n_rows")
+        check_count(n_boot, "n_boot")
+        check_level(level)
+        g = check_groups(groups, n_rows, "groups")
+        g_codes, n_groups = integer_codes(g)
+        if strata is None:
+            s_codes = np.zeros(n_groups, dtype=np.intp)
+        else:
+            s_rows = check_groups(strata, n_rows, "strata")
+            if not constant_within(s_rows, g_codes, n_groups):
+                raise ValueError("strata must be constant within each group (a group belongs to one stratum)")
+            s_codes = first_of_group(integer_codes(s_rows)[0], g_codes, n_groups)
+        self.g_codes, self.n_groups, self.n_boot = g_codes, n_groups, n_boot
+        self.members = [np.flatnonzero(s_codes == s) for s in np.unique(s_codes)]
+
+    def groups_drawn(self, seed: int) -> Iterator[np.ndarray]:
+        """Per resample, the codes of the groups drawn (a group drawn twice appears twice)."""
+        rng = np.random.default_rng(seed)
+        for _ in range(self.n_boot):
+            yield np.concatenate([m[rng.integers(0, len(m), len(m))] for m in self.members])
+
+    def rows(self, seed: int) -> Iterator[np.ndarray]:
+        """Per resample, the row indices of the groups drawn, group by group."""
+        order = np.argsort(self.g_codes, kind="stable")  # rows laid out group by group
+        lengths = np.bincount(self.g_codes, minlength=self.n_groups)
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        for drawn in self.groups_drawn(seed):
+            lens = lengths[drawn]
+            total = int(lens.sum())
+            offsets = np.repeat(starts[drawn] - (np.cumsum(lens) - lens), lens)
+            yield order[offsets + np.arange(total)]
+
+    def counts(self, seed: int) -> np.ndarray:
+        """(n_boot, n_rows): how many times each row is in each resample."""
+        per_group = np.stack([np.bincount(d, minlength=self.n_groups) for d in self.groups_drawn(seed)])
+        return per_group[:, self.g_codes]
+
+
+def _percentile_interval(estimate: float, stats: np.ndarray, level: float) -> tuple[float, float, float]:
+    """(estimate, low, high): the percentile interval of the resampled ``stats`` (NaN ones dropped),
+    widened where needed to hold the estimate."""
+    kept = drop_nan(stats, "bootstrap resamples")
     alpha = (1.0 - level) / 2.0
-    low, high = np.quantile(stats, [alpha, 1.0 - alpha])
+    low, high = np.quantile(kept, [alpha, 1.0 - alpha])
     return estimate, float(min(low, estimate)), float(max(high, estimate))
 
 

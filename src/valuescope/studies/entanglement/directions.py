@@ -14,7 +14,7 @@ import numpy as np
 from scipy.stats import rankdata
 
 from valuescope import stats
-from valuescope.stats import Alternative, Estimate, auroc, integer_codes
+from valuescope.stats import Alternative, Estimate, integer_codes
 from valuescope.stats.checks import unit_vector
 
 __all__ = [
@@ -125,9 +125,7 @@ def transfer_auroc(
     labels = _bool_labels(y_test, "y_test")
     g = stats.check_groups(groups_test, len(projected), "groups_test")
     codes, n_groups = integer_codes(g)
-    est, low, high = stats.bootstrap(
-        lambda idx: auroc(projected[idx], labels[idx]), len(projected), groups=codes, n_boot=n_boot, seed=seed
-    )
+    est, low, high = stats.bootstrap_auroc(projected, labels, groups=codes, n_boot=n_boot, seed=seed)
     p = stats.permutation_p(
         auroc_permutation_statistic(projected),
         labels,
