@@ -25,7 +25,7 @@ from typing import Any
 import torch
 
 MODEL = "gemma-3-270m"
-READ_POINT, ALPHAS = 6, (0.5, 1.0, 2.0)
+READ_POINT, ALPHAS = 6, (0.05, 0.2, 0.5)
 REPEATS = 3
 
 
@@ -44,7 +44,9 @@ def _median_time(fn: Callable[[], Any], repeats: int = REPEATS) -> tuple[float, 
 
 
 def _transformers_kl(lm: Any, texts: list[str], vector: torch.Tensor) -> Callable[[float], float]:
-    """KL(base || edited) from the model's own logits, the unedited log-softmax computed once."""
+    """KL(base || edited) from the model's own logits, the unedited log-softmax computed once; the edit
+    adds ``alpha * vector`` to the output of the block before the read point (what ``lm.steer`` does
+    with ``vector`` = the unit direction times the mean residual norm)."""
     model, tok = lm.model, lm.tokenizer
     enc = [tok(t, return_tensors="pt") for t in texts]
     with torch.inference_mode():
@@ -80,15 +82,15 @@ def main() -> None:
     lm = load_model(MODEL)
     texts = reference_texts()[:6]
     g = torch.Generator().manual_seed(0)
-    vector = torch.randn(lm.d_model, generator=g)
-    vector = vector / vector.norm() * lm.mean_residual_norm(READ_POINT) * 0.1
+    direction = torch.randn(lm.d_model, generator=g)
+    direction = direction / direction.norm()
     meter = DamageMeter(lm, texts)
-    plain = _transformers_kl(lm, texts, vector)
+    plain = _transformers_kl(lm, texts, direction * lm.mean_residual_norm(READ_POINT))
     rows = []
     for alpha in ALPHAS:
 
         def ours_reading(a: float = alpha) -> float:
-            return float(meter(lm.steer(vector, layers=[READ_POINT], alpha=a))["kl_mean"])
+            return float(meter(lm.steer(direction, layers=[READ_POINT], alpha=a))["kl_mean"])
 
         def their_reading(a: float = alpha) -> float:
             return plain(a)
