@@ -153,3 +153,20 @@ def test_no_file_over_the_limit() -> None:
         if (n := len(p.read_text(encoding="utf-8").splitlines())) > MAX_LINES
     }
     assert not long, f"split these by responsibility (over {MAX_LINES} lines): {long}"
+
+
+MODEL_WORK = {"residuals", "rate", "generate", "logprob", "neurons"}
+"""Model methods that take ``progress``: a study passes the run's (``ctx.progress``), so ``-q`` is quiet."""
+
+
+def test_studies_pass_the_runs_progress_setting_to_model_work() -> None:
+    silent = [
+        f"{path.relative_to(SRC)}:{node.lineno} .{node.func.attr}(...)"
+        for path in (SRC / "studies").rglob("*.py")
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in MODEL_WORK
+        and not any(k.arg in ("progress", None) for k in node.keywords)
+    ]
+    assert not silent, f"pass progress=ctx.progress (or progress=False) here: {silent}"

@@ -15,7 +15,7 @@ import torch
 from tqdm.auto import tqdm
 
 from valuescope.readout.arguments import Sampling
-from valuescope.readout.head import Head, softcap
+from valuescope.readout.head import Head
 from valuescope.readout.kv_cache import make_cache
 from valuescope.readout.sampling import choose_tokens
 
@@ -49,13 +49,8 @@ class _LastLogits:
     """
 
     def __init__(self, lm: LocalModel, rows: int) -> None:
-        self.head = lm.layout.lm_head
-        weight = self.head.weight
-        assert isinstance(weight, torch.Tensor)
-        self.weight = weight
-        bias = getattr(self.head, "bias", None)
-        self.bias = bias if isinstance(bias, torch.Tensor) else None
-        self.cap = softcap(lm)
+        parts = Head(lm)
+        self.head, self.weight, self.bias, self.cap = parts.module, parts.weight, parts.bias, parts.cap
         vocab, dtype, device = self.weight.shape[0], self.weight.dtype, self.weight.device
         self.buffer = torch.empty(rows, vocab, dtype=dtype, device=device)
         self.transposed = (

@@ -9,6 +9,7 @@ product and then ``torch.logsumexp`` at 32-240 rows), and ``logits_at`` is one d
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
 import torch
@@ -71,16 +72,8 @@ class Head:
         """``h`` (n, d) -> (n,) float32 log-sum-exp of each row's logits."""
         if self.hooked or self.device.type != "cpu":
             return torch.logsumexp(self.logits_t(h), dim=0)
-        ht = h.to(self.device, self.weight.dtype).t()
-        vocab = self.weight.shape[0]
-        block = torch.empty(min(_BLOCK, vocab), ht.shape[1], dtype=self.weight.dtype)
         tops, sums = [], []
-        for start in range(0, vocab, _BLOCK):
-            z = torch.mm(self.weight[start : start + _BLOCK], ht, out=block[: min(_BLOCK, vocab - start)])
-            if self.bias is not None:
-                z += self.bias[start : start + _BLOCK, None]
-            if self.cap is not None:
-                z.div_(self.cap).tanh_().mul_(self.cap)
+        for _, z in self._blocks(h):
             top = z.amax(dim=0)
             tops.append(top)
             sums.append(z.sub_(top).exp_().sum(dim=0))
@@ -93,21 +86,27 @@ class Head:
         the full logits gives), reduced block by block on the CPU without the vocabulary-wide logits."""
         if self.hooked or self.device.type != "cpu":
             return self.logits_t(h).argmax(dim=0)
-        ht = h.to(self.device, self.weight.dtype).t()
-        vocab = self.weight.shape[0]
-        block = torch.empty(min(_BLOCK, vocab), ht.shape[1], dtype=self.weight.dtype)
         tops, where = [], []
-        for start in range(0, vocab, _BLOCK):
-            z = torch.mm(self.weight[start : start + _BLOCK], ht, out=block[: min(_BLOCK, vocab - start)])
-            if self.bias is not None:
-                z += self.bias[start : start + _BLOCK, None]
-            if self.cap is not None:
-                z.div_(self.cap).tanh_().mul_(self.cap)
+        for start, z in self._blocks(h):
             top, at = z.max(dim=0)
             tops.append(top)
             where.append(at + start)
         first = torch.stack(tops).argmax(dim=0)  # the first block holding the row's maximum
         return torch.stack(where).gather(0, first[None])[0]
+
+    def _blocks(self, h: torch.Tensor) -> Iterator[tuple[int, torch.Tensor]]:
+        """(first vocabulary row, logits (rows of the block, n)) of every block of ``_BLOCK`` head rows,
+        bias and softcap applied, each written into one reused buffer (read it before the next)."""
+        ht = h.to(self.device, self.weight.dtype).t()
+        vocab = self.weight.shape[0]
+        buffer = torch.empty(min(_BLOCK, vocab), ht.shape[1], dtype=self.weight.dtype)
+        for start in range(0, vocab, _BLOCK):
+            z = torch.mm(self.weight[start : start + _BLOCK], ht, out=buffer[: min(_BLOCK, vocab - start)])
+            if self.bias is not None:
+                z += self.bias[start : start + _BLOCK, None]
+            if self.cap is not None:
+                z.div_(self.cap).tanh_().mul_(self.cap)
+            yield start, z
 
     def logits_at(self, h: torch.Tensor, tokens: torch.Tensor) -> torch.Tensor:
         """``h`` (n, d) and ``tokens`` (n,) -> (n,) float32 logit of ``tokens[i]`` at row i."""

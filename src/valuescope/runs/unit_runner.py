@@ -223,7 +223,17 @@ def run_model_units(
     holder = held if held is not None else HeldModel(plan)
 
     def load() -> Any:
-        return holder.get(model)
+        if not quiet:
+            return holder.get(model)
+        from transformers.utils import logging as hf_logging
+
+        shown = hf_logging.is_progress_bar_enabled()
+        hf_logging.disable_progress_bar()  # transformers' "Loading weights" bar
+        try:
+            return holder.get(model)
+        finally:
+            if shown:
+                hf_logging.enable_progress_bar()
 
     is_api = model in plan.api_models
     todo = [(s, step) for s in studies for step in _steps(s, plan.configs[s])]

@@ -59,12 +59,14 @@ def corpus(
     return own, clean, counts
 
 
-def token_residuals(lm: Any, texts: list[Any], read_point: int, batch_size: int = 16) -> torch.Tensor:
+def token_residuals(
+    lm: Any, texts: list[Any], read_point: int, batch_size: int = 16, *, progress: bool | None = None
+) -> torch.Tensor:
     """Every pooled-text token's residual at ``read_point`` (special tokens and each text's first position
     excluded: models without BOS park massive activations there, which would dominate the SAE); (n, d)."""
     if not texts:
         return torch.zeros(0, lm.d_model)
-    out = lm.residuals(texts, layers=[read_point], pool="all", batch_size=batch_size)
+    out = lm.residuals(texts, layers=[read_point], pool="all", batch_size=batch_size, progress=progress)
     mask = out.mask.clone()
     mask[:, 0] = False  # the first position is an attention sink whether or not it is a BOS token
     return out.values[:, 0][mask]
@@ -141,7 +143,9 @@ def pretrained_sae(ctx: UnitContext[IndifferenceConfig], items: pd.DataFrame, re
         training["read_point"] = read_point
         training["note"] = f"pretrained SAE at read point {hook_rp}; the repair uses it there"
     training.update({"source": str(cfg.sae), "tokens_trained": None})
-    evaluation = evaluate_sae(sae, token_residuals(lm, corpus(ctx, items)[0], read_point))
+    evaluation = evaluate_sae(
+        sae, token_residuals(lm, corpus(ctx, items)[0], read_point, progress=ctx.progress)
+    )
     training.update(_quality(evaluation))
     return FittedSAE(sae, read_point, training, "pretrained SAE, evaluated on half A's item tokens")
 
@@ -150,7 +154,8 @@ def sae_trained_here(ctx: UnitContext[IndifferenceConfig], items: pd.DataFrame, 
     """A TopK SAE trained on every token of half A's items and of the neutral sentences (``corpus``)."""
     cfg, lm = ctx.config, ctx.local
     own, sentences, counts = corpus(ctx, items)
-    x_own, x_sentences = token_residuals(lm, own, read_point), token_residuals(lm, sentences, read_point, 8)
+    x_own = token_residuals(lm, own, read_point, progress=ctx.progress)
+    x_sentences = token_residuals(lm, sentences, read_point, 8, progress=ctx.progress)
     sae, report = train_sae(
         torch.cat([x_own, x_sentences]),
         d_sae=cfg.sae_width,

@@ -165,7 +165,11 @@ def repair_problem(
     moral = items["kind"].to_numpy() != "neutral"
     neutral_a, fit_rows = half_a & ~moral, half_a & moral
     rng = np.random.default_rng(ctx.seed)
-    tokens = token_residuals(ctx.local, corpus(ctx, items)[1], read_point, 8).double().numpy()
+    tokens = (
+        token_residuals(ctx.local, corpus(ctx, items)[1], read_point, 8, progress=ctx.progress)
+        .double()
+        .numpy()
+    )
     if len(tokens) > MAX_KEEP_TOKENS:
         tokens = tokens[rng.choice(len(tokens), MAX_KEEP_TOKENS, replace=False)]
     return RepairProblem(
@@ -205,7 +209,8 @@ def read_under_edit(
     cfg = ctx.config
     reading = reading_items(carrier_of(cfg, items), report_items["text"])
     with edit:
-        return ctx.local.residuals(reading, layers=[read_point], pool=cfg.pool)[:, 0].double().numpy()
+        x = ctx.local.residuals(reading, layers=[read_point], pool=cfg.pool, progress=ctx.progress)
+        return x[:, 0].double().numpy()
 
 
 def items_the_edit_left_alone(x_b: np.ndarray, x_after_b: np.ndarray, fit: rep.Repair) -> int:

@@ -71,7 +71,9 @@ def mean_of(x: np.ndarray, nan: bool = False) -> Callable[[np.ndarray], float]:
 
 def self_ratings_step(ctx: UnitContext[MechanismsConfig]) -> Artifacts:
     items = questionnaire(ctx)
-    rated = ctx.lm.rate(list(items["prompt"]), OPTIONS, reverse=list(items["reverse"].astype(bool)))
+    rated = ctx.lm.rate(
+        list(items["prompt"]), OPTIONS, reverse=list(items["reverse"].astype(bool)), progress=ctx.progress
+    )
     table = items.drop(columns=["prompt"]).assign(
         expected=rated["expected"].to_numpy(), mass=rated["mass"].to_numpy()
     )
