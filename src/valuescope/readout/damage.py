@@ -165,6 +165,7 @@ class _Unedited:
         rows = valid.nonzero()[:, 0]
         targets = batch.input_ids[:, 1:][valid].to(head.device)
         lse, target_logit, mean_row = [], [], []
+        weight = head.weight.float()  # once, not per chunk; float32 whatever the model's dtype
         for start in range(0, len(hidden), _CHUNK):
             part = hidden[start : start + _CHUNK]
             lse.append(head.log_normaliser(part))  # as the edited pass computes it: a no-op edit gives 0
@@ -172,7 +173,7 @@ class _Unedited:
             if head.linear:
                 z = head.logits_t(part)  # (vocab, chunk)
                 p = torch.exp(z.sub_(lse[-1]), out=z)
-                mean_row.append(torch.mm(p.t(), head.weight.to(p.dtype)).double())
+                mean_row.append(torch.mm(p.t(), weight).double())
         lse_all = torch.cat(lse)
         return _Unedited(
             rows=rows,

@@ -43,7 +43,8 @@ def bootstrap(
     a group drawn twice appear twice. Resamples where the statistic is NaN are dropped; more than 10% NaN
     raises ValueError. The interval is widened where needed so that ci_low <= estimate <= ci_high.
     """
-    draws = _GroupDraws(n_rows, groups, strata, level, n_boot)
+    check_level(level)
+    draws = _GroupDraws(n_rows, groups, strata, n_boot)
     estimate = float(statistic(np.arange(n_rows)))
     if np.isnan(estimate):
         raise ValueError("the statistic is NaN on the full data; nothing to bootstrap")
@@ -62,7 +63,7 @@ def bootstrap_counts(
     """How many times each row is in each of :func:`bootstrap`'s resamples: (n_boot, n_rows) integers,
     from the same draws (the same ``seed`` gives the same resamples). A statistic that takes row weights
     can then be computed on every resample at once."""
-    draws = _GroupDraws(n_rows, groups, strata, 0.95, n_boot)
+    draws = _GroupDraws(n_rows, groups, strata, n_boot)
     return draws.counts(seed)
 
 
@@ -81,7 +82,8 @@ def bootstrap_auroc(
     s = np.asarray(scores, dtype=float)
     lab = np.asarray(labels)
     estimate = auroc(s, lab)  # checks the shapes and labels
-    draws = _GroupDraws(len(s), groups, strata, level, n_boot)
+    check_level(level)
+    draws = _GroupDraws(len(s), groups, strata, n_boot)
     if np.isnan(estimate):
         raise ValueError("the statistic is NaN on the full data; nothing to bootstrap")
     stats = auroc_weighted(s, lab.astype(bool), draws.counts(seed))
@@ -92,11 +94,10 @@ class _GroupDraws:
     """The grouped bootstrap's resamples: whole groups drawn with replacement within each stratum."""
 
     def __init__(
-        self, n_rows: int, groups: np.ndarray | None, strata: np.ndarray | None, level: float, n_boot: int
+        self, n_rows: int, groups: np.ndarray | None, strata: np.ndarray | None, n_boot: int
     ) -> None:
         check_count(n_rows, "n_rows")
         check_count(n_boot, "n_boot")
-        check_level(level)
         g = check_groups(groups, n_rows, "groups")
         g_codes, n_groups = integer_codes(g)
         if strata is None:
