@@ -14,6 +14,7 @@ from transformers import PreTrainedModel, PreTrainedTokenizerBase
 
 from valuescope.data.reference import reference_texts
 from valuescope.edit.interventions import Intervention, Positions
+from valuescope.edit.per_prompt import EditEach
 from valuescope.edit.projections import Ablate, EditSubspace, ScaleNeurons
 from valuescope.edit.steering import Steer, SteerEach
 from valuescope.model import Item, Site, TokenReadout
@@ -256,6 +257,11 @@ class LanguageModel:
         """Steer prompt i of the next ``generate`` call with ``vectors[i]`` (alpha ``alphas[i]``), so that
         many steering vectors share one batched generation; see ``edit.steering.SteerEach``."""
         return SteerEach(self, vectors, layers, alphas, raw)
+
+    def edit_each(self, edits: Sequence[Intervention | None], which: Sequence[int]) -> EditEach:
+        """Put prompt i of the next ``generate`` call under ``edits[which[i]]`` (None: unedited), so that
+        many edits share one batched generation; see ``edit.per_prompt.EditEach``."""
+        return EditEach(self, edits, which)
 
     def scale_neurons(self, neurons: Mapping[int, Sequence[int]], factor: float) -> ScaleNeurons:
         """Scale MLP neurons ``{block: [indices]}`` by ``factor`` (0 zeroes them)."""

@@ -6,6 +6,7 @@ import math
 from collections import Counter
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 import torch
 from conftest import get_model
@@ -420,3 +421,34 @@ def test_steer_each_gives_each_prompt_what_its_own_steer_gives() -> None:
         lm.residuals(prompts, layers=[1])
     with pytest.raises(ValueError, match="alphas"):
         lm.steer_each(vectors, [1], alphas=[1.0])
+
+
+def _partition_cost(lengths: list[int], bounds: list[tuple[int, int]], steps: int) -> float:
+    from valuescope.readout.generation import STEP_TOKENS
+
+    return sum(lengths[a] * (b - a) + STEP_TOKENS * steps for a, b in bounds)
+
+
+def test_decoding_batches_are_the_cheapest_split() -> None:
+    """Consecutive batches of at most max_rows covering every prompt once, at the least cost of every
+    possible split (checked against all of them), and long prompts kept apart from many short ones."""
+    import itertools
+
+    from valuescope.readout.generation import decoding_batches
+
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        n, max_rows, steps = int(rng.integers(1, 9)), int(rng.integers(1, 5)), int(rng.integers(1, 4))
+        lengths = sorted(rng.integers(1, 400, n).tolist(), reverse=True)
+        got = decoding_batches(lengths, max_rows, steps)
+        assert [a for a, _ in got] == [0] + [b for _, b in got[:-1]] and got[-1][1] == n
+        assert all(0 < b - a <= max_rows for a, b in got)
+        best = min(
+            _partition_cost(lengths, list(zip((0, *cuts), (*cuts, n), strict=True)), steps)
+            for k in range(n)
+            for cuts in itertools.combinations(range(1, n), k)
+            if all(0 < b - a <= max_rows for a, b in zip((0, *cuts), (*cuts, n), strict=True))
+        )
+        assert _partition_cost(lengths, got, steps) == pytest.approx(best)
+    assert decoding_batches([100] * 4 + [20] * 100, 128, 12) == [(0, 4), (4, 104)]
+    assert len(decoding_batches([30] * 200, 128, 12)) == 2

@@ -14,6 +14,7 @@ import torch
 from torch import nn
 from torch.utils.hooks import RemovableHandle
 
+from valuescope.models.hooks import HiddenFn
 from valuescope.models.layout import Layout
 
 Positions = Literal["all", "last"] | Sequence[int]
@@ -72,6 +73,16 @@ class Intervention:
 
     def fingerprint(self) -> dict[str, Any]:
         raise NotImplementedError
+
+    def residual_functions(self) -> dict[int, HiddenFn] | None:
+        """For an edit that only rewrites the residual stream at read points, treating every batch row on
+        its own: the function applied at each read point (``EditEach`` applies it to chosen rows, after
+        ``_helper_hooks``); None for any other edit."""
+        return None
+
+    def _helper_hooks(self) -> list[RemovableHandle]:
+        """Install the hooks that ``residual_functions`` rely on (such as the special-position record)."""
+        return []
 
     def __enter__(self) -> Intervention:
         if self._depth:

@@ -4,13 +4,20 @@ chosen MLP neurons (``ScaleNeurons``), replace the coordinates inside a subspace
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from functools import partial
 from typing import Any, Literal
 
 import torch
 from torch.utils.hooks import RemovableHandle
 
 from valuescope.edit.interventions import Host, Intervention, SpecialPositions, as_vector, tensor_digest
-from valuescope.models.hooks import hook_output, hook_read_point, normalize_blocks, normalize_read_points
+from valuescope.models.hooks import (
+    HiddenFn,
+    hook_output,
+    hook_read_point,
+    normalize_blocks,
+    normalize_read_points,
+)
 
 Center = float | Mapping[int, float] | Literal["reference"] | None
 
@@ -81,17 +88,19 @@ class Ablate(Intervention):
         out = h - ((h @ u) - center)[..., None] * u
         return self._special.keep(h, out)
 
+    def _read_point_functions(self) -> dict[int, HiddenFn]:
+        return {rp: partial(self._project, center=self.centers[rp]) for rp in self.layers}
+
+    def residual_functions(self) -> dict[int, HiddenFn] | None:
+        return None if self.sublayers else self._read_point_functions()
+
+    def _helper_hooks(self) -> list[RemovableHandle]:
+        return [self._special.install()] if self.keep_special else []
+
     def _install(self) -> list[RemovableHandle]:
         layout = self.host.layout
-        handles = []
-        if self.keep_special:
-            handles.append(self._special.install())
-        for rp in self.layers:
-
-            def fn(h: torch.Tensor, c: float = self.centers[rp]) -> torch.Tensor:
-                return self._project(h, c)
-
-            handles.append(hook_read_point(layout, rp, fn))
+        handles = self._helper_hooks()
+        handles += [hook_read_point(layout, rp, fn) for rp, fn in self._read_point_functions().items()]
         if self.sublayers:
             for b in range(layout.n_layers):
                 handles.append(hook_output(layout.attn_out(b), lambda h: self._project(h, 0.0)))
@@ -211,9 +220,15 @@ class EditSubspace(Intervention):
         out = h + (z @ self._delta.to(device=h.device, dtype=h.dtype)) @ b
         return self._special.keep(h, out)
 
+    def residual_functions(self) -> dict[int, HiddenFn]:
+        return {rp: self.apply for rp in self.layers}
+
+    def _helper_hooks(self) -> list[RemovableHandle]:
+        return [self._special.install()] if self.keep_special else []
+
     def _install(self) -> list[RemovableHandle]:
-        handles = [self._special.install()] if self.keep_special else []
-        handles += [hook_read_point(self.host.layout, rp, self.apply) for rp in self.layers]
+        handles = self._helper_hooks()
+        handles += [hook_read_point(self.host.layout, rp, fn) for rp, fn in self.residual_functions().items()]
         return handles
 
     def __exit__(self, *exc: object) -> None:

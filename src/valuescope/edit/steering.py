@@ -11,7 +11,7 @@ import torch
 from torch.utils.hooks import RemovableHandle
 
 from valuescope.edit.interventions import Host, Intervention, Positions, as_vector, tensor_digest
-from valuescope.models.hooks import hook_read_point, normalize_read_points
+from valuescope.models.hooks import HiddenFn, hook_read_point, normalize_read_points
 
 
 def _hook_added(
@@ -76,6 +76,11 @@ class Steer(Intervention):
 
     def _install(self) -> list[RemovableHandle]:
         return _hook_added(self.host, self.layers, self.added, self._add)
+
+    def residual_functions(self) -> dict[int, HiddenFn] | None:
+        if self.positions != "all":  # the positions of a batch row depend on its padding
+            return None
+        return {rp: partial(self._add, self.added(rp)) for rp in self.layers}
 
     def fingerprint(self) -> dict[str, Any]:
         return {

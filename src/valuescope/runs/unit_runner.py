@@ -223,48 +223,54 @@ def run_model_units(
     holder = held if held is not None else HeldModel(plan)
 
     def load() -> Any:
-        if not quiet:
-            return holder.get(model)
-        from transformers.utils import logging as hf_logging
-
-        shown = hf_logging.is_progress_bar_enabled()
-        hf_logging.disable_progress_bar()  # transformers' "Loading weights" bar
-        try:
-            return holder.get(model)
-        finally:
-            if shown:
-                hf_logging.enable_progress_bar()
+        return holder.get(model)
 
     is_api = model in plan.api_models
     todo = [(s, step) for s in studies for step in _steps(s, plan.configs[s])]
     bar = tqdm(todo, desc=model, unit="step", disable=quiet, position=position, leave=True)
     try:
-        done: dict[str, dict[str, Artifacts]] = {s: {} for s in studies}
-        missing: dict[str, dict[str, tuple[str, str]]] = {s: {} for s in studies}
-        latest: dict[str, str] = {}  # per study, when its newest unit of this model finished
-        for study_name, step in bar:
-            bar.set_postfix_str(f"{study_name}/{step.name}")
-            folder = rd.unit(study_name, model, step.name)
-            got = read_unit(folder)
-            if got is None or not is_done(got[1]) or _older_than_reads(got[1], study_name, latest):
-                previous = _previous(study_name, done, missing)
-                _run_unit(plan, study_name, step, model, run_id, quiet, previous, load, is_api)
-                got = read_unit(folder)
-                assert got is not None
-            artifacts, meta = got
-            latest[study_name] = max(latest.get(study_name, ""), str(meta.get("finished", "")))
-            status = meta.get("status")
-            if status in (FAILED, BLOCKED):
-                missing[study_name][step.name] = (
-                    unit_id(study_name, model, step.name),
-                    meta.get("reason", ""),
-                )
-            elif status != "skipped":
-                done[study_name][step.name] = artifacts
+        with loading_bars(shown=not quiet):
+            _run_steps(plan, model, studies, run_id, quiet, rd, bar, load, is_api)
     finally:
         bar.close()
         if held is None:
             holder.release()
+
+
+def _run_steps(
+    plan: RunPlan,
+    model: str,
+    studies: list[str],
+    run_id: str,
+    quiet: bool,
+    rd: RunDir,
+    bar: tqdm[tuple[str, Step]],
+    load: Callable[[], Any],
+    is_api: bool,
+) -> None:
+    """Every unfinished unit of ``model`` in ``studies``, in order, each given what the earlier ones made."""
+    done: dict[str, dict[str, Artifacts]] = {s: {} for s in studies}
+    missing: dict[str, dict[str, tuple[str, str]]] = {s: {} for s in studies}
+    latest: dict[str, str] = {}  # per study, when its newest unit of this model finished
+    for study_name, step in bar:
+        bar.set_postfix_str(f"{study_name}/{step.name}")
+        folder = rd.unit(study_name, model, step.name)
+        got = read_unit(folder)
+        if got is None or not is_done(got[1]) or _older_than_reads(got[1], study_name, latest):
+            previous = _previous(study_name, done, missing)
+            _run_unit(plan, study_name, step, model, run_id, quiet, previous, load, is_api)
+            got = read_unit(folder)
+            assert got is not None
+        artifacts, meta = got
+        latest[study_name] = max(latest.get(study_name, ""), str(meta.get("finished", "")))
+        status = meta.get("status")
+        if status in (FAILED, BLOCKED):
+            missing[study_name][step.name] = (
+                unit_id(study_name, model, step.name),
+                meta.get("reason", ""),
+            )
+        elif status != "skipped":
+            done[study_name][step.name] = artifacts
 
 
 def _run_unit(
@@ -377,6 +383,19 @@ def record_unfinished(
             record_failure(folder, base, error, run_id)
             n += 1
     return n
+
+
+@contextmanager
+def loading_bars(shown: bool) -> Iterator[None]:
+    """transformers' "Loading weights" bars on or off (as given) inside, as they were outside."""
+    from transformers.utils import logging as hf_logging
+
+    before = hf_logging.is_progress_bar_enabled()
+    (hf_logging.enable_progress_bar if shown else hf_logging.disable_progress_bar)()
+    try:
+        yield
+    finally:
+        (hf_logging.enable_progress_bar if before else hf_logging.disable_progress_bar)()
 
 
 @contextmanager
