@@ -452,3 +452,10 @@ def test_decoding_batches_are_the_cheapest_split() -> None:
         assert _partition_cost(lengths, got, steps) == pytest.approx(best)
     assert decoding_batches([100] * 4 + [20] * 100, 128, 12) == [(0, 4), (4, 104)]
     assert len(decoding_batches([30] * 200, 128, 12)) == 2
+
+
+def test_default_batch_size_is_larger_on_the_cpu() -> None:
+    from valuescope.readout.generation import BATCH_SIZE, default_batch_size
+
+    lm = get_model("tiny-llama")
+    assert lm.device.type == "cpu" and default_batch_size(lm) == BATCH_SIZE["cpu"] == 128

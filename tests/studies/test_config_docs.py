@@ -36,8 +36,8 @@ def test_a_redeclared_base_field_without_a_docstring_counts_as_undocumented() ->
 def test_field_docs_give_type_default_resolved_profile_values_and_description() -> None:
     docs = {d.name: d for d in field_docs(ReadoutCheckConfig)}
     n_pairs = docs["n_pairs"]
-    assert (n_pairs.type, n_pairs.default) == ("int", 24)
-    assert n_pairs.per_profile == {"quick": 16, "demo": 24, "full": 48}
+    assert (n_pairs.type, n_pairs.default) == ("int", 48)
+    assert n_pairs.per_profile == {"quick": 16, "demo": 48, "full": 48}
     assert n_pairs.description == "Statement pairs used (the first n of the stimulus file)."
     assert docs["damage_texts"].type == "int in [2, 80]"
     assert docs["stimuli"].profiles_text() == "every profile"
@@ -56,7 +56,7 @@ def test_type_labels_show_choices_unions_and_bounds() -> None:
 def test_rendered_fields_wrap_at_the_width_and_indent_descriptions() -> None:
     lines = render_fields(ReadoutCheckConfig, width=60)
     assert all(len(line) <= 60 for line in lines)
-    start = lines.index("  n_pairs: int = 24 (quick 16, demo 24, full 48)")
+    start = lines.index("  n_pairs: int = 48 (quick 16, demo 48, full 48)")
     assert lines[start + 1].startswith("      Statement pairs used")
 
 
@@ -65,9 +65,9 @@ def test_studies_details_prints_each_field_with_type_default_profiles_and_descri
     assert result.exit_code == 0, result.output
     out = result.output
     assert "readout-check" in out and "entanglement" not in out
-    assert "  n_pairs: int = 24 (quick 16, demo 24, full 48)\n" in out
+    assert "  n_pairs: int = 48 (quick 16, demo 48, full 48)\n" in out
     assert "      Statement pairs used (the first n of the stimulus file).\n" in out
-    assert "  damage_texts: int in [2, 80] = 8 (quick 4, demo 8, full 80)\n" in out
+    assert "  damage_texts: int in [2, 80] = 16 (quick 4, demo 16, full 80)\n" in out
     assert "  min_n_per_cell: int = 12 (quick 8, demo 12, full 12)\n" in out
     for name in ReadoutCheckConfig.model_fields:
         assert f"\n  {name}: " in out

@@ -1,6 +1,7 @@
 """Each prompt of one batched generation under its own edit (``EditEach``), so that many edits share
-one generation instead of one small batch each: the decoding step reads the model's weights once for
-every row, so on a CPU 128 rows cost far less than four times 32."""
+one generation instead of one small batch each: a decoding step reads the model's weights once for all
+its rows (Gemma-3-270M on 2 CPU cores, greedy, 12 tokens: 128 prompts in one batch 16.6 s, in four
+batches of 32 24.0 s)."""
 
 from __future__ import annotations
 

@@ -27,10 +27,16 @@ PROGRESS_MIN_TOKENS = 4096
 """``progress=None`` shows a bar when prompts x max_new_tokens reaches this."""
 
 
-BATCH_SIZE = 128
-"""Prompts decoded together by default. Each decoding step reads every weight of the model once however
-many rows it carries, so on a 2-core CPU 96 rows take 25-28% less time per prompt than 32 (Gemma-3-270M
-and SmolLM2-135M, sampled, 32 tokens; BENCHMARKS.md), with the same texts."""
+BATCH_SIZE = {"cpu": 128}
+"""Prompts decoded together by default, by device type (others: 32). Each decoding step reads every weight
+of the model once however many rows it carries, so on a 2-core CPU 96 rows take 25-28% less time per
+prompt than 32 (Gemma-3-270M and SmolLM2-135M, sampled, 32 tokens; BENCHMARKS.md), with the same texts.
+An accelerator keeps 32: a large model's KV cache for 128 rows may not fit beside its weights."""
+
+
+def default_batch_size(lm: LocalModel) -> int:
+    """``generate``'s batch size when the caller gives none: ``BATCH_SIZE`` for ``lm``'s device type."""
+    return BATCH_SIZE.get(lm.device.type, 32)
 
 
 STEP_TOKENS = 128
@@ -126,7 +132,7 @@ def generate(
     stop: Sequence[str] | str | None = None,
     chat: bool | None = None,
     system: str | None = None,
-    batch_size: int = BATCH_SIZE,
+    batch_size: int | None = None,
     progress: bool | None = None,
     return_details: Literal[False] = False,
 ) -> list[str]: ...
@@ -145,7 +151,7 @@ def generate(
     stop: Sequence[str] | str | None = None,
     chat: bool | None = None,
     system: str | None = None,
-    batch_size: int = BATCH_SIZE,
+    batch_size: int | None = None,
     progress: bool | None = None,
     return_details: Literal[True],
 ) -> list[Generation]: ...
@@ -163,7 +169,7 @@ def generate(
     stop: Sequence[str] | str | None = None,
     chat: bool | None = None,
     system: str | None = None,
-    batch_size: int = BATCH_SIZE,
+    batch_size: int | None = None,
     progress: bool | None = None,
     return_details: bool = False,
 ) -> list[str] | list[Generation]:
@@ -176,15 +182,16 @@ def generate(
     after ``max_new_tokens``. ``chat`` (default: ``lm.instruct``) wraps each prompt as the user
     message of the chat template, after an optional ``system`` message. Interventions active on
     ``lm`` apply at every step (a steer with explicit ``positions`` indexes the left-padded batch;
-    use ``"all"`` or ``"last"`` for batch-independent results). ``return_details`` gives
-    ``Generation`` records instead of strings.
+    use ``"all"`` or ``"last"`` for batch-independent results). At most ``batch_size`` prompts decode
+    together (default ``default_batch_size``), in the batches ``decoding_batches`` picks. ``return_details``
+    gives ``Generation`` records instead of strings.
     """
     items = check_prompts(prompts)
     max_new_tokens = check_int(max_new_tokens, "max_new_tokens", 1)
     sampling = check_sampling(temperature, top_p, top_k)
     seed = check_int(seed, "seed", 0)
     stops = check_stop(stop)
-    batch_size = check_int(batch_size, "batch_size", 1)
+    batch_size = check_int(batch_size if batch_size is not None else default_batch_size(lm), "batch_size", 1)
     if chat is not None and not isinstance(chat, bool):
         raise TypeError(f"chat={chat!r}: must be True, False or None (None = use the template if instruct)")
     if system is not None and not isinstance(system, str):

@@ -26,25 +26,21 @@ OPTIONS = [str(i) for i in range(1, 8)]
 
 
 class ReadoutCheckConfig(StudyConfig):
-    """The package's own check of its readout layer (ratings, a direction, an ablation), not a study's
-    finding: entanglement measures the same three things at larger n, so the main job (the demo profile)
-    reads it at 24 pairs and ``full`` at 48."""
-
-    n_pairs: int = 24
+    n_pairs: int = 48
     """Statement pairs used (the first n of the stimulus file)."""
     stimuli: str | None = None
     """A CSV with columns pair, good, bad to use instead of the built-in pairs."""
     paraphrases: int = 2
     """Question paraphrases per statement (1-3)."""
-    n_random: int = 3
+    n_random: int = 5
     """Random directions ablated as the baseline of the edit."""
-    damage_texts: Annotated[int, Field(ge=2, le=80)] = 8
+    damage_texts: Annotated[int, Field(ge=2, le=80)] = 16
     """Neutral reference sentences the edit's damage is measured on (the first n of the package's 80)."""
     n_boot: int = 2000
     """Bootstrap resamples (whole pairs) behind every confidence interval."""
     n_perm: int = 1000
     """Permutations behind every permutation p-value."""
-    folds: int = 4
+    folds: int = 5
     """Pair-grouped cross-validation folds for the per-layer accuracy."""
     min_n_per_cell: int = 12
     """Fewest held-out pairs the chosen read point's accuracy reports on without a note."""
@@ -59,15 +55,7 @@ class ReadoutCheckConfig(StudyConfig):
             "folds": 4,
             "min_n_per_cell": 8,
         },
-        "full": {
-            "n_pairs": 48,
-            "n_random": 20,
-            "n_boot": 5000,
-            "n_perm": 5000,
-            "paraphrases": 3,
-            "damage_texts": 80,
-            "folds": 5,
-        },
+        "full": {"n_random": 20, "n_boot": 5000, "n_perm": 5000, "paraphrases": 3, "damage_texts": 80},
     }
 
 
