@@ -81,6 +81,17 @@ def _no_hooks_left_behind(request: pytest.FixtureRequest) -> Iterator[None]:
             pytest.fail(f"{request.node.nodeid} left hooks on {name}: {left[:5]}")
 
 
+@pytest.fixture
+def one_thread() -> Iterator[None]:
+    """Tiny models gain nothing from threads, and a second thread stalls on a shared, busy machine."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
 @pytest.fixture(params=TINY)
 def tiny(request: pytest.FixtureRequest) -> LanguageModel:
     return get_model(request.param)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 from conftest import get_model
@@ -14,12 +12,7 @@ from valuescope.edit.interventions import Intervention
 PROMPTS = ["The cat", "A long sentence about the weather today", "Hello", "Most people agree that", "0 1 2"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread() -> Iterator[None]:
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _edits(lm: LanguageModel) -> list[Intervention | None]:
