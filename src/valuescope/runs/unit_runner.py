@@ -17,7 +17,8 @@ import json
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -222,14 +223,12 @@ def run_model_units(
     rd = RunDir(plan.out)
     holder = held if held is not None else HeldModel(plan)
 
-    def load() -> Any:
-        return holder.get(model)
-
+    load = partial(holder.get, model)
     is_api = model in plan.api_models
     todo = [(s, step) for s in studies for step in _steps(s, plan.configs[s])]
     bar = tqdm(todo, desc=model, unit="step", disable=quiet, position=position, leave=True)
     try:
-        with loading_bars(shown=not quiet):
+        with quiet_loading() if quiet else nullcontext():
             _run_steps(plan, model, studies, run_id, quiet, rd, bar, load, is_api)
     finally:
         bar.close()
@@ -386,16 +385,17 @@ def record_unfinished(
 
 
 @contextmanager
-def loading_bars(shown: bool) -> Iterator[None]:
-    """transformers' "Loading weights" bars on or off (as given) inside, as they were outside."""
+def quiet_loading() -> Iterator[None]:
+    """transformers' "Loading weights" bars off inside, as they were outside."""
     from transformers.utils import logging as hf_logging
 
-    before = hf_logging.is_progress_bar_enabled()
-    (hf_logging.enable_progress_bar if shown else hf_logging.disable_progress_bar)()
+    shown = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
     try:
         yield
     finally:
-        (hf_logging.enable_progress_bar if before else hf_logging.disable_progress_bar)()
+        if shown:
+            hf_logging.enable_progress_bar()
 
 
 @contextmanager
