@@ -91,6 +91,7 @@ class Model(Protocol):
         system: str | None = None,
         batch_size: int | None = None,
         progress: bool | None = None,
+        mass: bool = True,
     ) -> pd.DataFrame:
         """Each prompt's probabilities over ``options`` and its expected rating."""
         ...

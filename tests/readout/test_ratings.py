@@ -499,3 +499,51 @@ def test_prompts_of_several_instructions_run_each_instruction_as_a_prefix() -> N
     heads = sorted(len(lm.tokenizer(h)["input_ids"]) - 1 for h in (INSTRUCTION, second))
     assert len(prefixes) == 2  # each instruction ran once, whole (bar a token merged with the statement)
     assert all(p >= h - 1 for p, h in zip(prefixes, heads, strict=True))
+
+
+# ----------------------------------------------------------------------------- without the option mass
+@pytest.mark.parametrize("family", FAMILIES)
+@pytest.mark.parametrize("options", [LIKERT, WORDS, ["1", "10", "2"]], ids=["likert", "words", "prefix"])
+def test_without_mass_the_probabilities_are_the_same(family: str, options: list[str]) -> None:
+    """The normaliser left out at the decision position cancels in the renormalised probabilities; the
+    options' later tokens (multi-token words, '10' after '1') still get theirs."""
+    lm = tiny(family)
+    full = lm.rate(PROMPTS, options)
+    fast = lm.rate(PROMPTS, options, mass=False)
+    np.testing.assert_allclose(p_columns(fast, options), p_columns(full, options), atol=1e-6, rtol=0)
+    np.testing.assert_allclose(fast["expected"], full["expected"], atol=1e-5, rtol=0)
+    assert fast["mass"].isna().all()
+    assert list(fast.columns) == list(full.columns)
+
+
+def test_without_mass_the_decision_position_skips_the_normaliser(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Single-token options need no vocabulary-wide normaliser at all without the mass."""
+    from valuescope.readout.head import Head
+
+    lm = tiny("tiny-gemma3")
+    calls: list[int] = []
+    original = Head.log_normaliser
+
+    def counted(self: Head, h: torch.Tensor) -> torch.Tensor:
+        calls.append(h.shape[0])
+        return original(self, h)
+
+    monkeypatch.setattr(Head, "log_normaliser", counted)
+    lm.rate(PROMPTS, LIKERT, mass=False)
+    assert calls == []
+    lm.rate(PROMPTS, LIKERT)
+    assert sum(calls) >= len(PROMPTS)
+
+
+def test_prepared_rating_without_mass_under_a_steer() -> None:
+    from valuescope.readout.ratings import PreparedRating
+
+    lm = tiny("tiny-llama")
+    vector = torch.randn(lm.d_model)
+    full = PreparedRating(lm, PROMPTS, WORDS)
+    fast = PreparedRating(lm, PROMPTS, WORDS, mass=False)
+    full(), fast()  # the unedited recordings
+    with lm.steer(vector, [1], alpha=4.0):
+        a, b = full(), fast()
+    np.testing.assert_allclose(p_columns(b, WORDS), p_columns(a, WORDS), atol=1e-6, rtol=0)
+    assert b["mass"].isna().all() and a["mass"].notna().all()

@@ -144,8 +144,14 @@ def score_plan(
     progress: bool | None,
     prefix_cache: bool,
     tape: Tape | None = None,
+    mass: bool = True,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Summed log-probabilities (n_items, n_options) of each option and (n_items,) of the shared tokens."""
+    """Summed log-probabilities (n_items, n_options) of each option and (n_items,) of the shared tokens.
+
+    Without ``mass`` the decision position (where every option's first distinguishing token is scored
+    in the same context) gives raw logits, with no vocabulary-wide normaliser: it is the same for every
+    option there, so the options' renormalised probabilities do not change; the shared tokens (which
+    only the mass needs) are not scored and their sum is NaN."""
     tok = lm.tokenizer
     pad_id = tok.pad_token_id if tok.pad_token_id is not None else 0
     seqs = plan.sequences
@@ -164,8 +170,11 @@ def score_plan(
             q_at: list[int] = []
             q_target: list[int] = []
             q_slot: list[int] = []
+            raw: list[bool] = []
             for row, i in enumerate(run.index):
                 for pos, target, item, slot in seqs[i].queries:
+                    if not mass and slot == SHARED:
+                        continue
                     key = (row, pos - run.prefix)
                     if key not in where:
                         where[key] = len(rows)
@@ -174,12 +183,32 @@ def score_plan(
                     q_at.append(where[key])
                     q_target.append(target)
                     q_slot.append(item * k + slot if slot != SHARED else -1 - item)
+                    raw.append(not mass and pos == seqs[i].decision)
             hidden = _forward(lm, seqs, run, pad_id, prefixes)
             dev = hidden.device
             picked = hidden[torch.tensor(rows, device=dev), torch.tensor(positions, device=dev)]
-            lp = head.log_probs_at(picked, torch.tensor(q_at), torch.tensor(q_target)).double().cpu()
+            lp = _scores(head, picked, torch.tensor(q_at), torch.tensor(q_target), torch.tensor(raw))
             slots = torch.tensor(q_slot, dtype=torch.long)
             is_option = slots >= 0
             option_lp.index_add_(0, slots[is_option], lp[is_option])
             shared_lp.index_add_(0, -1 - slots[~is_option], lp[~is_option])
+    if not mass:
+        shared_lp.fill_(float("nan"))
     return option_lp.view(plan.n_items, k), shared_lp
+
+
+def _scores(
+    head: Head, picked: torch.Tensor, at: torch.Tensor, targets: torch.Tensor, raw: torch.Tensor
+) -> torch.Tensor:
+    """Float64 log-probability of ``targets[j]`` after row ``at[j]`` of ``picked``, or its raw logit where
+    ``raw[j]`` (the normaliser of those rows is left out, and not computed for rows only they read)."""
+    if not bool(raw.any()):
+        return head.log_probs_at(picked, at, targets).double().cpu()
+    out = torch.empty(len(at), dtype=torch.float64)
+    out[raw] = head.logits_at(picked[at[raw].to(picked.device)], targets[raw]).double().cpu()
+    normal = ~raw
+    if bool(normal.any()):
+        needed, local = torch.unique(at[normal], return_inverse=True)
+        sub = picked[needed.to(picked.device)]
+        out[normal] = head.log_probs_at(sub, local, targets[normal]).double().cpu()
+    return out

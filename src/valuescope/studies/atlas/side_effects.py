@@ -169,7 +169,7 @@ def _low_strength(
     text = rated.loc[items["statement_id"], "text"].astype(str)
     reverse = rated.loc[items["statement_id"], "reverse"].astype(bool)
     rating = PreparedRating(
-        lm, [SELF_RATING.format(text=t.strip()) for t in text], OPTIONS, reverse=list(reverse)
+        lm, [SELF_RATING.format(text=t.strip()) for t in text], OPTIONS, reverse=list(reverse), mass=False
     )
     base = rating(progress=False)["expected"].to_numpy(dtype=float)
     rp = ctx.read(READ_POINT)

@@ -51,8 +51,11 @@ def rating_rows(items: pd.DataFrame, kinds: list[str], paraphrases: int, reverse
     return frame
 
 
-def rate_rows(lm: Any, rows: pd.DataFrame, progress: bool) -> pd.DataFrame:
-    rated = lm.rate(list(rows["prompt"]), OPTIONS, reverse=list(rows["reversed"]), progress=progress)
+def rate_rows(lm: Any, rows: pd.DataFrame, progress: bool, mass: bool = True) -> pd.DataFrame:
+    """``rows`` with their expected rating and (``mass``) option mass under the edits active now."""
+    rated = lm.rate(
+        list(rows["prompt"]), OPTIONS, reverse=list(rows["reversed"]), progress=progress, mass=mass
+    )
     out = rows.drop(columns=["prompt"]).copy()
     out["expected"] = rated["expected"].to_numpy()
     out["mass"] = rated["mass"].to_numpy()

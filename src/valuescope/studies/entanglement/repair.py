@@ -157,7 +157,7 @@ def rate_under_random_ablations(
     for i, r in enumerate(randoms):
         edit = ablation(lm, cfg, r)
         with edit:
-            tables.append(rate_rows(lm, rows, progress).assign(direction=i))
+            tables.append(rate_rows(lm, rows, progress, mass=False).assign(direction=i))
         if i < cfg.n_random_damage:
             kl.append(meter(edit)["kl_mean"])
     return pd.concat(tables, ignore_index=True), kl

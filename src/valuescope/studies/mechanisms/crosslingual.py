@@ -181,7 +181,7 @@ def _steering_table(
     )
     items = statements[statements["item_id"].isin(kept)].reset_index(drop=True)
     prompts = [SELF_RATING.format(text=t.strip()) for t in items["text"]]
-    rating = PreparedRating(lm, prompts, OPTIONS, reverse=list(items["reverse"].astype(bool)))
+    rating = PreparedRating(lm, prompts, OPTIONS, reverse=list(items["reverse"].astype(bool)), mass=False)
     base = expected_ratings(rating)
 
     def change(direction: np.ndarray, alpha: float) -> np.ndarray:

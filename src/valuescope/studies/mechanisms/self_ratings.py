@@ -55,8 +55,11 @@ def balanced_subset(items: pd.DataFrame, per_value: int) -> pd.DataFrame:
 
 
 def prepared_rating(lm: Any, items: pd.DataFrame) -> PreparedRating:
-    """The self-rating of ``items``, prepared to be read under many edits (``readout.ratings``)."""
-    return PreparedRating(lm, list(items["prompt"]), OPTIONS, reverse=list(items["reverse"].astype(bool)))
+    """The self-rating of ``items``, prepared to be read under many edits (``readout.ratings``; expected
+    ratings only, no option mass)."""
+    return PreparedRating(
+        lm, list(items["prompt"]), OPTIONS, reverse=list(items["reverse"].astype(bool)), mass=False
+    )
 
 
 def expected_ratings(rating: PreparedRating) -> np.ndarray:

@@ -175,13 +175,15 @@ class ApiModel:
         n_samples: int | None = None,
         batch_size: int | None = None,
         progress: bool | None = None,
+        mass: bool = True,
     ) -> pd.DataFrame:
         """Rate each prompt on ``options`` from the server's next-token log-probabilities.
 
         Columns and ``values``/``reverse`` as in ``readout.ratings.rate``: ``prompt``, ``p_<option>``,
         ``mass``, ``expected``, ``argmax``, ``reversed``; plus ``method`` ("logprobs" or "sampled"),
         ``n_missing_options`` and ``n_samples``. ``chat`` None uses the spec's endpoint; ``system``
-        adds a system message (chat only). ``batch_size`` is accepted for compatibility and ignored.
+        adds a system message (chat only). ``batch_size`` and ``mass`` are accepted for compatibility and
+        ignored (the server's log-probabilities give the mass at no extra cost).
 
         One request per prompt asks for one token at temperature 0 with the top ``top_logprobs``
         alternatives. On the chat endpoint an option matches a returned token after stripping a
