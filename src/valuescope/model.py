@@ -51,12 +51,14 @@ class TokenReadout:
 
 class Edit(Protocol):
     """What a readout needs of an edit active on the model (``edit.interventions`` implements it): a
-    fingerprint for cache keys, whether it is bound to token positions,
-    and a ``with`` block that applies it."""
+    fingerprint for cache keys, whether it is bound to token positions, what it does to each prompt of a
+    generation (``prompt_key``), and a ``with`` block that applies it."""
 
     position_free: bool
 
     def fingerprint(self) -> dict[str, Any]: ...
+
+    def prompt_key(self, item: int) -> int: ...
 
     def __enter__(self) -> Any: ...
 

@@ -452,3 +452,82 @@ def test_default_batch_size_is_larger_on_the_cpu() -> None:
 
     lm = get_model("tiny-llama")
     assert lm.device.type == "cpu" and default_batch_size(lm) == BATCH_SIZE["cpu"] == 128
+
+
+# --------------------------------------------------------------------------- equal prompts share a prefill
+@pytest.mark.parametrize("family", ["tiny-llama", "tiny-gemma3"])
+def test_equal_prompts_are_prefilled_once_with_the_same_texts(
+    models: dict[str, LanguageModel], family: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Samples of one prompt share its prefill (one row per distinct prompt) and give the texts each would
+    give prefilled on its own."""
+    from valuescope.readout import generation
+
+    lm = models[family]
+    prompts = [PROMPTS[0]] * 5 + [PROMPTS[2], PROMPTS[5]] * 3 + [PROMPTS[4]]
+    kw = dict(max_new_tokens=12, temperature=1.0, top_p=0.95, seed=3)
+    first_batch: list[int] = []
+
+    def record(_m: object, args: tuple[torch.Tensor, ...]) -> None:
+        first_batch.append(args[0].shape[0])
+
+    handle = lm.layout.embed.register_forward_pre_hook(record)
+    try:
+        shared = generate(lm, prompts, **kw)
+    finally:
+        handle.remove()
+    assert first_batch[0] == 4  # four distinct prompts prefilled, then 12 rows decoding
+    assert first_batch[1] == len(prompts)
+    monkeypatch.setattr(generation, "prefill_groups", lambda _lm, encoded: list(range(len(encoded))))
+    alone = generate(lm, prompts, **kw)
+    assert shared == alone
+    assert len(set(shared[:5])) > 1  # the samples of one prompt still differ
+
+
+def test_equal_prompts_under_different_edits_are_not_merged(models: dict[str, LanguageModel]) -> None:
+    lm = models["tiny-llama"]
+    steer = lm.steer(torch.randn(lm.d_model), [1], alpha=8.0)
+    prompts = [PROMPTS[0]] * 2
+    with lm.edit_each([None, steer], [0, 1]):
+        both = generate(lm, prompts, max_new_tokens=10)
+    assert both[0] == generate(lm, prompts[:1], max_new_tokens=10)[0]
+    with steer:
+        assert both[1] == generate(lm, prompts[:1], max_new_tokens=10)[0]
+    assert both[0] != both[1]
+
+
+def test_decoding_batches_count_a_run_of_equal_prompts_once() -> None:
+    from valuescope.readout.generation import decoding_batches
+
+    # 16 samples each of 8 prompts: one batch prefills 8 rows, so splitting never pays
+    lengths = [50] * 128 + [10] * 128
+    starts = [k % 16 == 0 for k in range(256)]
+    assert decoding_batches(lengths, 256, 4, starts) == [(0, 256)]
+    # counted per row, the long prompts' padding makes a split cheaper
+    assert decoding_batches(lengths, 256, 4) == [(0, 128), (128, 256)]
+
+
+def test_decoding_batches_with_runs_are_the_cheapest_split() -> None:
+    import itertools
+
+    from valuescope.readout.generation import STEP_TOKENS, decoding_batches
+
+    def cost(lengths: list[int], starts: list[bool], bounds: list[tuple[int, int]], steps: int) -> float:
+        return sum(lengths[a] * (1 + sum(starts[a + 1 : b])) + STEP_TOKENS * steps for a, b in bounds)
+
+    rng = np.random.default_rng(1)
+    for _ in range(30):
+        n, max_rows, steps = int(rng.integers(1, 9)), int(rng.integers(1, 6)), int(rng.integers(1, 3))
+        lengths = sorted(rng.integers(1, 600, n).tolist(), reverse=True)
+        starts = [True] + [bool(rng.random() < 0.5) or lengths[k] != lengths[k - 1] for k in range(1, n)]
+        got = decoding_batches(lengths, max_rows, steps, starts)
+        assert [a for a, _ in got] == [0] + [b for _, b in got[:-1]] and got[-1][1] == n
+        splits = (
+            list(zip((0, *cuts), (*cuts, n), strict=True))
+            for k in range(n)
+            for cuts in itertools.combinations(range(1, n), k)
+        )
+        best = min(
+            cost(lengths, starts, b, steps) for b in splits if all(0 < y - x <= max_rows for x, y in b)
+        )
+        assert cost(lengths, starts, got, steps) == pytest.approx(best)

@@ -80,6 +80,12 @@ class Intervention:
         ``_helper_hooks``); None for any other edit."""
         return None
 
+    def prompt_key(self, item: int) -> int:
+        """What this edit does to prompt ``item`` of a ``generate`` call, as a number: prompts with the same
+        tokens and the same key under every active edit share one prefill. 0 unless the edit treats
+        prompts differently (``host.batch_items``)."""
+        return 0
+
     def _helper_hooks(self) -> list[RemovableHandle]:
         """Install the hooks that ``residual_functions`` rely on (such as the special-position record)."""
         return []

@@ -47,6 +47,9 @@ class EditEach(Intervention):
             )
         self.which = torch.tensor(index, dtype=torch.long)
 
+    def prompt_key(self, item: int) -> int:
+        return int(self.which[item]) if item < len(self.which) else -1
+
     def _install(self) -> list[RemovableHandle]:
         handles: list[RemovableHandle] = []
         by_read_point: dict[int, list[tuple[int, HiddenFn]]] = {}

@@ -145,6 +145,9 @@ class SteerEach(Intervention):
         result: torch.Tensor = self.alphas[:, None] * self.host.mean_residual_norm(read_point) * unit
         return result
 
+    def prompt_key(self, item: int) -> int:
+        return item
+
     def _add(self, delta: torch.Tensor, h: torch.Tensor) -> torch.Tensor:
         """``h`` with row i of ``delta`` added at every position of the batch row that is prompt i."""
         items = getattr(self.host, "batch_items", None)

@@ -94,6 +94,22 @@ def _first_stop(text: str, stop: list[str]) -> int:
     return min(hits) if hits else -1
 
 
+def _prefill_rows(rows: list[int], groups: list[int] | None) -> tuple[list[int], list[int] | None]:
+    """The batch rows to prefill (the first of each group) and, where some rows repeat another, the
+    prefilled row each batch row copies (None: every row is prefilled)."""
+    if groups is None:
+        return list(range(len(rows))), None
+    slot: dict[int, int] = {}
+    first: list[int] = []
+    copies: list[int] = []
+    for r, i in enumerate(rows):
+        if groups[i] not in slot:
+            slot[groups[i]] = len(first)
+            first.append(r)
+        copies.append(slot[groups[i]])
+    return (first, None) if len(first) == len(rows) else (first, copies)
+
+
 def decode_batch(
     lm: LocalModel,
     encoded: list[list[int]],
@@ -106,8 +122,11 @@ def decode_batch(
     pad_id: int,
     results: list[Generation | None],
     bar: tqdm[Any],
+    groups: list[int] | None = None,
 ) -> None:
-    """Generate for prompts ``rows`` (indices into ``encoded``) and store their results."""
+    """Generate for prompts ``rows`` (indices into ``encoded``) and store their results. Prompts of one
+    of ``groups`` (the same tokens under the same edits) are prefilled once: the first of them runs and
+    its KV cache and last logits are copied to the others, which then sample on their own."""
     model, body, tokenizer, device = lm.model, lm.layout.body, lm.tokenizer, lm.device
     n = len(rows)
     width = max(len(encoded[i]) for i in rows)
@@ -124,12 +143,22 @@ def decode_batch(
     cache = make_cache(model.config, width + max_new_tokens)
     head: _LastLogits | _GreedyTokens = _GreedyTokens(lm) if u is None else _LastLogits(lm, n)
     scratch = torch.empty_like(head.buffer, dtype=torch.float32) if isinstance(head, _LastLogits) else None
-    lm.last_positions = torch.full((n,), width - 1, dtype=torch.long)
-    lm.batch_items = list(rows)
+    first, copies = _prefill_rows(rows, groups)
+    lm.last_positions = torch.full((len(first),), width - 1, dtype=torch.long)
+    lm.batch_items = [rows[r] for r in first]
     cache_kw: dict[str, object] = {lm.layout.cache_argument: cache}
-    hidden = body(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **cache_kw)
+    if copies is None:
+        hidden = body(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **cache_kw)
+    else:
+        at = torch.tensor(first, device=device)
+        hidden = body(input_ids=ids[at], attention_mask=mask[at], position_ids=positions[at], use_cache=True,
+                      **cache_kw)  # fmt: skip
     lm.last_positions = None
     logits = head(hidden.last_hidden_state)
+    if copies is not None:
+        spread = torch.tensor(copies, device=device)
+        cache.batch_select_indices(spread)
+        logits = logits[spread]
     active = list(range(n))  # rows of this batch still generating, in cache order
     generated: list[list[int]] = [[] for _ in range(n)]
     reasons: list[FinishReason] = ["length"] * n

@@ -1,9 +1,9 @@
 """Batched greedy or sampled text generation with a KV cache, reproducible per prompt.
 
-Prompts are checked, tokenized (through the chat template when asked), sorted by length and
-decoded in batches (``readout.decoding``); each prompt draws its tokens from its own random stream
-(``readout.sampling``), so the same ``seed`` gives the same text for a prompt whatever the batch
-size or the other prompts."""
+Prompts are checked, tokenized (through the chat template when asked), sorted by length (equal prompts
+side by side, so that a batch prefills them once) and decoded in batches (``readout.decoding``); each
+prompt draws its tokens from its own random stream (``readout.sampling``), so the same ``seed`` gives
+the same text for a prompt whatever the batch size or the other prompts."""
 
 from __future__ import annotations
 
@@ -45,19 +45,26 @@ Gemma-3-270M on the 2-core CPU (a step of 16 rows and one of 128 differ by far l
 step's fixed part, reading every weight, costs about as much as a prefill of 130 tokens)."""
 
 
-def decoding_batches(lengths: Sequence[int], max_rows: int, steps: int) -> list[tuple[int, int]]:
+def decoding_batches(
+    lengths: Sequence[int], max_rows: int, steps: int, starts: Sequence[bool] | None = None
+) -> list[tuple[int, int]]:
     """Split prompts sorted longest first (their token ``lengths``) into consecutive batches of at most
     ``max_rows``, minimising the tokens the batches' prefills read (every row padded to the batch's first,
     longest prompt) plus ``STEP_TOKENS`` for each of a batch's ``steps``: prompts of very different
-    lengths get their own batches where the padding would cost more than the extra steps."""
+    lengths get their own batches where the padding would cost more than the extra steps. ``starts[k]``
+    says whether prompt k differs from the one before it (None: every one does): a batch prefills each
+    run of equal prompts it holds once."""
     n = len(lengths)
     step_cost = float(STEP_TOKENS * steps)
     best = np.zeros(n + 1)
     cut = np.zeros(n + 1, dtype=np.int64)
     longest = np.asarray(lengths, dtype=float)
+    new = np.ones(n, dtype=bool) if starts is None else np.asarray(starts, dtype=bool)
+    runs = np.concatenate([[0], np.cumsum(new)])  # runs begun before each prompt
     for i in range(1, n + 1):
         j = np.arange(max(0, i - max_rows), i)
-        cost = best[j] + longest[j] * (i - j) + step_cost
+        rows = runs[i] - runs[j] + ~new[j]  # a run begun before j counts once
+        cost = best[j] + longest[j] * rows + step_cost
         k = int(np.argmin(cost))
         best[i], cut[i] = cost[k], j[k]
     bounds, i = [], n
@@ -65,6 +72,17 @@ def decoding_batches(lengths: Sequence[int], max_rows: int, steps: int) -> list[
         bounds.append((int(cut[i]), i))
         i = int(cut[i])
     return bounds[::-1]
+
+
+def prefill_groups(lm: LocalModel, encoded: list[list[int]]) -> list[int]:
+    """A number per prompt, equal for prompts with the same tokens under the same edits (every active
+    intervention's ``prompt_key``): such prompts (samples of one prompt) share one prefill in a batch."""
+    active = list(lm.active_interventions)
+    seen: dict[tuple[tuple[int, ...], tuple[int, ...]], int] = {}
+    return [
+        seen.setdefault((tuple(ids), tuple(iv.prompt_key(i) for iv in active)), len(seen))
+        for i, ids in enumerate(encoded)
+    ]
 
 
 def _adds_bos(tokenizer: PreTrainedTokenizerBase) -> bool:
@@ -217,7 +235,8 @@ def generate(
     eos = _eos_ids(lm)
     pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     udtype = torch.float32 if lm.device.type == "mps" else torch.float64
-    order = sorted(range(len(items)), key=lambda i: -len(encoded[i]))
+    groups = prefill_groups(lm, encoded)
+    order = sorted(range(len(items)), key=lambda i: (-len(encoded[i]), groups[i]))
     results: list[Generation | None] = [None] * len(items)
     show = progress if progress is not None else len(items) * max_new_tokens >= PROGRESS_MIN_TOKENS
     saved_last = lm.last_positions
@@ -227,10 +246,13 @@ def generate(
             tqdm(total=len(items), desc="generating", unit="prompt", disable=not show, leave=False) as bar,
         ):
             lengths = [len(encoded[i]) for i in order]
-            for first, end in decoding_batches(lengths, batch_size, max_new_tokens):
+            starts = [k == 0 or groups[order[k]] != groups[order[k - 1]] for k in range(len(order))]
+            for first, end in decoding_batches(lengths, batch_size, max_new_tokens, starts):
                 rows = order[first:end]
                 u = None if sampling.greedy else prompt_uniforms(rows, seed, max_new_tokens, udtype)
-                decode_batch(lm, encoded, rows, u, sampling, max_new_tokens, eos, stops, pad_id, results, bar)
+                decode_batch(
+                    lm, encoded, rows, u, sampling, max_new_tokens, eos, stops, pad_id, results, bar, groups
+                )
     finally:
         lm.last_positions = saved_last
         lm.batch_items = None
