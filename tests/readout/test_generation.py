@@ -531,3 +531,39 @@ def test_decoding_batches_with_runs_are_the_cheapest_split() -> None:
             cost(lengths, starts, b, steps) for b in splits if all(0 < y - x <= max_rows for x, y in b)
         )
         assert cost(lengths, starts, got, steps) == pytest.approx(best)
+
+
+@pytest.mark.parametrize("family", ["tiny-llama", "tiny-gemma3"])
+def test_one_prompt_under_many_edits_runs_the_blocks_below_them_once(
+    models: dict[str, LanguageModel], family: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows of one prompt under different edits at read point 2 compute blocks 0-1 once per prompt (the
+    edited prefill replays them) and give the texts a full prefill of every row gives."""
+    from valuescope.readout import prefill
+
+    lm = models[family]
+    steers = [lm.steer(torch.randn(lm.d_model), [2], alpha=a) for a in (4.0, -4.0, 8.0)]
+    prompts = [PROMPTS[0], PROMPTS[2]] * 4
+    which = [0, 0, 1, 1, 2, 2, 3, 3]
+    edits: list[object] = [None, *steers]
+    kw = dict(max_new_tokens=10, temperature=1.0, seed=5)
+    seen: list[tuple[int, int, int]] = []  # (block, rows, positions) of every block that computed
+    block_type = type(lm.layout.blocks[0])
+    index = {id(b): i for i, b in enumerate(lm.layout.blocks)}
+    original = block_type.forward
+
+    def counted(self: torch.nn.Module, hidden_states: torch.Tensor, *a: object, **k: object) -> object:
+        seen.append((index[id(self)], hidden_states.shape[0], hidden_states.shape[1]))
+        return original(self, hidden_states, *a, **k)
+
+    monkeypatch.setattr(block_type, "forward", counted)
+    with lm.edit_each(edits, which):  # type: ignore[arg-type]
+        replayed = generate(lm, prompts, **kw)
+    prefill_rows = {b: rows for b, rows, positions in seen if positions > 1}
+    assert prefill_rows[0] == prefill_rows[1] == 2  # two distinct prompts
+    assert prefill_rows[2] == len(prompts)  # every (prompt, edit) from the edited block on
+    monkeypatch.setattr(prefill, "replayable_blocks", lambda _layout: 0)
+    with lm.edit_each(edits, which):  # type: ignore[arg-type]
+        full = generate(lm, prompts, **kw)
+    assert replayed == full
+    assert len({replayed[i] for i in (0, 2, 4, 6)}) > 1  # the edits changed the texts

@@ -1,7 +1,8 @@
 """Decoding one batch of prompts, and the record of each prompt's result.
 
 One prefill of the left-padded batch with explicit ``position_ids`` (so absolute-position models
-such as GPT-2 see the same positions as for the prompt alone), then one token per step from a KV
+such as GPT-2 see the same positions as for the prompt alone; ``readout.prefill`` computes nothing
+twice), then one token per step from a KV
 cache that appends in place (``readout.kv_cache``). Logits are computed for the last position only,
 into a reused buffer. Rows that finish (EOS or a stop string) are dropped from the batch and the
 cache."""
@@ -17,6 +18,7 @@ from tqdm.auto import tqdm
 from valuescope.readout.arguments import Sampling
 from valuescope.readout.head import Head
 from valuescope.readout.kv_cache import make_cache
+from valuescope.readout.prefill import prefill
 from valuescope.readout.sampling import choose_tokens
 
 if TYPE_CHECKING:
@@ -94,22 +96,6 @@ def _first_stop(text: str, stop: list[str]) -> int:
     return min(hits) if hits else -1
 
 
-def _prefill_rows(rows: list[int], groups: list[int] | None) -> tuple[list[int], list[int] | None]:
-    """The batch rows to prefill (the first of each group) and, where some rows repeat another, the
-    prefilled row each batch row copies (None: every row is prefilled)."""
-    if groups is None:
-        return list(range(len(rows))), None
-    slot: dict[int, int] = {}
-    first: list[int] = []
-    copies: list[int] = []
-    for r, i in enumerate(rows):
-        if groups[i] not in slot:
-            slot[groups[i]] = len(first)
-            first.append(r)
-        copies.append(slot[groups[i]])
-    return (first, None) if len(first) == len(rows) else (first, copies)
-
-
 def decode_batch(
     lm: LocalModel,
     encoded: list[list[int]],
@@ -125,8 +111,8 @@ def decode_batch(
     groups: list[int] | None = None,
 ) -> None:
     """Generate for prompts ``rows`` (indices into ``encoded``) and store their results. Prompts of one
-    of ``groups`` (the same tokens under the same edits) are prefilled once: the first of them runs and
-    its KV cache and last logits are copied to the others, which then sample on their own."""
+    of ``groups`` (the same tokens under the same edits) are prefilled once and then sample on their own;
+    one prompt under several edits shares the blocks below the first edited one (``readout.prefill``)."""
     model, body, tokenizer, device = lm.model, lm.layout.body, lm.tokenizer, lm.device
     n = len(rows)
     width = max(len(encoded[i]) for i in rows)
@@ -143,22 +129,20 @@ def decode_batch(
     cache = make_cache(model.config, width + max_new_tokens)
     head: _LastLogits | _GreedyTokens = _GreedyTokens(lm) if u is None else _LastLogits(lm, n)
     scratch = torch.empty_like(head.buffer, dtype=torch.float32) if isinstance(head, _LastLogits) else None
-    first, copies = _prefill_rows(rows, groups)
-    lm.last_positions = torch.full((len(first),), width - 1, dtype=torch.long)
-    lm.batch_items = [rows[r] for r in first]
-    cache_kw: dict[str, object] = {lm.layout.cache_argument: cache}
-    if copies is None:
-        hidden = body(input_ids=ids, attention_mask=mask, position_ids=positions, use_cache=True, **cache_kw)
-    else:
-        at = torch.tensor(first, device=device)
-        hidden = body(input_ids=ids[at], attention_mask=mask[at], position_ids=positions[at], use_cache=True,
-                      **cache_kw)  # fmt: skip
-    lm.last_positions = None
-    logits = head(hidden.last_hidden_state)
-    if copies is not None:
-        spread = torch.tensor(copies, device=device)
-        cache.batch_select_indices(spread)
+    keys = [groups[i] if groups is not None else i for i in rows]
+    hidden, spread = prefill(
+        lm,
+        {"input_ids": ids, "attention_mask": mask, "position_ids": positions},
+        rows,
+        keys,
+        [tuple(encoded[i]) for i in rows],
+        cache,
+        width + max_new_tokens,
+    )
+    logits = head(hidden)
+    if spread is not None:
         logits = logits[spread]
+    cache_kw: dict[str, object] = {lm.layout.cache_argument: cache}
     active = list(range(n))  # rows of this batch still generating, in cache order
     generated: list[list[int]] = [[] for _ in range(n)]
     reasons: list[FinishReason] = ["length"] * n
