@@ -2,10 +2,9 @@
 
 One prefill of the left-padded batch with explicit ``position_ids`` (so absolute-position models
 such as GPT-2 see the same positions as for the prompt alone; ``readout.prefill`` computes nothing
-twice), then one token per step from a KV
-cache that appends in place (``readout.kv_cache``). Logits are computed for the last position only,
-into a reused buffer. Rows that finish (EOS or a stop string) are dropped from the batch and the
-cache."""
+twice), then one token per step from a KV cache that appends in place (``readout.kv_cache``). Logits
+are computed for the last position only, into a reused buffer. Rows that finish (EOS or a stop string)
+are dropped from the batch and the cache."""
 
 from __future__ import annotations
 

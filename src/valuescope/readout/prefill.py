@@ -93,8 +93,10 @@ def prefill(
     Returns the final hidden states of the rows it ran and, where rows repeat others, the index (one per
     batch row) into those rows."""
     first, copies = first_rows(keys)
-    at = torch.tensor(first, device=inputs["input_ids"].device)
-    run = inputs if copies is None else {name: v[at] for name, v in inputs.items()}
+    run = inputs
+    if copies is not None:
+        at = torch.tensor(first, device=inputs["input_ids"].device)
+        run = {name: v[at] for name, v in inputs.items()}
     try:
         hidden = _edited_prefill(
             lm, run, [prompts[r] for r in first], [items[r] for r in first], cache, capacity
@@ -128,8 +130,7 @@ def _edited_prefill(
     rows_are(items)
     base, shared = first_rows(prompts)
     k = replayable_blocks(lm.layout) if shared is not None else 0
-    lower_layers = [layer for layer in cache.layers[:k] if isinstance(layer, DynamicLayer)]
-    if k == 0 or len(lower_layers) < k:
+    if k == 0 or not all(isinstance(layer, DynamicLayer) for layer in cache.layers[:k]):
         return _last_hidden(body(**run, use_cache=True, **kw))
     at = torch.tensor(base, device=run["input_ids"].device)
     rows_are([items[r] for r in base])
